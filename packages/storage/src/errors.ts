@@ -1,0 +1,41 @@
+/**
+ * Stable error codes of @hati/storage. The same strings travel on the wire (`-CODE message`),
+ * in JSON-RPC `error.data.code` and on `StorageError#code`. Messages may change; codes may not.
+ * Every code is documented in docs/errors.md (a test keeps the two in step).
+ */
+export const StorageErrorCode = {
+  /** A storage type other than `memory` or `hdd` was named. */
+  STORAGE_TYPE_INVALID: 'STORAGE_TYPE_INVALID',
+  /** A key was empty. */
+  KEY_EMPTY: 'KEY_EMPTY',
+  /** A key was neither a string nor a Uint8Array. */
+  KEY_INVALID: 'KEY_INVALID',
+  /** A value was neither a string nor a Uint8Array. */
+  VALUE_INVALID: 'VALUE_INVALID',
+  /** A ttl was negative, fractional, too large or not a number. */
+  TTL_INVALID: 'TTL_INVALID',
+  /** An engine option (shard count, durability, ...) was out of range. */
+  OPTION_INVALID: 'OPTION_INVALID',
+  /** The store was used after `close()` (or before `open()` finished). */
+  STORAGE_CLOSED: 'STORAGE_CLOSED',
+  /** The data directory is open in another process or another store in this one. */
+  DATA_DIR_LOCKED: 'DATA_DIR_LOCKED',
+  /** The data directory could not be created or written. */
+  DATA_DIR_NOT_WRITABLE: 'DATA_DIR_NOT_WRITABLE',
+  /** The data directory holds files that cannot be read as a Hati store. */
+  DATA_DIR_CORRUPT: 'DATA_DIR_CORRUPT',
+  /** The disk store failed in a way not covered above (I/O error); see `cause`. */
+  STORAGE_IO: 'STORAGE_IO',
+} as const;
+
+export type StorageErrorCode = (typeof StorageErrorCode)[keyof typeof StorageErrorCode];
+
+export class StorageError extends Error {
+  override readonly name = 'StorageError';
+  readonly code: StorageErrorCode;
+
+  constructor(code: StorageErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+}

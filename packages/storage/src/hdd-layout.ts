@@ -1,0 +1,197 @@
+import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ClassicLevel } from 'classic-level';
+import { StorageError } from './errors.js';
+
+// The on-disk layout of the hdd engine, in one place.
+//
+// <dataDir>/hati.lock/         a LevelDB held open only for its exclusive lock
+// <dataDir>/db/hati.json       {"format":1,"shards":N}
+// <dataDir>/db/kv_shard_<i>/   one LevelDB per shard (the seed's layout)
+//
+// Inside a shard every LevelDB key starts with one byte naming its kind:
+//   0x01 <key>                  → <expiresAt: float64 BE, 0 = never><value>
+//   0x02 <expiresAt BE><key>    → empty: the expiry index, in expiry order
+//   0x00 'c'                    → live + not-yet-swept records, float64 BE (exact count)
+//   0x00 'd'                    → present while the count cannot be trusted (flushAll running)
+//   0x00 's'                    → written with fsync to make earlier writes durable
+// Positive doubles compare like their big-endian bytes, so the index sorts by time.
+
+export type Db = ClassicLevel<Buffer, Buffer>;
+
+export const DATA = 0x01;
+export const INDEX = 0x02;
+export const HEADER_BYTES = 8;
+export const COUNT_KEY = Buffer.from([0x00, 0x63]);
+export const DIRTY_KEY = Buffer.from([0x00, 0x64]);
+export const SYNC_KEY = Buffer.from([0x00, 0x73]);
+export const DATA_START = Buffer.from([DATA]);
+export const DATA_END = Buffer.from([DATA + 1]);
+export const INDEX_START = Buffer.from([INDEX]);
+export const INDEX_END = Buffer.from([INDEX + 1]);
+const FORMAT = 1;
+
+export function dataKey(key: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(key.length + 1);
+  out[0] = DATA;
+  key.copy(out, 1);
+  return out;
+}
+
+export function indexKey(expiresAt: number, key: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(key.length + 1 + HEADER_BYTES);
+  out[0] = INDEX;
+  out.writeDoubleBE(expiresAt, 1);
+  key.copy(out, 1 + HEADER_BYTES);
+  return out;
+}
+
+/** The index keys of every entry expiring at or before `now` sort below this. */
+export function indexBound(now: number): Buffer {
+  const out = Buffer.allocUnsafe(1 + HEADER_BYTES);
+  out[0] = INDEX;
+  out.writeDoubleBE(Math.floor(now) + 1, 1);
+  return out;
+}
+
+export function record(expiresAt: number, value: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(value.length + HEADER_BYTES);
+  out.writeDoubleBE(expiresAt, 0);
+  value.copy(out, HEADER_BYTES);
+  return out;
+}
+
+export function recordExpiry(rec: Buffer): number {
+  return rec.readDoubleBE(0);
+}
+
+export function encodeNumber(n: number): Buffer {
+  const out = Buffer.allocUnsafe(8);
+  out.writeDoubleBE(n, 0);
+  return out;
+}
+
+export function newDb(location: string, options: { cacheSize: number; writeBufferSize: number }): Db {
+  return new ClassicLevel<Buffer, Buffer>(location, {
+    keyEncoding: 'buffer',
+    valueEncoding: 'buffer',
+    createIfMissing: true,
+    cacheSize: options.cacheSize,
+    writeBufferSize: options.writeBufferSize,
+  });
+}
+
+function errorCode(err: unknown): string | undefined {
+  return typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : undefined;
+}
+
+/** Opens a LevelDB, turning its failures into the store's codes. */
+export async function openDb(db: Db, what: string): Promise<void> {
+  try {
+    await db.open();
+  } catch (err) {
+    const cause = (err as { cause?: unknown }).cause ?? err;
+    const code = errorCode(cause);
+    const detail = cause instanceof Error ? cause.message : String(cause);
+    if (code === 'LEVEL_LOCKED') {
+      throw new StorageError('DATA_DIR_LOCKED', `${what} is locked by another process or store: ${detail}`, { cause });
+    }
+    if (code === 'LEVEL_CORRUPTION') {
+      throw new StorageError('DATA_DIR_CORRUPT', `${what} is corrupt: ${detail}`, { cause });
+    }
+    throw new StorageError('DATA_DIR_NOT_WRITABLE', `${what} cannot be opened: ${detail}`, { cause });
+  }
+}
+
+/** Creates the data directory, with a clear error when that is impossible. */
+export async function ensureDir(path: string): Promise<void> {
+  try {
+    await mkdir(path, { recursive: true });
+    const info = await stat(path);
+    if (!info.isDirectory()) throw Object.assign(new Error(`${path} is not a directory`), { code: 'ENOTDIR' });
+  } catch (err) {
+    throw new StorageError(
+      'DATA_DIR_NOT_WRITABLE',
+      `data directory ${path} cannot be created: ${(err as Error).message}`,
+      { cause: err },
+    );
+  }
+}
+
+export function shardPath(dbDir: string, shard: number): string {
+  return join(dbDir, `kv_shard_${shard}`);
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The recorded shard count, or undefined for a directory that holds no store yet. */
+export async function readShardCount(dbDir: string): Promise<number | undefined> {
+  const metaPath = join(dbDir, 'hati.json');
+  let text: string;
+  try {
+    text = await readFile(metaPath, 'utf8');
+  } catch (err) {
+    if (errorCode(err) !== 'ENOENT')
+      throw new StorageError('DATA_DIR_CORRUPT', `cannot read ${metaPath}`, { cause: err });
+    // No meta file: a store written by the seed has only kv_shard_<i> folders; count them.
+    let names: string[] = [];
+    try {
+      names = await readdir(dbDir);
+    } catch {}
+    const shards = names.filter((name) => /^kv_shard_\d+$/.test(name)).length;
+    return shards === 0 ? undefined : shards;
+  }
+  try {
+    const meta = JSON.parse(text) as { format?: unknown; shards?: unknown };
+    if (meta.format === FORMAT && Number.isInteger(meta.shards) && (meta.shards as number) > 0) {
+      return meta.shards as number;
+    }
+  } catch {}
+  throw new StorageError('DATA_DIR_CORRUPT', `${metaPath} is not a Hati store description`);
+}
+
+export async function writeShardCount(dbDir: string, shards: number): Promise<void> {
+  const file = await open(join(dbDir, 'hati.json'), 'w');
+  try {
+    await file.writeFile(`${JSON.stringify({ format: FORMAT, shards })}\n`);
+    await file.sync();
+  } finally {
+    await file.close();
+  }
+}
+
+/**
+ * A reshard builds `db.reshard/` beside `db/`, then swaps the two by renaming `db` to `db.old`
+ * and `db.reshard` to `db`. This finishes or undoes a reshard that a crash interrupted, so that
+ * `db/` is always one complete store.
+ */
+export async function recoverReshard(dataDir: string): Promise<void> {
+  const dbDir = join(dataDir, 'db');
+  const building = join(dataDir, 'db.reshard');
+  const old = join(dataDir, 'db.old');
+  if (!(await exists(dbDir))) {
+    if ((await exists(building)) && (await exists(join(building, 'hati.json')))) {
+      await rename(building, dbDir);
+    } else if (await exists(old)) {
+      await rename(old, dbDir);
+    }
+  }
+  await rm(building, { recursive: true, force: true });
+  await rm(old, { recursive: true, force: true });
+}
+
+/** Swaps a fully built `db.reshard/` in place of `db/`. */
+export async function swapReshard(dataDir: string): Promise<void> {
+  const dbDir = join(dataDir, 'db');
+  const old = join(dataDir, 'db.old');
+  await rename(dbDir, old);
+  await rename(join(dataDir, 'db.reshard'), dbDir);
+  await rm(old, { recursive: true, force: true });
+}

@@ -1,0 +1,352 @@
+import { StorageError } from './errors.js';
+import {
+  COUNT_KEY,
+  DATA_END,
+  DATA_START,
+  type Db,
+  DIRTY_KEY,
+  dataKey,
+  encodeNumber,
+  HEADER_BYTES,
+  INDEX_END,
+  INDEX_START,
+  indexBound,
+  indexKey,
+  recordExpiry,
+  SYNC_KEY,
+} from './hdd-layout.js';
+import type { Clock } from './options.js';
+
+const EMPTY = Buffer.alloc(0);
+
+/** What a queued write does. */
+export const WriteKind = {
+  set: 0,
+  delete: 1,
+  /** Delete only if the key is still expired when the write runs (lazy expiry after a read). */
+  expire: 2,
+  /** Not a key write: run a function alone, after every write queued before it. */
+  barrier: 3,
+} as const;
+
+/** What a batched read answers. */
+export const ReadKind = { text: 0, bytes: 1, has: 2, ttl: 3 } as const;
+type ReadKind = (typeof ReadKind)[keyof typeof ReadKind];
+
+interface Job {
+  kind: number;
+  key: Buffer;
+  dataKey: Buffer;
+  record: Buffer | undefined;
+  expiresAt: number;
+  run: (() => Promise<unknown>) | undefined;
+  resolve: (value: never) => void;
+  reject: (err: unknown) => void;
+}
+
+interface Read {
+  kind: ReadKind;
+  key: Buffer;
+  dataKey: Buffer;
+  resolve: (value: never) => void;
+  reject: (err: unknown) => void;
+}
+
+type BatchOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer };
+
+function ioError(what: string, cause: unknown): StorageError {
+  return new StorageError('STORAGE_IO', `${what} failed: ${(cause as Error)?.message ?? String(cause)}`, { cause });
+}
+
+/**
+ * One shard of the hdd engine: a LevelDB, its exact key count, and two queues.
+ *
+ * Writes are group-committed: every write queued while the previous batch was being written
+ * goes into the next batch, with one read of the keys' previous records (to keep the count
+ * and the expiry index exact) and one LevelDB batch that also stores the new count. Batches
+ * run one at a time per shard, so each sees the one before it. Reads issued in the same tick
+ * are answered by one `getMany`.
+ */
+export class HddShard {
+  readonly db: Db;
+  /** Records in the shard: live keys plus expired ones not yet swept. */
+  count = 0;
+  /** No index entry expires before this (Infinity when the index is empty). */
+  nextExpiry = Number.POSITIVE_INFINITY;
+  /** Written since the last fsync (for durability `everysec`). */
+  unsynced = false;
+  /** A sweep is queued; the sweeper does not queue another. */
+  sweeping = false;
+  readonly #clock: Clock;
+  readonly #sync: boolean;
+  #jobs: Job[] = [];
+  #writing = false;
+  #reads: Read[] = [];
+  #readsInFlight = 0;
+  #readsDrained: (() => void) | undefined;
+
+  constructor(db: Db, clock: Clock, sync: boolean) {
+    this.db = db;
+    this.#clock = clock;
+    this.#sync = sync;
+  }
+
+  /** Reads the stored count and first expiry; recounts when the count cannot be trusted. */
+  async load(): Promise<void> {
+    const [count, dirty] = await this.db.getMany([COUNT_KEY, DIRTY_KEY]);
+    if (count === undefined || dirty !== undefined) {
+      let n = 0;
+      for await (const _ of this.db.keys({ gte: DATA_START, lt: DATA_END })) n++;
+      await this.db.batch([
+        { type: 'put', key: COUNT_KEY, value: encodeNumber(n) },
+        { type: 'del', key: DIRTY_KEY },
+      ]);
+      this.count = n;
+    } else {
+      this.count = count.readDoubleBE(0);
+    }
+    this.nextExpiry = await this.#firstExpiry();
+  }
+
+  write(kind: number, key: Buffer, record: Buffer | undefined, expiresAt: number): Promise<never> {
+    return new Promise((resolve, reject) => {
+      this.#enqueue({ kind, key, dataKey: dataKey(key), record, expiresAt, run: undefined, resolve, reject });
+    });
+  }
+
+  /** Runs `run` after every write queued so far, and before any queued later. */
+  barrier<T>(run: () => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.#enqueue({
+        kind: WriteKind.barrier,
+        key: EMPTY,
+        dataKey: EMPTY,
+        record: undefined,
+        expiresAt: 0,
+        run,
+        resolve: resolve as (value: never) => void,
+        reject,
+      });
+    });
+  }
+
+  read(kind: ReadKind, key: Buffer): Promise<never> {
+    return new Promise((resolve, reject) => {
+      if (this.#reads.length === 0) queueMicrotask(() => this.#flushReads());
+      this.#reads.push({ kind, key, dataKey: dataKey(key), resolve, reject });
+    });
+  }
+
+  /** Resolves when every queued write and read has finished. */
+  async idle(): Promise<void> {
+    await this.barrier(async () => undefined);
+    if (this.#readsInFlight > 0 || this.#reads.length > 0) {
+      await new Promise<void>((resolve) => {
+        this.#readsDrained = resolve;
+      });
+    }
+  }
+
+  /** Removes up to `limit` keys expired at `now`; true when more may remain. */
+  async sweep(now: number, limit: number): Promise<boolean> {
+    const indexKeys = await this.db.keys({ gte: INDEX_START, lt: indexBound(now), limit }).all();
+    if (indexKeys.length > 0) {
+      const dataKeys = indexKeys.map((ik) => dataKey(ik.subarray(1 + HEADER_BYTES)));
+      const records = await this.db.getMany(dataKeys);
+      const batch: BatchOp[] = [];
+      let removed = 0;
+      for (let i = 0; i < indexKeys.length; i++) {
+        const ik = indexKeys[i] as Buffer;
+        batch.push({ type: 'del', key: ik });
+        const rec = records[i];
+        if (rec !== undefined && recordExpiry(rec) === ik.readDoubleBE(1)) {
+          batch.push({ type: 'del', key: dataKeys[i] as Buffer });
+          removed++;
+        }
+      }
+      batch.push({ type: 'put', key: COUNT_KEY, value: encodeNumber(this.count - removed) });
+      await this.db.batch(batch, { sync: this.#sync });
+      this.count -= removed;
+      this.unsynced = true;
+    }
+    this.nextExpiry = await this.#firstExpiry();
+    return indexKeys.length === limit;
+  }
+
+  /** Removes every key. The dirty mark makes a crash half-way recount on the next open. */
+  async clear(): Promise<void> {
+    await this.db.put(DIRTY_KEY, EMPTY);
+    await this.db.clear({ gte: DATA_START, lt: INDEX_END });
+    await this.db.batch(
+      [
+        { type: 'put', key: COUNT_KEY, value: encodeNumber(0) },
+        { type: 'del', key: DIRTY_KEY },
+      ],
+      { sync: this.#sync },
+    );
+    this.count = 0;
+    this.nextExpiry = Number.POSITIVE_INFINITY;
+    this.unsynced = true;
+  }
+
+  /** Makes every earlier write durable. */
+  async fsync(): Promise<void> {
+    await this.db.put(SYNC_KEY, EMPTY, { sync: true });
+  }
+
+  async #firstExpiry(): Promise<number> {
+    const [first] = await this.db.keys({ gte: INDEX_START, lt: INDEX_END, limit: 1 }).all();
+    return first === undefined ? Number.POSITIVE_INFINITY : first.readDoubleBE(1);
+  }
+
+  #enqueue(job: Job): void {
+    this.#jobs.push(job);
+    // setImmediate rather than a microtask: writes issued by the continuations of the batch
+    // that just finished get to join the next one.
+    if (!this.#writing && this.#jobs.length === 1) setImmediate(() => this.#drain());
+  }
+
+  async #drain(): Promise<void> {
+    if (this.#writing) return;
+    this.#writing = true;
+    while (this.#jobs.length > 0) {
+      const jobs = this.#jobs;
+      this.#jobs = [];
+      let start = 0;
+      while (start < jobs.length) {
+        const job = jobs[start] as Job;
+        if (job.kind === WriteKind.barrier) {
+          try {
+            job.resolve((await (job.run as () => Promise<unknown>)()) as never);
+          } catch (err) {
+            job.reject(err);
+          }
+          start++;
+          continue;
+        }
+        let end = start + 1;
+        while (end < jobs.length && (jobs[end] as Job).kind !== WriteKind.barrier) end++;
+        await this.#commit(jobs, start, end);
+        start = end;
+      }
+    }
+    this.#writing = false;
+  }
+
+  /** Writes jobs[start, end) as one batch and settles them. */
+  async #commit(jobs: Job[], start: number, end: number): Promise<void> {
+    // One slot per distinct key, holding the state that the jobs before see.
+    const slotOf = new Map<string, number>();
+    const slots = new Int32Array(end - start);
+    const keys: Buffer[] = [];
+    for (let i = start; i < end; i++) {
+      const job = jobs[i] as Job;
+      const id = job.dataKey.toString('latin1');
+      let slot = slotOf.get(id);
+      if (slot === undefined) {
+        slot = keys.length;
+        slotOf.set(id, slot);
+        keys.push(job.dataKey);
+      }
+      slots[i - start] = slot;
+    }
+    const results: unknown[] = new Array(end - start);
+    try {
+      const previous = await this.db.getMany(keys);
+      const present = previous.map((rec) => rec !== undefined);
+      const expiry = previous.map((rec) => (rec === undefined ? 0 : recordExpiry(rec)));
+      const now = this.#clock();
+      const batch: BatchOp[] = [];
+      let delta = 0;
+      let nextExpiry = this.nextExpiry;
+      for (let i = start; i < end; i++) {
+        const job = jobs[i] as Job;
+        const slot = slots[i - start] as number;
+        const at = expiry[slot] as number;
+        const isPresent = present[slot] as boolean;
+        if (job.kind === WriteKind.set) {
+          if (!isPresent) delta++;
+          else if (at !== 0) batch.push({ type: 'del', key: indexKey(at, job.key) });
+          batch.push({ type: 'put', key: job.dataKey, value: job.record as Buffer });
+          if (job.expiresAt !== 0) {
+            batch.push({ type: 'put', key: indexKey(job.expiresAt, job.key), value: EMPTY });
+            if (job.expiresAt < nextExpiry) nextExpiry = job.expiresAt;
+          }
+          present[slot] = true;
+          expiry[slot] = job.expiresAt;
+          continue;
+        }
+        const live = isPresent && (at === 0 || at > now);
+        if (job.kind === WriteKind.delete) results[i - start] = live;
+        if (isPresent && (job.kind === WriteKind.delete || !live)) {
+          batch.push({ type: 'del', key: job.dataKey });
+          if (at !== 0) batch.push({ type: 'del', key: indexKey(at, job.key) });
+          delta--;
+          present[slot] = false;
+          expiry[slot] = 0;
+        }
+      }
+      if (batch.length > 0) {
+        batch.push({ type: 'put', key: COUNT_KEY, value: encodeNumber(this.count + delta) });
+        await this.db.batch(batch, { sync: this.#sync });
+        this.count += delta;
+        this.nextExpiry = nextExpiry;
+        this.unsynced = true;
+      }
+    } catch (err) {
+      const error = ioError('write', err);
+      for (let i = start; i < end; i++) (jobs[i] as Job).reject(error);
+      return;
+    }
+    for (let i = start; i < end; i++) (jobs[i] as Job).resolve(results[i - start] as never);
+  }
+
+  #flushReads(): void {
+    const reads = this.#reads;
+    this.#reads = [];
+    this.#readsInFlight++;
+    this.db.getMany(reads.map((read) => read.dataKey)).then(
+      (records) => {
+        const now = this.#clock();
+        for (let i = 0; i < reads.length; i++) this.#answer(reads[i] as Read, records[i], now);
+        this.#readDone();
+      },
+      (err) => {
+        const error = ioError('read', err);
+        for (const read of reads) read.reject(error);
+        this.#readDone();
+      },
+    );
+  }
+
+  #readDone(): void {
+    this.#readsInFlight--;
+    if (this.#readsInFlight === 0 && this.#reads.length === 0 && this.#readsDrained !== undefined) {
+      this.#readsDrained();
+      this.#readsDrained = undefined;
+    }
+  }
+
+  #answer(read: Read, rec: Buffer | undefined, now: number): void {
+    let expiresAt = rec === undefined ? 0 : recordExpiry(rec);
+    if (expiresAt !== 0 && expiresAt <= now) {
+      // Expired but not swept yet: answer as missing and remove it (if still expired then).
+      this.write(WriteKind.expire, read.key, undefined, 0).catch(() => {});
+      rec = undefined;
+      expiresAt = 0;
+    }
+    switch (read.kind) {
+      case ReadKind.text:
+        read.resolve((rec === undefined ? undefined : rec.toString('utf8', HEADER_BYTES)) as never);
+        return;
+      case ReadKind.bytes:
+        read.resolve((rec === undefined ? undefined : rec.subarray(HEADER_BYTES)) as never);
+        return;
+      case ReadKind.has:
+        read.resolve((rec !== undefined) as never);
+        return;
+      default:
+        read.resolve((rec === undefined ? undefined : expiresAt === 0 ? 0 : expiresAt - now) as never);
+    }
+  }
+}

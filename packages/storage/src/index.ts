@@ -1,0 +1,20 @@
+export { StorageError, StorageErrorCode } from './errors.js';
+export { HddEngine } from './hdd-engine.js';
+export { MemoryEngine } from './memory-engine.js';
+export {
+  type Clock,
+  Durability,
+  defaults,
+  type HddEngineOptions,
+  MAX_SHARDS,
+  type MemoryEngineOptions,
+  type StorageManagerOptions,
+} from './options.js';
+export { StorageManager } from './storage-manager.js';
+export {
+  type Bytes,
+  type KeyValueStore,
+  StorageType,
+  type StoredEntry,
+  type StoreSupports,
+} from './store.js';

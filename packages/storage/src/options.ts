@@ -1,0 +1,114 @@
+import { StorageError } from './errors.js';
+
+/** Milliseconds since the epoch; engines read time only through this, so tests can move it. */
+export type Clock = () => number;
+
+export interface MemoryEngineOptions {
+  /**
+   * Number of shards (independent maps). More shards keep each map small, so growing one
+   * never pauses the process for long.
+   * @default 8
+   */
+  shards?: number;
+  /** @default Date.now */
+  clock?: Clock;
+  /**
+   * How often active expiry runs, in ms. Each run removes at most `sweepLimit` expired keys
+   * per shard and comes back sooner when it had to stop early.
+   * @default 100
+   */
+  sweepIntervalMs?: number;
+  /**
+   * Most expired keys removed per shard per sweep; bounds the time one sweep blocks.
+   * @default 1000
+   */
+  sweepLimit?: number;
+}
+
+export const Durability = {
+  /** The write promise resolves after the batch holding it is fsynced (group commit). */
+  always: 'always',
+  /** Writes reach the OS at once and are fsynced about once a second. */
+  everysec: 'everysec',
+  /** Writes reach the OS at once (they survive the process dying, not the machine). */
+  no: 'no',
+} as const;
+
+export type Durability = (typeof Durability)[keyof typeof Durability];
+
+export interface HddEngineOptions {
+  /**
+   * Directory holding the store: the shards live in `<dataDir>/db/kv_shard_<i>`.
+   * Created when missing.
+   */
+  dataDir: string;
+  /**
+   * Number of shards (one LevelDB each). Opening an existing store with another count
+   * rebuilds it into the new layout, keeping every key and its expiry.
+   * @default 8
+   */
+  shards?: number;
+  /** @default 'everysec' */
+  durability?: Durability;
+  /** @default Date.now */
+  clock?: Clock;
+  /** How often active expiry runs, in ms. @default 100 */
+  sweepIntervalMs?: number;
+  /** Most expired keys removed per shard per sweep. @default 1000 */
+  sweepLimit?: number;
+  /** LevelDB block cache per shard, in bytes. @default 8 MiB */
+  cacheSize?: number;
+  /** LevelDB write buffer (memtable) per shard, in bytes. @default 4 MiB */
+  writeBufferSize?: number;
+}
+
+export interface StorageManagerOptions {
+  /** Directory for the hdd engine. @default './data' */
+  dataDir?: string;
+  /** Shard count of both engines. @default 8 */
+  shards?: number;
+  /** @default 'everysec' */
+  durability?: Durability;
+  /** @default Date.now */
+  clock?: Clock;
+}
+
+export const defaults = {
+  shards: 8,
+  durability: Durability.everysec,
+  sweepIntervalMs: 100,
+  sweepLimit: 1000,
+  cacheSize: 8 * 1024 * 1024,
+  writeBufferSize: 4 * 1024 * 1024,
+  dataDir: './data',
+} as const;
+
+/** Most shards an engine accepts; each hdd shard is a LevelDB with its own files. */
+export const MAX_SHARDS = 1024;
+
+export function checkShards(shards: unknown): number {
+  if (typeof shards !== 'number' || !Number.isInteger(shards) || shards < 1 || shards > MAX_SHARDS) {
+    throw new StorageError(
+      'OPTION_INVALID',
+      `shards must be an integer from 1 to ${MAX_SHARDS}, got ${String(shards)}`,
+    );
+  }
+  return shards;
+}
+
+export function checkPositiveInteger(name: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+    throw new StorageError('OPTION_INVALID', `${name} must be a positive integer, got ${String(value)}`);
+  }
+  return value;
+}
+
+export function checkDurability(durability: unknown): Durability {
+  if (durability !== 'always' && durability !== 'everysec' && durability !== 'no') {
+    throw new StorageError(
+      'OPTION_INVALID',
+      `durability must be 'always', 'everysec' or 'no', got ${JSON.stringify(durability)}`,
+    );
+  }
+  return durability;
+}

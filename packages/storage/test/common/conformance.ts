@@ -1,0 +1,280 @@
+// The conformance suite every engine passes (the abstract-level way): `conformance` takes a
+// factory and registers the same tests for any engine. Tests branch on `supports`, never on names.
+import type { Test } from 'tap';
+import { type KeyValueStore, StorageError, type StoredEntry } from '../../src/index.js';
+
+export interface FakeClock {
+  now: number;
+  (): number;
+}
+
+export function fakeClock(start = 1_700_000_000_000): FakeClock {
+  const clock = (() => clock.now) as FakeClock;
+  clock.now = start;
+  return clock;
+}
+
+export interface Harness {
+  /** Opens a fresh, empty store reading time from `clock`. */
+  open(clock: FakeClock): Promise<KeyValueStore>;
+  /** For persistent engines: closes `store` and opens the same data again. */
+  reopen?(store: KeyValueStore, clock: FakeClock): Promise<KeyValueStore>;
+}
+
+async function codeOf(fn: () => unknown): Promise<string | undefined> {
+  try {
+    await fn();
+  } catch (err) {
+    if (err instanceof StorageError) return err.code;
+    throw err;
+  }
+  return undefined;
+}
+
+async function collect(store: KeyValueStore): Promise<Map<string, StoredEntry>> {
+  const out = new Map<string, StoredEntry>();
+  for await (const entry of store.entries()) out.set(entry.key.toString('hex'), entry);
+  return out;
+}
+
+const DAY = 24 * 60 * 60 * 1000;
+
+export function conformance(t: Test, harness: Harness): void {
+  // Each area runs on a fresh store, and for persistent engines also on one that was filled,
+  // closed and opened again (whatever the body expects must hold after a restart too).
+  const variants: Array<{ name: string; make: (clock: FakeClock) => Promise<KeyValueStore> }> = [
+    { name: 'fresh', make: (clock) => harness.open(clock) },
+  ];
+  const reopen = harness.reopen;
+  if (reopen !== undefined) {
+    variants.push({
+      name: 'reopened',
+      make: async (clock) => {
+        const store = await harness.open(clock);
+        await store.set('warm-up', 'x');
+        await store.delete('warm-up');
+        return reopen(store, clock);
+      },
+    });
+  }
+
+  for (const variant of variants) {
+    const area = (name: string, body: (t: Test, store: KeyValueStore, clock: FakeClock) => Promise<void>) => {
+      t.test(`${name} (${variant.name})`, async (t) => {
+        const clock = fakeClock();
+        let store = await variant.make(clock);
+        t.teardown(() => store.close());
+        await body(t, store, clock);
+        // The same store must still be consistent after a restart.
+        if (reopen !== undefined && variant.name === 'reopened') {
+          const before = await collect(store);
+          store = await reopen(store, clock);
+          t.same(await collect(store), before, 'entries survive a restart');
+          t.equal(await store.count(), before.size, 'count survives a restart');
+        }
+      });
+    };
+
+    area('set, get, has, delete, count', async (t, store) => {
+      t.equal(await store.get('missing'), undefined);
+      t.equal(await store.getBuffer('missing'), undefined);
+      t.equal(await store.has('missing'), false);
+      t.equal(await store.delete('missing'), false);
+      t.equal(await store.ttl('missing'), undefined);
+      t.equal(await store.count(), 0);
+
+      t.equal(await store.set('greeting', 'hello world'), undefined);
+      t.equal(await store.get('greeting'), 'hello world');
+      t.same(await store.getBuffer('greeting'), Buffer.from('hello world'));
+      t.equal(await store.has('greeting'), true);
+      t.equal(await store.ttl('greeting'), 0);
+      t.equal(await store.count(), 1);
+
+      await store.set('greeting', 'bye');
+      t.equal(await store.get('greeting'), 'bye', 'overwrite replaces the value');
+      t.equal(await store.count(), 1, 'overwrite does not change the count');
+
+      await store.set('empty-value', '');
+      t.equal(await store.get('empty-value'), '', 'an empty value is a value');
+      t.equal(await store.has('empty-value'), true);
+      t.equal(await store.count(), 2);
+
+      t.equal(await store.delete('greeting'), true);
+      t.equal(await store.delete('greeting'), false, 'a second delete removes nothing');
+      t.equal(await store.get('greeting'), undefined);
+      t.equal(await store.count(), 1);
+    });
+
+    area('binary keys and values', async (t, store) => {
+      const key = Buffer.from([0x00, 0xff, 0x0d, 0x0a, 0x80]);
+      const value = Buffer.from([0x00, 0x0d, 0x0a, 0xff, 0xfe, 0xc3]);
+      await store.set(key, value);
+      t.same(await store.getBuffer(key), value, 'bytes round-trip exactly');
+      t.equal(await store.has(new Uint8Array(key)), true, 'a Uint8Array names the same key');
+      t.equal(await store.has(Buffer.from([0x00, 0xff, 0x0d, 0x0a])), false, 'a prefix is another key');
+
+      await store.set('é', 'ünï');
+      t.equal(await store.get(Buffer.from('é')), 'ünï', 'a string key is its UTF-8 bytes');
+      t.same(await store.getBuffer('é'), Buffer.from('ünï', 'utf8'));
+      await store.set(Buffer.from('bytes-key'), Buffer.from('text in bytes'));
+      t.equal(await store.get('bytes-key'), 'text in bytes');
+
+      const big = Buffer.alloc(1024 * 1024, 7);
+      await store.set('big', big);
+      t.same(await store.getBuffer('big'), big, 'a 1 MiB value round-trips');
+
+      const copy = await store.getBuffer(key);
+      copy?.fill(0);
+      t.same(await store.getBuffer(key), value, 'getBuffer returns a copy the caller may change');
+
+      const entries = await collect(store);
+      t.same(entries.get(key.toString('hex'))?.value, value, 'entries() yields binary keys');
+      t.equal(entries.size, 4);
+      t.equal(await store.count(), 4);
+    });
+
+    area('bad input is refused with a code', async (t, store) => {
+      t.equal(await codeOf(() => store.set('', 'v')), 'KEY_EMPTY');
+      t.equal(await codeOf(() => store.set(Buffer.alloc(0), 'v')), 'KEY_EMPTY');
+      t.equal(await codeOf(() => store.get('')), 'KEY_EMPTY');
+      t.equal(await codeOf(() => store.has('')), 'KEY_EMPTY');
+      t.equal(await codeOf(() => store.delete('')), 'KEY_EMPTY');
+      t.equal(await codeOf(() => store.set(42 as unknown as string, 'v')), 'KEY_INVALID');
+      t.equal(await codeOf(() => store.set('k', { a: 1 } as unknown as string)), 'VALUE_INVALID');
+      for (const ttl of [-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, '10', null, 2 ** 53]) {
+        t.equal(await codeOf(() => store.set('k', 'v', ttl as number)), 'TTL_INVALID', `ttl ${String(ttl)}`);
+      }
+      t.equal(await store.count(), 0, 'nothing was stored by refused calls');
+      t.equal(await store.has('k'), false);
+    });
+
+    area('ttl', async (t, store, clock) => {
+      await store.set('forever', 'v', 0);
+      await store.set('short', 'v', 1);
+      await store.set('ten', 'v', 10);
+      t.equal(await store.ttl('forever'), 0);
+      t.equal(await store.ttl('ten'), 10);
+      t.equal(await store.get('short'), 'v', 'readable before its ttl has passed');
+      t.equal(await store.count(), 3);
+
+      clock.now += 1;
+      t.equal(await store.get('short'), undefined, 'a 1 ms key is gone 1 ms later');
+      t.equal(await store.has('short'), false);
+      t.equal(await store.ttl('short'), undefined);
+      t.equal(await store.ttl('ten'), 9, 'ttl counts down');
+      t.equal(await store.count(), 2, 'an expired key is not counted');
+
+      clock.now += 8;
+      t.equal(await store.get('ten'), 'v', 'still readable 1 ms before expiry');
+      clock.now += 1;
+      t.equal(await store.delete('ten'), false, 'deleting an expired key removes no live key');
+      t.equal(await store.count(), 1);
+      t.equal(await store.get('forever'), 'v');
+    });
+
+    area('overwrite replaces the ttl', async (t, store, clock) => {
+      await store.set('a', 'v1', 100);
+      await store.set('a', 'v2');
+      t.equal(await store.ttl('a'), 0, 'set without ttl makes the key permanent');
+      clock.now += 1000;
+      t.equal(await store.get('a'), 'v2');
+
+      await store.set('b', 'v1');
+      await store.set('b', 'v2', 50);
+      t.equal(await store.ttl('b'), 50, 'set with a ttl gives a permanent key one');
+      await store.set('b', 'v3', 500);
+      clock.now += 100;
+      t.equal(await store.get('b'), 'v3', 'the later, longer ttl counts');
+      t.equal(await store.ttl('b'), 400);
+      clock.now += 400;
+      t.equal(await store.get('b'), undefined);
+      t.equal(await store.count(), 1);
+    });
+
+    area('keys that expire unread leave the count', async (t, store, clock) => {
+      for (let i = 0; i < 500; i++) await store.set(`k${i}`, 'v', i % 2 === 0 ? 10 : 0);
+      t.equal(await store.count(), 500);
+      clock.now += 10;
+      t.equal(await store.count(), 250, 'expired keys are not counted, read or not');
+      const counts = await store.shardCounts();
+      t.equal(counts.length, store.shards);
+      t.equal(
+        counts.reduce((a, b) => a + b, 0),
+        250,
+        'shard counts add up to the count',
+      );
+      t.ok(counts.filter((n) => n > 0).length > 1, 'keys spread over more than one shard');
+      t.equal((await collect(store)).size, 250, 'entries() skips expired keys');
+    });
+
+    area('ttls longer than the 24.8-day timer limit', async (t, store, clock) => {
+      const long = 40 * DAY;
+      await store.set('long', 'v', long);
+      clock.now += 2 ** 31;
+      t.equal(await store.get('long'), 'v', 'alive past 2^31 ms');
+      clock.now = clock.now - 2 ** 31 + long - 1;
+      t.equal(await store.ttl('long'), 1);
+      clock.now += 1;
+      t.equal(await store.get('long'), undefined, 'gone at 40 days');
+    });
+
+    area('count under overwrite, delete and expiry', async (t, store, clock) => {
+      for (let i = 0; i < 100; i++) await store.set(`k${i}`, `v${i}`);
+      for (let i = 0; i < 100; i++) await store.set(`k${i}`, `w${i}`, i < 30 ? 5 : 0);
+      t.equal(await store.count(), 100, 'overwrites add nothing');
+      for (let i = 90; i < 100; i++) t.equal(await store.delete(`k${i}`), true);
+      t.equal(await store.count(), 90);
+      clock.now += 5;
+      t.equal(await store.count(), 60);
+      await Promise.all(Array.from({ length: 50 }, (_, i) => store.set(`c${i % 10}`, `${i}`)));
+      t.equal(await store.count(), 70, 'concurrent writes to the same keys count once');
+      t.equal(await store.get('c9'), '49', 'the last write wins');
+    });
+
+    area('flushAll', async (t, store, clock) => {
+      for (let i = 0; i < 200; i++) await store.set(`k${i}`, 'v', i % 3 === 0 ? 5 : 0);
+      await store.flushAll();
+      t.equal(await store.count(), 0);
+      t.same(await store.shardCounts(), new Array(store.shards).fill(0));
+      t.equal(await store.get('k1'), undefined);
+      t.equal((await collect(store)).size, 0);
+      clock.now += 10;
+      await store.set('after', 'v', 5);
+      t.equal(await store.count(), 1, 'the store works after a flush');
+      t.equal(await store.get('after'), 'v');
+    });
+
+    area('entries', async (t, store, clock) => {
+      await store.set('a', '1');
+      await store.set('b', '2', 1000);
+      const entries = await collect(store);
+      t.same(entries.get(Buffer.from('a').toString('hex')), {
+        key: Buffer.from('a'),
+        value: Buffer.from('1'),
+        expiresAt: 0,
+      });
+      t.same(entries.get(Buffer.from('b').toString('hex')), {
+        key: Buffer.from('b'),
+        value: Buffer.from('2'),
+        expiresAt: clock.now + 1000,
+      });
+    });
+  }
+
+  t.test('use after close', async (t) => {
+    const store = await harness.open(fakeClock());
+    await store.set('k', 'v');
+    await store.close();
+    await store.close();
+    for (const op of [
+      () => store.get('k'),
+      () => store.set('k', 'v'),
+      () => store.has('k'),
+      () => store.delete('k'),
+      () => store.count(),
+      () => store.flushAll(),
+    ]) {
+      t.equal(await codeOf(op), 'STORAGE_CLOSED');
+    }
+  });
+}
