@@ -202,6 +202,16 @@ export class HddEngine implements KeyValueStore {
     });
   }
 
+  /**
+   * Records on disk, including expired ones that the sweeper has not removed yet.
+   * For monitoring; `count()` is the number of live keys.
+   */
+  heldKeys(): number {
+    let total = 0;
+    for (const shard of this.#shardList) total += shard.count;
+    return total;
+  }
+
   flushAll(): Promise<void> {
     return attempt(async () => {
       this.#assertOpen();

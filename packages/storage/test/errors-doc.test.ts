@@ -1,0 +1,12 @@
+// docs/errors.md documents every code users can see; this keeps it in step with the code.
+import { readFile } from 'node:fs/promises';
+import t from 'tap';
+import { StorageErrorCode } from '../src/index.js';
+
+t.test('docs/errors.md lists exactly the storage error codes', async (t) => {
+  const doc = await readFile(new URL('../../../docs/errors.md', import.meta.url), 'utf8');
+  const section = doc.split(/^## /m).find((part) => part.startsWith('Storage'));
+  t.ok(section, 'the doc has a Storage section');
+  const documented = [...(section ?? '').matchAll(/^\| `([A-Z_]+)` \|/gm)].map((m) => m[1]).sort();
+  t.same(documented, Object.values(StorageErrorCode).sort());
+});

@@ -1,0 +1,217 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { cp, mkdir, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import t from 'tap';
+import { HddEngine } from '../src/index.js';
+import { fakeClock } from './common/conformance.js';
+
+const root = await mkdtemp(join(tmpdir(), 'hati-hdd-'));
+t.teardown(() => rm(root, { recursive: true, force: true }));
+let next = 0;
+const freshDir = () => join(root, `store-${next++}`);
+const fixture = (name: string) => new URL(`./fixtures/${name}`, import.meta.url).pathname;
+
+/** Runs a fixture with the same TypeScript loader this test runs under. */
+function runFixture(name: string, args: string[]): ChildProcess {
+  return spawn(process.execPath, [...process.execArgv, fixture(name), ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+}
+
+async function fill(store: HddEngine, n: number, ttlOf: (i: number) => number = () => 0): Promise<void> {
+  const inFlight = 256;
+  let i = 0;
+  await Promise.all(
+    Array.from({ length: inFlight }, async () => {
+      while (i < n) {
+        const k = i++;
+        await store.set(`key-${k}`, `value-${k}`, ttlOf(k));
+      }
+    }),
+  );
+}
+
+t.test('a restart keeps data and ttls, and expires what ran out while closed', async (t) => {
+  const dataDir = freshDir();
+  const clock = fakeClock();
+  let store = await HddEngine.open({ dataDir, clock });
+  await store.set('permanent', 'p');
+  await store.set('short', 's', 1000);
+  await store.set('long', 'l', 100_000);
+  await store.close();
+
+  clock.now += 400;
+  store = await HddEngine.open({ dataDir, clock });
+  t.equal(await store.get('permanent'), 'p');
+  t.equal(await store.ttl('short'), 600, 'the ttl kept running while closed');
+  t.equal(await store.count(), 3);
+  await store.close();
+
+  clock.now += 600;
+  store = await HddEngine.open({ dataDir, clock });
+  t.equal(await store.count(), 2, 'a key that expired while closed is gone after open');
+  t.equal(await store.get('short'), undefined);
+  t.equal(await store.ttl('long'), 99_000);
+  t.same(await store.shardCounts().then((c) => c.reduce((a, b) => a + b)), 2);
+  await store.close();
+});
+
+t.test('active expiry removes keys nobody reads', async (t) => {
+  const dataDir = freshDir();
+  const clock = fakeClock();
+  const store = await HddEngine.open({ dataDir, clock, sweepIntervalMs: 5, sweepLimit: 100 });
+  t.teardown(() => store.close());
+  await fill(store, 1000, (i) => (i < 900 ? 10 : 0));
+  clock.now += 10;
+  t.equal(store.heldKeys(), 1000, 'expired records are still held before the sweeper runs');
+  const deadline = Date.now() + 10_000;
+  while (store.heldKeys() > 100 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+  t.equal(store.heldKeys(), 100, 'the sweeper removed every expired record without a read');
+  let records = 0;
+  for await (const _ of store.entries()) records++;
+  t.equal(records, 100);
+});
+
+t.test('reshard 8 → 3 → 16 keeps every key and its expiry', async (t) => {
+  const dataDir = freshDir();
+  const clock = fakeClock();
+  const n = 100_000;
+  let store = await HddEngine.open({ dataDir, clock, durability: 'no' });
+  await fill(store, n, (i) => (i % 10 === 0 ? 3_600_000 : 0));
+  await store.set('expired-before-reshard', 'x', 5);
+  await store.close();
+  clock.now += 10;
+
+  for (const shards of [3, 16]) {
+    store = await HddEngine.open({ dataDir, clock, shards });
+    t.equal(await store.count(), n, `${shards} shards: count`);
+    const counts = await store.shardCounts();
+    t.equal(counts.length, shards);
+    t.ok(Math.min(...counts) > (n / shards) * 0.8, `${shards} shards: keys spread evenly (${counts.join(' ')})`);
+    let seen = 0;
+    let bad = 0;
+    for await (const { key, value, expiresAt } of store.entries()) {
+      const i = Number(key.toString().slice(4));
+      const want = i % 10 === 0 ? 1_700_000_000_000 + 3_600_000 : 0;
+      if (value.toString() !== `value-${i}` || expiresAt !== want) bad++;
+      seen++;
+    }
+    t.equal(seen, n, `${shards} shards: every key is there`);
+    t.equal(bad, 0, `${shards} shards: every value and expiry is intact`);
+    t.equal(await store.get('key-77777'), 'value-77777', 'reads find keys in their new shard');
+    t.equal(await store.get('expired-before-reshard'), undefined);
+    await store.close();
+    const names = (await readdir(join(dataDir, 'db'))).filter((name) => name.startsWith('kv_shard_'));
+    t.equal(names.length, shards, `${shards} shard folders, no leftovers`);
+    t.same((await readdir(dataDir)).sort(), ['db', 'hati.lock'], 'no reshard leftovers');
+  }
+});
+
+t.test('a reshard interrupted by a crash is finished or undone on open', async (t) => {
+  // Build the two complete stores a reshard has at its last step.
+  const clock = fakeClock();
+  const before = freshDir();
+  let store = await HddEngine.open({ dataDir: before, clock, shards: 4 });
+  await fill(store, 500);
+  await store.close();
+  const after = freshDir();
+  await cp(before, after, { recursive: true });
+  store = await HddEngine.open({ dataDir: after, clock, shards: 2 });
+  await store.close();
+
+  // Crash after `db` was moved away and before `db.reshard` took its place.
+  const crashed = freshDir();
+  await mkdir(crashed);
+  await rename(join(before, 'db'), join(crashed, 'db.old'));
+  await cp(join(after, 'db'), join(crashed, 'db.reshard'), { recursive: true });
+  store = await HddEngine.open({ dataDir: crashed, clock, shards: 2 });
+  t.equal(await store.count(), 500, 'the finished rebuild is swapped in');
+  t.equal(await store.get('key-499'), 'value-499');
+  await store.close();
+  t.same((await readdir(crashed)).sort(), ['db', 'hati.lock']);
+
+  // Crash while `db.reshard` was being built: it has no description yet and is dropped.
+  await mkdir(join(crashed, 'db.reshard', 'kv_shard_0'), { recursive: true });
+  store = await HddEngine.open({ dataDir: crashed, clock, shards: 2 });
+  t.equal(await store.count(), 500, 'the old store is kept whole');
+  await store.close();
+  t.same((await readdir(crashed)).sort(), ['db', 'hati.lock']);
+});
+
+t.test('a directory opened twice is locked', async (t) => {
+  const dataDir = freshDir();
+  const store = await HddEngine.open({ dataDir });
+  t.teardown(() => store.close());
+  await store.set('k', 'v');
+  await t.rejects(HddEngine.open({ dataDir }), { code: 'DATA_DIR_LOCKED' }, 'in the same process');
+  await t.rejects(HddEngine.open({ dataDir, shards: 3 }), { code: 'DATA_DIR_LOCKED' }, 'even when asked to reshard');
+
+  const child = runFixture('open.ts', [dataDir]);
+  const [line] = await once(createInterface({ input: child.stdout as NodeJS.ReadableStream }), 'line');
+  t.same(JSON.parse(line as string), { ok: false, code: 'DATA_DIR_LOCKED' }, 'in another process');
+  t.equal(await store.get('k'), 'v', 'the first store still works');
+});
+
+t.test('unusable data directories fail with clear codes', async (t) => {
+  const file = join(root, 'a-file');
+  await writeFile(file, 'not a directory');
+  await t.rejects(HddEngine.open({ dataDir: file }), { code: 'DATA_DIR_NOT_WRITABLE' }, 'a file');
+  await t.rejects(HddEngine.open({ dataDir: join(file, 'below') }), { code: 'DATA_DIR_NOT_WRITABLE' }, 'below a file');
+
+  const badMeta = freshDir();
+  await mkdir(join(badMeta, 'db'), { recursive: true });
+  await writeFile(join(badMeta, 'db', 'hati.json'), '{"shards":');
+  await t.rejects(HddEngine.open({ dataDir: badMeta }), { code: 'DATA_DIR_CORRUPT' }, 'a garbled description');
+
+  const badDb = freshDir();
+  const store = await HddEngine.open({ dataDir: badDb, shards: 2 });
+  await store.set('k', 'v');
+  await store.close();
+  await writeFile(join(badDb, 'db', 'kv_shard_1', 'CURRENT'), 'garbage without newline');
+  await t.rejects(HddEngine.open({ dataDir: badDb, shards: 2 }), { code: 'DATA_DIR_CORRUPT' }, 'a garbled LevelDB');
+  const again = await HddEngine.open({ dataDir: freshDir(), shards: 2 });
+  await again.close();
+  t.pass('a failed open leaves nothing locked behind in the process');
+
+  for (const options of [{ shards: 0 }, { durability: 'sometimes' }, { dataDir: '' }]) {
+    await t.rejects(
+      HddEngine.open({ dataDir: freshDir(), ...options } as never),
+      { code: 'OPTION_INVALID' },
+      JSON.stringify(options),
+    );
+  }
+});
+
+for (const durability of ['always', 'everysec', 'no'] as const) {
+  t.test(`durability ${durability}: a killed process loses no acknowledged write`, async (t) => {
+    const dataDir = freshDir();
+    const child = runFixture('writer.ts', [dataDir, durability]);
+    const acked: string[] = [];
+    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+    const exited = once(child, 'exit');
+    const target = 2000 + Math.floor(Math.random() * 2000);
+    for await (const line of lines) {
+      if (line === 'ready') continue;
+      acked.push(line);
+      if (acked.length === target) {
+        child.kill('SIGKILL');
+        break;
+      }
+    }
+    const [, signal] = await exited;
+    t.equal(signal, 'SIGKILL', 'the writer was killed, not closed');
+    const store = await HddEngine.open({ dataDir });
+    t.teardown(() => store.close());
+    const missing: string[] = [];
+    for (const key of acked) if ((await store.get(key)) !== `value-of-${key}`) missing.push(key);
+    t.same(missing, [], `all ${acked.length} acknowledged writes are there`);
+    const count = await store.count();
+    t.ok(count >= acked.length, `count ${count} covers every acknowledged write`);
+    let records = 0;
+    for await (const _ of store.entries()) records++;
+    t.equal(records, count, 'the stored count matches the records after the crash');
+  });
+}
