@@ -3,11 +3,14 @@
 const FNV_OFFSET = 0x811c9dc5;
 const FNV_PRIME = 0x01000193;
 
-/** The shard of a key's bytes; the hdd engine's layout depends on it, so it must never change. */
-export function shardOfBytes(key: Uint8Array, shards: number): number {
+/**
+ * The shard of the key in `bytes[start..]`; the hdd engine's layout depends on it, so it must
+ * never change.
+ */
+export function shardOfBytes(bytes: Uint8Array, start: number, shards: number): number {
   let hash = FNV_OFFSET;
-  for (let i = 0; i < key.length; i++) {
-    hash = Math.imul(hash ^ (key[i] as number), FNV_PRIME);
+  for (let i = start; i < bytes.length; i++) {
+    hash = Math.imul(hash ^ (bytes[i] as number), FNV_PRIME);
   }
   return (hash >>> 0) % shards;
 }

@@ -6,7 +6,7 @@ import {
   DATA_END,
   DATA_START,
   type Db,
-  dataKey,
+  dataKeyOf,
   encodeNumber,
   ensureDir,
   HEADER_BYTES,
@@ -14,15 +14,15 @@ import {
   newDb,
   openDb,
   readShardCount,
-  record,
   recordExpiry,
+  recordOf,
   recoverReshard,
   shardPath,
   swapReshard,
   writeShardCount,
 } from './hdd-layout.js';
 import { HddShard, ReadKind, WriteKind } from './hdd-shard.js';
-import { checkTtl, keyBytes, valueBytes } from './input.js';
+import { checkTtl } from './input.js';
 import {
   type Clock,
   checkDurability,
@@ -155,11 +155,10 @@ export class HddEngine implements KeyValueStore {
   set(key: Bytes, value: Bytes, ttlMs = 0): Promise<void> {
     return attempt(() => {
       this.#assertOpen();
-      const k = keyBytes(key);
-      const v = valueBytes(value);
+      const dataKey = dataKeyOf(key);
       const ttl = checkTtl(ttlMs);
       const expiresAt = ttl === 0 ? 0 : this.#settings.clock() + ttl;
-      return this.#shard(k).write(WriteKind.set, k, record(expiresAt, v), expiresAt);
+      return this.#shard(dataKey).write(WriteKind.set, dataKey, recordOf(expiresAt, value), expiresAt);
     });
   }
 
@@ -182,8 +181,8 @@ export class HddEngine implements KeyValueStore {
   delete(key: Bytes): Promise<boolean> {
     return attempt(() => {
       this.#assertOpen();
-      const k = keyBytes(key);
-      return this.#shard(k).write(WriteKind.delete, k, undefined, 0);
+      const dataKey = dataKeyOf(key);
+      return this.#shard(dataKey).write(WriteKind.delete, dataKey, undefined, 0);
     });
   }
 
@@ -254,15 +253,15 @@ export class HddEngine implements KeyValueStore {
     if (this.#closed) throw new StorageError('STORAGE_CLOSED', `the hdd store in ${this.dataDir} is closed`);
   }
 
-  #shard(key: Buffer): HddShard {
-    return this.#shardList[shardOfBytes(key, this.shards)] as HddShard;
+  #shard(dataKey: Buffer): HddShard {
+    return this.#shardList[shardOfBytes(dataKey, 1, this.shards)] as HddShard;
   }
 
   #read<T>(kind: (typeof ReadKind)[keyof typeof ReadKind], key: Bytes): Promise<T> {
     return attempt(() => {
       this.#assertOpen();
-      const k = keyBytes(key);
-      return this.#shard(k).read(kind, k);
+      const dataKey = dataKeyOf(key);
+      return this.#shard(dataKey).read(kind, dataKey);
     });
   }
 
@@ -357,11 +356,10 @@ async function reshard(settings: Settings, from: number): Promise<void> {
       for await (const [k, rec] of source.iterator({ gte: DATA_START, lt: DATA_END })) {
         const expiresAt = recordExpiry(rec);
         if (expiresAt !== 0 && expiresAt <= now) continue;
-        const key = k.subarray(1);
-        const target = shardOfBytes(key, settings.shards);
+        const target = shardOfBytes(k, 1, settings.shards);
         const batch = batches[target] as Array<{ type: 'put'; key: Buffer; value: Buffer }>;
-        batch.push({ type: 'put', key: dataKey(key), value: rec });
-        if (expiresAt !== 0) batch.push({ type: 'put', key: indexKey(expiresAt, key), value: EMPTY });
+        batch.push({ type: 'put', key: k, value: rec });
+        if (expiresAt !== 0) batch.push({ type: 'put', key: indexKey(expiresAt, k), value: EMPTY });
         counts[target] = (counts[target] as number) + 1;
         if (batch.length >= RESHARD_BATCH) await flush(target);
       }

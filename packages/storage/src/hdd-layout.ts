@@ -2,6 +2,8 @@ import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promis
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import { StorageError } from './errors.js';
+import { keyBytes, valueBytes } from './input.js';
+import type { Bytes } from './store.js';
 
 // The on-disk layout of the hdd engine, in one place.
 //
@@ -31,18 +33,27 @@ export const INDEX_START = Buffer.from([INDEX]);
 export const INDEX_END = Buffer.from([INDEX + 1]);
 const FORMAT = 1;
 
-export function dataKey(key: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(key.length + 1);
+/** The LevelDB key of a user key (validated here). */
+export function dataKeyOf(key: Bytes): Buffer {
+  const out = keyBytes(key, 1);
   out[0] = DATA;
-  key.copy(out, 1);
   return out;
 }
 
-export function indexKey(expiresAt: number, key: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(key.length + 1 + HEADER_BYTES);
+/** The data key of the user key at `bytes[start..]`. */
+export function dataKeyFrom(bytes: Buffer, start: number): Buffer {
+  const out = Buffer.allocUnsafe(bytes.length - start + 1);
+  out[0] = DATA;
+  bytes.copy(out, 1, start);
+  return out;
+}
+
+/** The expiry index key of a data key. */
+export function indexKey(expiresAt: number, dataKey: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(dataKey.length + HEADER_BYTES);
   out[0] = INDEX;
   out.writeDoubleBE(expiresAt, 1);
-  key.copy(out, 1 + HEADER_BYTES);
+  dataKey.copy(out, 1 + HEADER_BYTES, 1);
   return out;
 }
 
@@ -54,10 +65,10 @@ export function indexBound(now: number): Buffer {
   return out;
 }
 
-export function record(expiresAt: number, value: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(value.length + HEADER_BYTES);
+/** The stored record of a value (validated here). */
+export function recordOf(expiresAt: number, value: Bytes): Buffer {
+  const out = valueBytes(value, HEADER_BYTES);
   out.writeDoubleBE(expiresAt, 0);
-  value.copy(out, HEADER_BYTES);
   return out;
 }
 

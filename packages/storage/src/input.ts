@@ -38,17 +38,24 @@ export function keyStringBytes(key: string): Buffer {
   return key.startsWith(BINARY_MARK) ? Buffer.from(key.slice(1), 'latin1') : Buffer.from(key, 'utf8');
 }
 
-/** A key's bytes, for the hdd engine. The result may share memory with the argument. */
-export function keyBytes(key: Bytes): Buffer {
+/**
+ * A key's bytes in a new buffer, after `offset` bytes left for the caller (the hdd engine
+ * writes its prefix there), so that the key is copied once.
+ */
+export function keyBytes(key: Bytes, offset: number): Buffer {
   if (typeof key === 'string') {
     if (key.length === 0) throw emptyKey();
-    return Buffer.from(key, 'utf8');
+    const out = Buffer.allocUnsafe(offset + Buffer.byteLength(key, 'utf8'));
+    out.write(key, offset, 'utf8');
+    return out;
   }
   if (!(key instanceof Uint8Array)) {
     throw new StorageError('KEY_INVALID', `key must be a string or a Uint8Array, got ${typeof key}`);
   }
   if (key.byteLength === 0) throw emptyKey();
-  return asBuffer(key);
+  const out = Buffer.allocUnsafe(offset + key.byteLength);
+  out.set(key, offset);
+  return out;
 }
 
 /**
@@ -64,13 +71,19 @@ export function memoryValue(value: Bytes): string | Buffer {
   return isUtf8(buffer) ? buffer.toString('utf8') : Buffer.from(buffer);
 }
 
-/** A value's bytes, for the hdd engine. The result may share memory with the argument. */
-export function valueBytes(value: Bytes): Buffer {
-  if (typeof value === 'string') return Buffer.from(value, 'utf8');
+/** A value's bytes in a new buffer, after `offset` bytes left for the caller (see `keyBytes`). */
+export function valueBytes(value: Bytes, offset: number): Buffer {
+  if (typeof value === 'string') {
+    const out = Buffer.allocUnsafe(offset + Buffer.byteLength(value, 'utf8'));
+    out.write(value, offset, 'utf8');
+    return out;
+  }
   if (!(value instanceof Uint8Array)) {
     throw new StorageError('VALUE_INVALID', `value must be a string or a Uint8Array, got ${typeof value}`);
   }
-  return asBuffer(value);
+  const out = Buffer.allocUnsafe(offset + value.byteLength);
+  out.set(value, offset);
+  return out;
 }
 
 /** A ttl in ms: a non-negative safe integer; 0 means no expiry. */

@@ -7,6 +7,6 @@ t.test('docs/errors.md lists exactly the storage error codes', async (t) => {
   const doc = await readFile(new URL('../../../docs/errors.md', import.meta.url), 'utf8');
   const section = doc.split(/^## /m).find((part) => part.startsWith('Storage'));
   t.ok(section, 'the doc has a Storage section');
-  const documented = [...(section ?? '').matchAll(/^\| `([A-Z_]+)` \|/gm)].map((m) => m[1]).sort();
+  const documented = [...(section ?? '').matchAll(/^\|\s*`([A-Z_]+)`\s*\|/gm)].map((m) => m[1]).sort();
   t.same(documented, Object.values(StorageErrorCode).sort());
 });
