@@ -1,0 +1,126 @@
+import { rename, writeFile } from 'node:fs/promises';
+import { cpus, platform, release, totalmem } from 'node:os';
+
+/** A limit a row must meet; `metric` names the row field it applies to. */
+export interface Target {
+  metric: 'nsPerOp' | 'opsPerSec' | 'value';
+  op: '<=' | '>=' | '<';
+  limit: number;
+}
+
+export interface Row {
+  name: string;
+  /** Mean time per single op (for the closed-loop rows: elapsed time / ops, i.e. 1 / throughput). */
+  nsPerOp: number | null;
+  opsPerSec: number | null;
+  /** For rows measured in another unit (ms, bytes per key, a ratio). */
+  value?: number;
+  unit?: string;
+  /** Relative margin of error of the mean, in percent (tinybench rows). */
+  rmePercent?: number;
+  /** Ops measured. */
+  ops?: number;
+  target: Target | null;
+  pass: boolean | null;
+  /** The seed's Go benchmark on this machine, ns/op. */
+  goSeedNsPerOp?: number;
+  note?: string;
+}
+
+export type Measured = Pick<Row, 'nsPerOp' | 'opsPerSec' | 'rmePercent' | 'ops'>;
+
+/** The seed's Go benchmarks (`go test -bench` in storage/), run on this machine. */
+export const goSeedNsPerOp: Readonly<Record<string, number>> = {
+  MemoryStorage_Set_Ttl0: 6014,
+  MemoryStorage_Set_Ttl10: 7208,
+  MemoryStorage_Get: 539,
+  MemoryStorage_Has: 555,
+  MemoryStorage_CountKeys: 99,
+  MemoryStorage_Delete: 809,
+};
+
+const UNIT: Record<Target['metric'], string> = { nsPerOp: 'ns/op', opsPerSec: 'ops/s', value: '' };
+
+export function row(name: string, measured: Measured, target: Target | null, note?: string): Row {
+  const out: Row = { name, ...measured, target, pass: null };
+  const seed = goSeedNsPerOp[name];
+  if (seed !== undefined) out.goSeedNsPerOp = seed;
+  if (note !== undefined) out.note = note;
+  out.pass = judge(out);
+  return out;
+}
+
+export function valueRow(name: string, value: number, unit: string, target: Target | null, note?: string): Row {
+  const out: Row = { name, nsPerOp: null, opsPerSec: null, value, unit, target, pass: null };
+  if (note !== undefined) out.note = note;
+  out.pass = judge(out);
+  return out;
+}
+
+function judge(r: Row): boolean | null {
+  if (r.target === null) return null;
+  const actual = r[r.target.metric];
+  if (actual === null || actual === undefined) return false;
+  switch (r.target.op) {
+    case '<=':
+      return actual <= r.target.limit;
+    case '>=':
+      return actual >= r.target.limit;
+    default:
+      return actual < r.target.limit;
+  }
+}
+
+function fmt(n: number | null | undefined, digits = 0): string {
+  if (n === null || n === undefined) return '';
+  if (digits === 0 && Math.abs(n) < 100) digits = Math.abs(n) < 10 ? 2 : 1;
+  return n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+function targetText(r: Row): string {
+  if (r.target === null) return '';
+  const unit = r.target.metric === 'value' ? (r.unit ?? '') : UNIT[r.target.metric];
+  const op = r.target.op === '<=' ? '≤' : r.target.op === '>=' ? '≥' : '<';
+  return `${op} ${fmt(r.target.limit)} ${unit}`.trimEnd();
+}
+
+/** The results as a fixed-width table. */
+export function table(rows: readonly Row[]): string {
+  const header = ['row', 'ns/op', 'ops/s', 'other', 'target', 'result', 'Go seed ns/op'];
+  const lines = rows.map((r) => [
+    r.name,
+    fmt(r.nsPerOp),
+    fmt(r.opsPerSec),
+    r.value === undefined ? '' : `${fmt(r.value, r.unit === 'ratio' ? 2 : 0)} ${r.unit ?? ''}`.trimEnd(),
+    targetText(r),
+    r.pass === null ? '' : r.pass ? 'PASS' : 'MISS',
+    fmt(r.goSeedNsPerOp),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((line) => (line[i] as string).length)));
+  const render = (cells: string[]) =>
+    cells
+      .map((cell, i) => (i === 0 ? cell.padEnd(widths[i] as number) : cell.padStart(widths[i] as number)))
+      .join('  ');
+  return [render(header), widths.map((w) => '-'.repeat(w)).join('  '), ...lines.map(render)].join('\n');
+}
+
+export function machine(): Record<string, unknown> {
+  const list = cpus();
+  return {
+    node: process.version,
+    v8: process.versions.v8,
+    platform: platform(),
+    release: release(),
+    arch: process.arch,
+    cpus: list.length,
+    cpuModel: list[0]?.model ?? 'unknown',
+    totalMemoryBytes: totalmem(),
+  };
+}
+
+/** Writes pretty-printed JSON through a temporary file, so a crash never leaves half a file. */
+export async function writeJson(path: string, data: unknown): Promise<void> {
+  const tmp = `${path}.tmp`;
+  await writeFile(tmp, `${JSON.stringify(data, null, 2)}\n`);
+  await rename(tmp, path);
+}
