@@ -193,11 +193,11 @@ export class HddEngine implements KeyValueStore {
     });
   }
 
+  /** Live keys per shard, after every write queued before this call. */
   shardCounts(): Promise<number[]> {
-    return attempt(async () => {
+    return attempt(() => {
       this.#assertOpen();
-      await this.#sweepAll();
-      return this.#shardList.map((shard) => shard.count);
+      return this.#sweepAll();
     });
   }
 
@@ -265,16 +265,19 @@ export class HddEngine implements KeyValueStore {
     });
   }
 
-  /** Removes every key that has expired by now, so that counts are exact. */
-  async #sweepAll(): Promise<void> {
+  /**
+   * Removes every key that has expired by now, after the writes queued before, and returns
+   * each shard's count, which is then exact.
+   */
+  #sweepAll(): Promise<number[]> {
     const now = this.#settings.clock();
-    await Promise.all(
-      this.#shardList.map(async (shard) => {
-        while (shard.nextExpiry <= now) {
-          const more = await shard.barrier(() => shard.sweep(now, SWEEP_ALL_STEP));
-          if (!more) break;
-        }
-      }),
+    return Promise.all(
+      this.#shardList.map((shard) =>
+        shard.barrier(async () => {
+          while (shard.nextExpiry <= now && (await shard.sweep(now, SWEEP_ALL_STEP)));
+          return shard.count;
+        }),
+      ),
     );
   }
 

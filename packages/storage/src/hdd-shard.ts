@@ -27,6 +27,8 @@ export const WriteKind = {
   expire: 2,
   /** Not a key write: run a function alone, after every write queued before it. */
   barrier: 3,
+  /** A read that must see the writes queued before it. */
+  read: 4,
 } as const;
 
 /** What a batched read answers. */
@@ -38,6 +40,7 @@ interface Job {
   dataKey: Buffer;
   record: Buffer | undefined;
   expiresAt: number;
+  readKind: ReadKind;
   run: (() => Promise<unknown>) | undefined;
   resolve: (value: never) => void;
   reject: (err: unknown) => void;
@@ -103,7 +106,7 @@ export class HddShard {
 
   write(kind: number, dataKey: Buffer, record: Buffer | undefined, expiresAt: number): Promise<never> {
     return new Promise((resolve, reject) => {
-      this.#enqueue({ kind, dataKey, record, expiresAt, run: undefined, resolve, reject });
+      this.#enqueue({ kind, dataKey, record, expiresAt, readKind: ReadKind.text, run: undefined, resolve, reject });
     });
   }
 
@@ -115,6 +118,7 @@ export class HddShard {
         dataKey: EMPTY,
         record: undefined,
         expiresAt: 0,
+        readKind: ReadKind.text,
         run,
         resolve: resolve as (value: never) => void,
         reject,
@@ -122,8 +126,26 @@ export class HddShard {
     });
   }
 
+  /**
+   * Reads a key. A read sees every write queued before it: while writes are queued or being
+   * written it joins their queue and is answered from the batch's view of the key; otherwise
+   * it joins the reads of this event-loop turn, answered by one `getMany`.
+   */
   read(kind: ReadKind, dataKey: Buffer): Promise<never> {
     return new Promise((resolve, reject) => {
+      if (this.#writing || this.#jobs.length > 0) {
+        this.#enqueue({
+          kind: WriteKind.read,
+          dataKey,
+          record: undefined,
+          expiresAt: 0,
+          readKind: kind,
+          run: undefined,
+          resolve,
+          reject,
+        });
+        return;
+      }
       if (this.#reads.length === 0) setImmediate(() => this.#flushReads());
       this.#reads.push({ kind, dataKey, resolve, reject });
     });
@@ -238,9 +260,8 @@ export class HddShard {
     }
     const results: unknown[] = new Array(end - start);
     try {
-      const previous = await this.db.getMany(keys);
-      const present = previous.map((rec) => rec !== undefined);
-      const expiry = previous.map((rec) => (rec === undefined ? 0 : recordExpiry(rec)));
+      // The record each key has at this point of the batch (undefined: none).
+      const current = await this.db.getMany(keys);
       const now = this.#clock();
       // A chained batch: abstract-level copies an options object into every operation of an
       // array batch, which costs more than the write itself.
@@ -250,28 +271,30 @@ export class HddShard {
       for (let i = start; i < end; i++) {
         const job = jobs[i] as Job;
         const slot = slots[i - start] as number;
-        const at = expiry[slot] as number;
-        const isPresent = present[slot] as boolean;
+        const rec = current[slot];
+        const at = rec === undefined ? 0 : recordExpiry(rec);
+        if (job.kind === WriteKind.read) {
+          results[i - start] = answerOf(job.readKind, at !== 0 && at <= now ? undefined : rec, now);
+          continue;
+        }
         if (job.kind === WriteKind.set) {
-          if (!isPresent) delta++;
+          if (rec === undefined) delta++;
           else if (at !== 0) batch.del(indexKey(at, job.dataKey));
           batch.put(job.dataKey, job.record as Buffer);
           if (job.expiresAt !== 0) {
             batch.put(indexKey(job.expiresAt, job.dataKey), EMPTY);
             if (job.expiresAt < nextExpiry) nextExpiry = job.expiresAt;
           }
-          present[slot] = true;
-          expiry[slot] = job.expiresAt;
+          current[slot] = job.record;
           continue;
         }
-        const live = isPresent && (at === 0 || at > now);
+        const live = rec !== undefined && (at === 0 || at > now);
         if (job.kind === WriteKind.delete) results[i - start] = live;
-        if (isPresent && (job.kind === WriteKind.delete || !live)) {
+        if (rec !== undefined && (job.kind === WriteKind.delete || !live)) {
           batch.del(job.dataKey);
           if (at !== 0) batch.del(indexKey(at, job.dataKey));
           delta--;
-          present[slot] = false;
-          expiry[slot] = 0;
+          current[slot] = undefined;
         }
       }
       if (batch.length > 0) {
@@ -318,25 +341,22 @@ export class HddShard {
   }
 
   #answer(read: Read, rec: Buffer | undefined, now: number): void {
-    let expiresAt = rec === undefined ? 0 : recordExpiry(rec);
+    const expiresAt = rec === undefined ? 0 : recordExpiry(rec);
     if (expiresAt !== 0 && expiresAt <= now) {
       // Expired but not swept yet: answer as missing and remove it (if still expired then).
       this.write(WriteKind.expire, read.dataKey, undefined, 0).catch(() => {});
       rec = undefined;
-      expiresAt = 0;
     }
-    switch (read.kind) {
-      case ReadKind.text:
-        read.resolve((rec === undefined ? undefined : rec.toString('utf8', HEADER_BYTES)) as never);
-        return;
-      case ReadKind.bytes:
-        read.resolve((rec === undefined ? undefined : rec.subarray(HEADER_BYTES)) as never);
-        return;
-      case ReadKind.has:
-        read.resolve((rec !== undefined) as never);
-        return;
-      default:
-        read.resolve((rec === undefined ? undefined : expiresAt === 0 ? 0 : expiresAt - now) as never);
-    }
+    read.resolve(answerOf(read.kind, rec, now) as never);
   }
+}
+
+/** What a read of `rec` (a live record, or undefined) answers. */
+function answerOf(kind: ReadKind, rec: Buffer | undefined, now: number): unknown {
+  if (kind === ReadKind.has) return rec !== undefined;
+  if (rec === undefined) return undefined;
+  if (kind === ReadKind.text) return rec.toString('utf8', HEADER_BYTES);
+  if (kind === ReadKind.bytes) return rec.subarray(HEADER_BYTES);
+  const expiresAt = recordExpiry(rec);
+  return expiresAt === 0 ? 0 : expiresAt - now;
 }

@@ -76,6 +76,15 @@ export class MemoryEngine implements KeyValueStore {
     return typeof value === 'string' ? Buffer.from(value, 'utf8') : Buffer.from(value);
   }
 
+  /**
+   * The value as held, without a copy: a string when the value is UTF-8 text, otherwise a
+   * Buffer that the caller must not modify. For servers that encode the value straight
+   * into a reply.
+   */
+  getStored(key: Bytes): string | Buffer | undefined {
+    return this.#live(key);
+  }
+
   has(key: Bytes): boolean {
     return this.#live(key) !== undefined;
   }

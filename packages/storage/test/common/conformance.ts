@@ -105,6 +105,44 @@ export function conformance(t: Test, harness: Harness): void {
       t.equal(await store.count(), 1);
     });
 
+    area('calls take effect in call order, awaited or not', async (t, store) => {
+      // A pipelining server issues every command of a request before awaiting any.
+      const results = await Promise.all([
+        store.set('k', 'v1'),
+        store.get('k'),
+        store.ttl('k'),
+        store.delete('k'),
+        store.has('k'),
+        store.get('k'),
+        store.set('k', 'v2', 500),
+        store.getBuffer('k'),
+        store.ttl('k'),
+        store.count(),
+        store.set('other', 'x'),
+        store.count(),
+        store.flushAll(),
+        store.get('k'),
+        store.count(),
+      ]);
+      t.same(results, [
+        undefined,
+        'v1',
+        0,
+        true,
+        false,
+        undefined,
+        undefined,
+        Buffer.from('v2'),
+        500,
+        1,
+        undefined,
+        2,
+        undefined,
+        undefined,
+        0,
+      ]);
+    });
+
     area('binary keys and values', async (t, store) => {
       const key = Buffer.from([0x00, 0xff, 0x0d, 0x0a, 0x80]);
       const value = Buffer.from([0x00, 0x0d, 0x0a, 0xff, 0xfe, 0xc3]);
