@@ -1,0 +1,362 @@
+// The server's request parser: one per connection, fed every chunk the socket reads.
+//
+// Requests are RESP arrays of bulk strings (`*<n>\r\n` then n × `$<len>\r\n<bytes>\r\n`) or
+// inline lines (`SET memory 0 greeting hello world\n`), mixed freely and pipelined. The parser
+// is a byte-driven state machine: integers are read from bytes, a bulk payload is skipped over
+// once its length is known, and arguments are `subarray` views of the chunk whenever a command
+// lies within one chunk. Between chunks it keeps only the unconsumed tail of the command in
+// progress, copied, so it never pins a socket chunk (nor breaks if the caller reuses one).
+
+import { CR, DOLLAR, LF, MAX_HEADER_DIGITS, NINE, SPACE, STAR, showByte, TAB, ZERO } from './bytes.js';
+import { lookupCommand } from './commands.js';
+import { ProtocolError, ProtocolErrorCode } from './errors.js';
+import { type ParserLimits, resolveLimits } from './options.js';
+
+// Parser states: where the next byte belongs.
+/** At the start of a request. */
+const IDLE = 0;
+/** Inside an inline line; `#pieces` holds the part that came in earlier chunks. */
+const INLINE = 1;
+/** After `*`: reading the digits of the argument count. */
+const ARRAY_LENGTH = 2;
+/** After the `\r` of the array header: expecting `\n`. */
+const ARRAY_LF = 3;
+/** Expecting the `$` of the next bulk string. */
+const BULK_TYPE = 4;
+/** After `$`: reading the digits of the bulk length. */
+const BULK_LENGTH = 5;
+/** After the `\r` of the bulk header: expecting `\n`. */
+const BULK_LF = 6;
+/** Reading a bulk payload; `#pieces` holds the part that came in earlier chunks. */
+const BULK_DATA = 7;
+/** Payload read: expecting `\r`. */
+const BULK_CR = 8;
+/** Expecting the `\n` that ends a bulk string. */
+const BULK_END_LF = 9;
+
+const EMPTY_ARGS: Buffer[] = [];
+
+function isBlank(byte: number): boolean {
+  return byte === SPACE || byte === TAB;
+}
+
+export class RequestParser {
+  readonly #onCommand: (args: Buffer[]) => void;
+  readonly #maxInline: number;
+  readonly #maxBulk: number;
+  readonly #maxArray: number;
+
+  #state = IDLE;
+  /** The integer being read from a header, and how many digits it had so far. */
+  #number = 0;
+  #digits = 0;
+  /** Arguments of the RESP request in progress, and how many it announced. */
+  #args: Buffer[] = EMPTY_ARGS;
+  #expected = 0;
+  /** `#args[0..#argsHeld)` are copies (from earlier chunks); the rest are views of the current chunk. */
+  #argsHeld = 0;
+  #argsHeldBytes = 0;
+  /** Length of the bulk string being read. */
+  #bulkLength = 0;
+  /** Copied parts of an incomplete inline line or bulk payload, concatenated once when complete. */
+  #pieces: Buffer[] = [];
+  #piecesLength = 0;
+  #error: ProtocolError | undefined = undefined;
+
+  /**
+   * `onCommand` is called once per complete command, in order, with its arguments; `args[0]` is
+   * the command name as sent. The arguments (and the array) are only valid during the call: they
+   * may be views of the chunk being parsed, so copy what you keep.
+   */
+  constructor(onCommand: (args: Buffer[]) => void, limits?: Partial<ParserLimits>) {
+    this.#onCommand = onCommand;
+    const resolved = resolveLimits(limits);
+    this.#maxInline = resolved.maxInlineLength;
+    this.#maxBulk = resolved.maxBulkLength;
+    this.#maxArray = resolved.maxArrayLength;
+  }
+
+  /** Bytes held waiting for the rest of a command. */
+  get buffered(): number {
+    return this.#piecesLength + this.#argsHeldBytes;
+  }
+
+  /**
+   * Parses `chunk`, calling onCommand once per complete command, in order. Returns undefined, or
+   * a ProtocolError (`PROTOCOL` or `TOO_LARGE`) when the stream cannot be read further; after
+   * that the parser must not be fed again (it keeps returning the same error). Never throws on
+   * any input; an exception thrown by onCommand propagates and leaves the parser unusable.
+   * The parser does not keep `chunk` after returning.
+   */
+  push(input: Buffer | Uint8Array): ProtocolError | undefined {
+    if (this.#error !== undefined) return this.#error;
+    const chunk = Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+    const end = chunk.length;
+    let pos = 0;
+    let state = this.#state;
+    let number = this.#number;
+    let digits = this.#digits;
+
+    while (pos < end) {
+      switch (state) {
+        case IDLE: {
+          if (chunk[pos] === STAR) {
+            pos++;
+            state = ARRAY_LENGTH;
+            number = 0;
+            digits = 0;
+          } else {
+            state = INLINE;
+          }
+          break;
+        }
+
+        case INLINE: {
+          const lineStart = pos;
+          const held = this.#piecesLength;
+          // The newline must come within the limit (+1 for a `\r`, +1 for the `\n`): a longer line
+          // is rejected as soon as that much of it has arrived, without buffering it.
+          const searchEnd = Math.min(end, pos + (this.#maxInline - held) + 2);
+          let newline = chunk.indexOf(LF, pos);
+          if (newline >= searchEnd) newline = -1;
+          if (newline === -1) {
+            const length = held + (end - pos);
+            if (
+              searchEnd < end ||
+              length > this.#maxInline + 1 ||
+              (length > this.#maxInline && chunk[end - 1] !== CR)
+            ) {
+              return this.#fail(ProtocolErrorCode.TOO_LARGE, this.#inlineTooLarge());
+            }
+            this.#hold(chunk.subarray(pos));
+            pos = end;
+            break;
+          }
+          pos = newline + 1;
+          state = IDLE;
+          let line = chunk;
+          let start = lineStart;
+          let stop = newline;
+          if (held > 0) {
+            this.#pieces.push(chunk.subarray(lineStart, newline));
+            line = Buffer.concat(this.#pieces, held + (newline - lineStart));
+            this.#pieces = [];
+            this.#piecesLength = 0;
+            start = 0;
+            stop = line.length;
+          }
+          if (stop > start && line[stop - 1] === CR) stop--;
+          if (stop - start > this.#maxInline) return this.#fail(ProtocolErrorCode.TOO_LARGE, this.#inlineTooLarge());
+          this.#inline(line, start, stop);
+          break;
+        }
+
+        case ARRAY_LENGTH:
+        case BULK_LENGTH: {
+          const max = state === ARRAY_LENGTH ? this.#maxArray : this.#maxBulk;
+          let byte = chunk[pos] as number;
+          while (byte >= ZERO && byte <= NINE) {
+            number = number * 10 + (byte - ZERO);
+            if (number > max) return this.#fail(ProtocolErrorCode.TOO_LARGE, this.#tooLarge(state, number, chunk, pos));
+            if (++digits > MAX_HEADER_DIGITS) return this.#fail(ProtocolErrorCode.PROTOCOL, this.#badHeader(state));
+            if (++pos === end) break;
+            byte = chunk[pos] as number;
+          }
+          if (pos === end) break;
+          if (byte !== CR || digits === 0) return this.#fail(ProtocolErrorCode.PROTOCOL, this.#badHeader(state, byte));
+          pos++;
+          state = state === ARRAY_LENGTH ? ARRAY_LF : BULK_LF;
+          break;
+        }
+
+        case ARRAY_LF: {
+          const byte = chunk[pos] as number;
+          if (byte !== LF) return this.#fail(ProtocolErrorCode.PROTOCOL, this.#badHeader(ARRAY_LENGTH, byte));
+          pos++;
+          if (number === 0) {
+            // `*0`: an empty request, ignored.
+            state = IDLE;
+          } else {
+            this.#args = [];
+            this.#expected = number;
+            state = BULK_TYPE;
+          }
+          break;
+        }
+
+        case BULK_TYPE: {
+          const byte = chunk[pos] as number;
+          if (byte !== DOLLAR) {
+            return this.#fail(
+              ProtocolErrorCode.PROTOCOL,
+              `expected '$' at the start of argument ${this.#args.length + 1}, got '${showByte(byte)}'`,
+            );
+          }
+          pos++;
+          state = BULK_LENGTH;
+          number = 0;
+          digits = 0;
+          break;
+        }
+
+        case BULK_LF: {
+          const byte = chunk[pos] as number;
+          if (byte !== LF) return this.#fail(ProtocolErrorCode.PROTOCOL, this.#badHeader(BULK_LENGTH, byte));
+          pos++;
+          this.#bulkLength = number;
+          state = BULK_DATA;
+          break;
+        }
+
+        case BULK_DATA: {
+          const length = this.#bulkLength;
+          const held = this.#piecesLength;
+          // The common case: the whole payload and its CRLF are in this chunk.
+          if (held === 0 && end - pos >= length + 2) {
+            const dataEnd = pos + length;
+            if (chunk[dataEnd] !== CR || chunk[dataEnd + 1] !== LF) {
+              return this.#fail(ProtocolErrorCode.PROTOCOL, this.#missingCrlf());
+            }
+            this.#args.push(chunk.subarray(pos, dataEnd));
+            pos = dataEnd + 2;
+            state = this.#argumentDone();
+            break;
+          }
+          const needed = length - held;
+          if (end - pos < needed) {
+            this.#hold(chunk.subarray(pos));
+            pos = end;
+            break;
+          }
+          if (held === 0) {
+            this.#args.push(chunk.subarray(pos, pos + needed));
+          } else {
+            // A payload spread over several chunks: concatenated once, now that it is complete.
+            this.#pieces.push(chunk.subarray(pos, pos + needed));
+            const value = Buffer.concat(this.#pieces, length);
+            this.#pieces = [];
+            this.#piecesLength = 0;
+            this.#args.push(value);
+            // Every earlier argument is already a copy; this one is one too.
+            this.#argsHeld = this.#args.length;
+            this.#argsHeldBytes += length;
+          }
+          pos += needed;
+          state = BULK_CR;
+          break;
+        }
+
+        case BULK_CR: {
+          if (chunk[pos] !== CR) return this.#fail(ProtocolErrorCode.PROTOCOL, this.#missingCrlf());
+          pos++;
+          state = BULK_END_LF;
+          break;
+        }
+
+        case BULK_END_LF: {
+          if (chunk[pos] !== LF) return this.#fail(ProtocolErrorCode.PROTOCOL, this.#missingCrlf());
+          pos++;
+          state = this.#argumentDone();
+          break;
+        }
+      }
+    }
+
+    // The chunk is used up. Copy the arguments of a command still in progress that are views of
+    // it: they must outlive it, and should not pin it.
+    const args = this.#args;
+    for (let i = this.#argsHeld; i < args.length; i++) {
+      const copy = Buffer.from(args[i] as Buffer);
+      args[i] = copy;
+      this.#argsHeldBytes += copy.length;
+    }
+    this.#argsHeld = args.length;
+    this.#state = state;
+    this.#number = number;
+    this.#digits = digits;
+    return undefined;
+  }
+
+  /** Records a complete argument; delivers the command when it was the last. Returns the next state. */
+  #argumentDone(): number {
+    const args = this.#args;
+    if (args.length < this.#expected) return BULK_TYPE;
+    this.#args = EMPTY_ARGS;
+    this.#argsHeld = 0;
+    this.#argsHeldBytes = 0;
+    this.#onCommand(args);
+    return IDLE;
+  }
+
+  /** Splits an inline line (`line[start..stop)`, line ending removed) into arguments. */
+  #inline(line: Buffer, start: number, stop: number): void {
+    let pos = start;
+    while (pos < stop && isBlank(line[pos] as number)) pos++;
+    if (pos === stop) return; // blank line: ignored
+    const args: Buffer[] = [];
+    // Token index of the argument that takes the rest of the line, if the command has one.
+    let restAt = -1;
+    while (pos < stop) {
+      let tokenEnd = pos + 1;
+      while (tokenEnd < stop && !isBlank(line[tokenEnd] as number)) tokenEnd++;
+      args.push(line.subarray(pos, tokenEnd));
+      if (args.length === 1) {
+        const rest = lookupCommand(args[0] as Buffer)?.inlineRest;
+        if (rest !== undefined) restAt = rest + 1;
+      }
+      if (args.length === restAt && tokenEnd < stop) {
+        // The rest of the line after the one separator, verbatim.
+        args.push(line.subarray(tokenEnd + 1, stop));
+        break;
+      }
+      pos = tokenEnd;
+      while (pos < stop && isBlank(line[pos] as number)) pos++;
+    }
+    this.#onCommand(args);
+  }
+
+  /** Keeps a copy of the tail of the chunk for the next push. */
+  #hold(tail: Buffer): void {
+    if (tail.length === 0) return;
+    this.#pieces.push(Buffer.from(tail));
+    this.#piecesLength += tail.length;
+  }
+
+  #fail(code: ProtocolErrorCode, message: string): ProtocolError {
+    this.#error = new ProtocolError(code, message);
+    // Nothing more will be parsed: release what was held.
+    this.#pieces = [];
+    this.#piecesLength = 0;
+    this.#args = EMPTY_ARGS;
+    this.#argsHeld = 0;
+    this.#argsHeldBytes = 0;
+    return this.#error;
+  }
+
+  #inlineTooLarge(): string {
+    return `inline request longer than ${this.#maxInline} bytes`;
+  }
+
+  #tooLarge(state: number, number: number, chunk: Buffer, pos: number): string {
+    // Show the length as sent: the digits read so far, then those that follow in this chunk.
+    let shown = String(number);
+    for (let i = pos + 1; i < chunk.length && shown.length < MAX_HEADER_DIGITS; i++) {
+      const byte = chunk[i] as number;
+      if (byte < ZERO || byte > NINE) break;
+      shown += String.fromCharCode(byte);
+    }
+    return state === ARRAY_LENGTH
+      ? `request of ${shown} arguments exceeds the limit of ${this.#maxArray}`
+      : `bulk string of ${shown} bytes exceeds the limit of ${this.#maxBulk}`;
+  }
+
+  #badHeader(state: number, byte?: number): string {
+    const what = state === ARRAY_LENGTH ? 'argument count' : 'bulk length';
+    if (byte === undefined) return `invalid ${what}: more than ${MAX_HEADER_DIGITS} digits`;
+    return `invalid ${what}: unexpected '${showByte(byte)}' (expected digits then CRLF)`;
+  }
+
+  #missingCrlf(): string {
+    return `expected CRLF after the ${this.#bulkLength} bytes of argument ${this.#args.length + 1}`;
+  }
+}
