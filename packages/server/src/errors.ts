@@ -1,0 +1,43 @@
+/**
+ * Error codes the server adds to those of @hati/protocol and @hati/storage. The same strings
+ * are the first word of a `-CODE message` reply and the `error.data.code` of a JSON-RPC error.
+ */
+export const ServerErrorCode = {
+  /** JSON-RPC: the body is not valid JSON (JSON-RPC code -32700). */
+  PARSE_ERROR: 'PARSE_ERROR',
+  /** JSON-RPC: not a valid request object, or an empty batch (-32600). */
+  INVALID_REQUEST: 'INVALID_REQUEST',
+  /** JSON-RPC: no such method (-32601). */
+  METHOD_NOT_FOUND: 'METHOD_NOT_FOUND',
+  /** JSON-RPC: params missing, of the wrong type or shape (-32602). */
+  PARAMS_INVALID: 'PARAMS_INVALID',
+  /** JSON-RPC: the request body is over the configured limit (HTTP 413). */
+  BODY_TOO_LARGE: 'BODY_TOO_LARGE',
+  /** The server is shutting down and takes no new requests. */
+  SHUTTING_DOWN: 'SHUTTING_DOWN',
+  /** A listener could not start (address in use, no permission, bad path). */
+  LISTEN_FAILED: 'LISTEN_FAILED',
+  /** An unexpected failure inside the server; it is logged, and the server keeps running. */
+  INTERNAL: 'INTERNAL',
+} as const;
+
+export type ServerErrorCode = (typeof ServerErrorCode)[keyof typeof ServerErrorCode];
+
+export class ServerError extends Error {
+  override readonly name = 'ServerError';
+  readonly code: ServerErrorCode;
+
+  constructor(code: ServerErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
+/** The stable code and message of any error, for a reply: codes of Hati errors pass through. */
+export function describeError(err: unknown): { code: string; message: string } {
+  if (err instanceof Error && typeof (err as { code?: unknown }).code === 'string') {
+    const code = (err as unknown as { code: string }).code;
+    if (/^[A-Z][A-Z_]*$/.test(code)) return { code, message: err.message };
+  }
+  return { code: ServerErrorCode.INTERNAL, message: err instanceof Error ? err.message : String(err) };
+}

@@ -1,0 +1,66 @@
+import type { StorageManager } from '@hati/storage';
+
+export const Listener = { tcp: 'tcp', unix: 'unix', rpc: 'rpc' } as const;
+export type Listener = (typeof Listener)[keyof typeof Listener];
+
+export interface ConnectionCounts {
+  /** Open now. */
+  current: number;
+  /** Accepted since start. */
+  total: number;
+}
+
+/** What `STATS` and `Server.Stats` return. */
+export interface StatsSnapshot {
+  uptimeMs: number;
+  storage: {
+    memory: { keys: number; shards: number[] };
+    hdd: { keys: number; shards: number[]; durability: string };
+  };
+  connections: Record<Listener, ConnectionCounts>;
+  commands: {
+    /** Commands answered over TCP and UNIX sockets (errors included). */
+    processed: number;
+    /** JSON-RPC calls answered (each call of a batch counts). */
+    rpcCalls: number;
+  };
+  memory: { rss: number; heapUsed: number; heapTotal: number; external: number };
+}
+
+/** The server's counters; one instance per server. */
+export class ServerStats {
+  readonly startedAt = Date.now();
+  commandsProcessed = 0;
+  rpcCalls = 0;
+  readonly connections: Record<Listener, ConnectionCounts> = {
+    tcp: { current: 0, total: 0 },
+    unix: { current: 0, total: 0 },
+    rpc: { current: 0, total: 0 },
+  };
+
+  opened(listener: Listener): void {
+    this.connections[listener].current++;
+    this.connections[listener].total++;
+  }
+
+  closed(listener: Listener): void {
+    this.connections[listener].current--;
+  }
+
+  async snapshot(storage: StorageManager): Promise<StatsSnapshot> {
+    const memoryShards = storage.memory.shardCounts();
+    const hddShards = await storage.hdd.shardCounts();
+    const sum = (counts: number[]) => counts.reduce((a, b) => a + b, 0);
+    const { rss, heapUsed, heapTotal, external } = process.memoryUsage();
+    return {
+      uptimeMs: Date.now() - this.startedAt,
+      storage: {
+        memory: { keys: sum(memoryShards), shards: memoryShards },
+        hdd: { keys: sum(hddShards), shards: hddShards, durability: storage.hdd.durability },
+      },
+      connections: structuredClone(this.connections),
+      commands: { processed: this.commandsProcessed, rpcCalls: this.rpcCalls },
+      memory: { rss, heapUsed, heapTotal, external },
+    };
+  }
+}
