@@ -1,0 +1,120 @@
+import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
+import yargs, { type Argv } from 'yargs';
+import { type StartFlags, start } from './start.js';
+
+export { start } from './start.js';
+
+/** Where `main` writes; tests pass their own. */
+export interface Io {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  env: NodeJS.ProcessEnv;
+}
+
+const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
+
+const processIo: Io = {
+  stdout: (text) => process.stdout.write(text),
+  stderr: (text) => process.stderr.write(text),
+  env: process.env,
+};
+
+function integerIn(name: string, min: number, max: number) {
+  return (value: unknown) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min || n > max || String(value).trim() === '') {
+      throw new Error(`--${name} must be an integer from ${min} to ${max}, got '${String(value)}'`);
+    }
+    return n;
+  };
+}
+
+function startOptions(y: Argv) {
+  return y
+    .option('tcp', { type: 'boolean', description: 'Start the TCP listener (RESP and inline commands)' })
+    .option('tcp-host', { type: 'string', default: '0.0.0.0', description: 'Bind address of the TCP listener' })
+    .option('tcp-port', {
+      requiresArg: true,
+      default: 4242,
+      coerce: integerIn('tcp-port', 0, 65535),
+      description: 'Port of the TCP listener (0: any free port)',
+    })
+    .option('unix', { type: 'string', description: 'Also listen on this UNIX socket path (same protocol as TCP)' })
+    .option('rpc', { type: 'boolean', description: 'Start the JSON-RPC 2.0 listener (HTTP POST /)' })
+    .option('rpc-host', { type: 'string', default: '0.0.0.0', description: 'Bind address of the JSON-RPC listener' })
+    .option('rpc-port', {
+      requiresArg: true,
+      default: 6767,
+      coerce: integerIn('rpc-port', 0, 65535),
+      description: 'Port of the JSON-RPC listener (0: any free port)',
+    })
+    .option('data-dir', { type: 'string', default: './data', description: 'Directory of the persistent (hdd) store' })
+    .option('cpu-num', {
+      requiresArg: true,
+      default: availableParallelism(),
+      defaultDescription: 'all cores',
+      coerce: integerIn('cpu-num', 1, 1024),
+      description: 'Threads for disk work: sizes the thread pool that LevelDB reads, writes and fsyncs run on',
+    })
+    .option('shards', {
+      requiresArg: true,
+      default: 8,
+      coerce: integerIn('shards', 1, 1024),
+      description: 'Shards of each storage type; changing it for an existing hdd store rebuilds the store',
+    })
+    .option('hdd-durability', {
+      type: 'string',
+      choices: ['always', 'everysec', 'no'],
+      default: 'everysec',
+      description:
+        'When an acknowledged hdd write is on disk: fsync before the reply, about every second, or left to the OS',
+    })
+    .option('log-level', {
+      type: 'string',
+      choices: ['error', 'warn', 'info', 'debug'],
+      default: 'info',
+      description: 'Least severe log lines written to stderr',
+    });
+}
+
+/**
+ * The `hati` command line. Returns the exit code; `start` resolves after a graceful shutdown
+ * (SIGINT or SIGTERM). Every flag can also be set as an environment variable HATI_<FLAG>
+ * (HATI_TCP_PORT=5000).
+ */
+export async function main(argv: string[], io: Io = processIo): Promise<number> {
+  let exitCode = 0;
+  let run: Promise<number> | undefined;
+  const parser = yargs(argv)
+    .scriptName('hati')
+    .version(version)
+    .env('HATI')
+    .command(
+      'start',
+      'Start a Hati server',
+      (y) =>
+        startOptions(y).epilogue(
+          'Without --tcp, --rpc or --unix, the TCP listener starts on its defaults. Every flag can also be set in the environment as HATI_<FLAG>, e.g. HATI_TCP_PORT=5000.',
+        ),
+      (args) => {
+        run = start(args as unknown as StartFlags, io);
+      },
+    )
+    .demandCommand(1, 'name a command: hati start')
+    .strict()
+    .recommendCommands()
+    .wrap(Math.min(110, process.stdout.columns ?? 110))
+    .exitProcess(false)
+    .fail((message, err) => {
+      exitCode = 2;
+      io.stderr(`hati: ${message ?? err?.message}\nRun 'hati --help' for usage.\n`);
+    });
+  let output = '';
+  await parser.parseAsync(argv, {}, (_err, _argv, text) => {
+    output = text;
+  });
+  if (output !== '') io.stdout(`${output}\n`);
+  if (exitCode !== 0) return exitCode;
+  return run ?? 0;
+}

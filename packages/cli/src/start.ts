@@ -1,0 +1,61 @@
+import { resolve } from 'node:path';
+import { type Durability, HatiServer, type LogLevel, type ServerOptions } from '@hati/server';
+import type { Io } from './main.js';
+
+export interface StartFlags {
+  tcp?: boolean;
+  tcpHost: string;
+  tcpPort: number;
+  unix?: string;
+  rpc?: boolean;
+  rpcHost: string;
+  rpcPort: number;
+  dataDir: string;
+  cpuNum: number;
+  shards: number;
+  hddDurability: Durability;
+  logLevel: LogLevel;
+}
+
+/** Starts a server with the flags of `hati start`, and runs it until SIGINT or SIGTERM. */
+export async function start(flags: StartFlags, io: Io): Promise<number> {
+  const noListener = !flags.tcp && !flags.rpc && flags.unix === undefined;
+  const options: ServerOptions = {
+    dataDir: resolve(flags.dataDir),
+    shards: flags.shards,
+    durability: flags.hddDurability,
+    logLevel: flags.logLevel,
+    ...((flags.tcp || noListener) && { tcp: { host: flags.tcpHost, port: flags.tcpPort } }),
+    ...(flags.unix !== undefined && { unix: flags.unix }),
+    ...(flags.rpc && { rpc: { host: flags.rpcHost, port: flags.rpcPort } }),
+  };
+  if (noListener) io.stdout('hati: no listener named (--tcp, --rpc, --unix): starting the TCP listener\n');
+  const threads = Number(process.env.UV_THREADPOOL_SIZE ?? 4);
+  if (threads !== flags.cpuNum) {
+    io.stderr(
+      `hati: --cpu-num ${flags.cpuNum} cannot take effect: the thread pool already has ${threads} threads (start through the hati binary)\n`,
+    );
+  }
+  let server: HatiServer;
+  try {
+    server = await HatiServer.start(options);
+  } catch (err) {
+    io.stderr(`hati: ${(err as Error).message}\n`);
+    return 1;
+  }
+  const { tcp, unix, rpc } = server.addresses;
+  io.stdout(
+    `hati: data in ${options.dataDir} (${flags.shards} shards, hdd durability ${flags.hddDurability}, ${threads} disk threads)\n`,
+  );
+  if (tcp) io.stdout(`hati: tcp listening on ${tcp.host}:${tcp.port}\n`);
+  if (unix) io.stdout(`hati: unix socket listening on ${unix}\n`);
+  if (rpc) io.stdout(`hati: json-rpc listening on http://${rpc.host}:${rpc.port}/\n`);
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+  });
+  io.stdout(`hati: ${signal}: shutting down\n`);
+  await server.close();
+  io.stdout('hati: stopped\n');
+  return 0;
+}
