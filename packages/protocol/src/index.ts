@@ -15,3 +15,4 @@ export { defaultLimits, type ParserLimits } from './options.js';
 export { type Reply, ReplyError, ReplyParser } from './reply-parser.js';
 export { encodeCommand, encodeReply, ReplyWriter } from './reply-writer.js';
 export { RequestParser } from './request-parser.js';
+export type { ConnectionCounts, ListenerName, StatsSnapshot } from './stats.js';

@@ -1,31 +1,10 @@
+import type { ConnectionCounts, ListenerName, StatsSnapshot } from '@hati/protocol';
 import type { StorageManager } from '@hati/storage';
 
-export const Listener = { tcp: 'tcp', unix: 'unix', rpc: 'rpc' } as const;
-export type Listener = (typeof Listener)[keyof typeof Listener];
+export type { ConnectionCounts, StatsSnapshot };
 
-export interface ConnectionCounts {
-  /** Open now. */
-  current: number;
-  /** Accepted since start. */
-  total: number;
-}
-
-/** What `STATS` and `Server.Stats` return. */
-export interface StatsSnapshot {
-  uptimeMs: number;
-  storage: {
-    memory: { keys: number; shards: number[] };
-    hdd: { keys: number; shards: number[]; durability: string };
-  };
-  connections: Record<Listener, ConnectionCounts>;
-  commands: {
-    /** Commands answered over TCP and UNIX sockets (errors included). */
-    processed: number;
-    /** JSON-RPC calls answered (each call of a batch counts). */
-    rpcCalls: number;
-  };
-  memory: { rss: number; heapUsed: number; heapTotal: number; external: number };
-}
+export const Listener = { tcp: 'tcp', unix: 'unix', rpc: 'rpc' } as const satisfies Record<ListenerName, ListenerName>;
+export type Listener = ListenerName;
 
 /** The server's counters; one instance per server. */
 export class ServerStats {
