@@ -6,6 +6,8 @@ export interface Target {
   metric: 'nsPerOp' | 'opsPerSec' | 'value';
   op: '<=' | '>=' | '<';
   limit: number;
+  /** A looser limit (same metric and op): a row below its target but past its floor is a soft miss. */
+  floor?: number;
 }
 
 export interface Row {
@@ -24,6 +26,10 @@ export interface Row {
   pass: boolean | null;
   /** The seed's Go benchmark on this machine, ns/op. */
   goSeedNsPerOp?: number;
+  /** The seed's Go server on this machine, requests/s (server benchmark). */
+  goSeedOpsPerSec?: number;
+  /** Whether the row meets its target's floor (only when the target has one). */
+  floorPass?: boolean;
   note?: string;
 }
 
@@ -46,28 +52,33 @@ export function row(name: string, measured: Measured, target: Target | null, not
   const seed = goSeedNsPerOp[name];
   if (seed !== undefined) out.goSeedNsPerOp = seed;
   if (note !== undefined) out.note = note;
-  out.pass = judge(out);
+  judgeRow(out);
   return out;
 }
 
 export function valueRow(name: string, value: number, unit: string, target: Target | null, note?: string): Row {
   const out: Row = { name, nsPerOp: null, opsPerSec: null, value, unit, target, pass: null };
   if (note !== undefined) out.note = note;
-  out.pass = judge(out);
+  judgeRow(out);
   return out;
 }
 
-function judge(r: Row): boolean | null {
-  if (r.target === null) return null;
+function judgeRow(r: Row): void {
+  r.pass = judge(r, r.target?.limit);
+  if (r.target?.floor !== undefined) r.floorPass = judge(r, r.target.floor) ?? false;
+}
+
+function judge(r: Row, limit: number | undefined): boolean | null {
+  if (r.target === null || limit === undefined) return null;
   const actual = r[r.target.metric];
   if (actual === null || actual === undefined) return false;
   switch (r.target.op) {
     case '<=':
-      return actual <= r.target.limit;
+      return actual <= limit;
     case '>=':
-      return actual >= r.target.limit;
+      return actual >= limit;
     default:
-      return actual < r.target.limit;
+      return actual < limit;
   }
 }
 
@@ -81,21 +92,34 @@ function targetText(r: Row): string {
   if (r.target === null) return '';
   const unit = r.target.metric === 'value' ? (r.unit ?? '') : UNIT[r.target.metric];
   const op = r.target.op === '<=' ? '≤' : r.target.op === '>=' ? '≥' : '<';
-  return `${op} ${fmt(r.target.limit)} ${unit}`.trimEnd();
+  const digits = unit === 'ratio' ? 2 : 0;
+  const floor = r.target.floor === undefined ? '' : ` (floor ${fmt(r.target.floor, digits)})`;
+  return `${op} ${fmt(r.target.limit, digits)} ${unit}`.trimEnd() + floor;
 }
 
-/** The results as a fixed-width table. */
+function resultText(r: Row): string {
+  if (r.pass === null) return '';
+  if (r.pass) return 'PASS';
+  if (r.floorPass === undefined) return 'MISS';
+  return r.floorPass ? 'MISS (floor ok)' : 'MISS (below floor)';
+}
+
+/** The results as a fixed-width table; a column that is empty in every row is left out. */
 export function table(rows: readonly Row[]): string {
-  const header = ['row', 'ns/op', 'ops/s', 'other', 'target', 'result', 'Go seed ns/op'];
-  const lines = rows.map((r) => [
+  const all = ['row', 'ns/op', 'ops/s', 'other', 'target', 'result', 'Go seed ns/op', 'Go seed ops/s'];
+  const cells = rows.map((r) => [
     r.name,
     fmt(r.nsPerOp),
     fmt(r.opsPerSec),
     r.value === undefined ? '' : `${fmt(r.value, r.unit === 'ratio' ? 2 : 0)} ${r.unit ?? ''}`.trimEnd(),
     targetText(r),
-    r.pass === null ? '' : r.pass ? 'PASS' : 'MISS',
+    resultText(r),
     fmt(r.goSeedNsPerOp),
+    fmt(r.goSeedOpsPerSec),
   ]);
+  const keep = all.map((_, i) => i === 0 || cells.some((line) => line[i] !== ''));
+  const header = all.filter((_, i) => keep[i]);
+  const lines = cells.map((line) => line.filter((_, i) => keep[i]));
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((line) => (line[i] as string).length)));
   const render = (cells: string[]) =>
     cells

@@ -1,0 +1,226 @@
+// The servers of the server benchmark: redis-server and `hati start`, child processes bound to
+// 127.0.0.1 that are stopped when the benchmark ends, also on an error or a signal.
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+export const hatiBin = join(repoRoot, 'packages/cli/dist/bin.cjs');
+
+const running = new Set<ChildProcess>();
+const dataDirs = new Set<string>();
+
+// Last resort: a child still running when the harness exits (an uncaught error) is killed and
+// the data directories are removed, so nothing outlives the benchmark.
+process.once('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+  for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true });
+});
+// On a signal the servers get SIGTERM and up to 5 s to stop before the harness exits.
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.once(signal, () => {
+    process.stderr.write(`server benchmark: ${signal}, stopping the servers\n`);
+    const exits = [...running].map((child) => new Promise((resolve) => child.once('exit', resolve)));
+    for (const child of running) child.kill('SIGTERM');
+    const timer = setTimeout(() => process.exit(130), 5000);
+    void Promise.all(exits).then(() => {
+      clearTimeout(timer);
+      process.exit(130);
+    });
+  });
+}
+
+function onPath(command: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
+}
+
+/**
+ * Makes sure redis-server and redis-benchmark are installed: when one is missing, installs the
+ * Debian packages with apt-get if the benchmark runs as root, else fails saying how to install them.
+ */
+export function ensureRedisTools(log: (line: string) => void): void {
+  const missing = ['redis-server', 'redis-benchmark'].filter((c) => !onPath(c));
+  if (missing.length === 0) return;
+  const how = 'apt-get update && apt-get install -y redis-server redis-tools';
+  if (process.getuid?.() !== 0 || !onPath('apt-get')) {
+    throw new Error(
+      `${missing.join(' and ')} not found on PATH. The server benchmark needs them; install them (as root: ${how}) and run it again. It installs them itself only when run as root on a system with apt-get.`,
+    );
+  }
+  log(`${missing.join(' and ')} not found: installing them (${how})`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  for (const args of [['update'], ['install', '-y', 'redis-server', 'redis-tools']]) {
+    const result = spawnSync('apt-get', args, { stdio: ['ignore', 2, 2], env });
+    if (result.status !== 0) throw new Error(`apt-get ${args.join(' ')} failed (status ${result.status})`);
+  }
+  const still = ['redis-server', 'redis-benchmark'].filter((c) => !onPath(c));
+  if (still.length > 0) throw new Error(`${still.join(' and ')} still not on PATH after apt-get install`);
+}
+
+export function toolVersion(command: string): string {
+  try {
+    return execFileSync(command, ['--version'], { encoding: 'utf8' }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** A port that was free a moment ago on 127.0.0.1. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject()));
+    });
+  });
+}
+
+export interface Started {
+  name: string;
+  child: ChildProcess;
+  /** The child's stdout and stderr so far, for error messages. */
+  output: () => string;
+  /** The match of `ready` on the output. */
+  match: RegExpMatchArray;
+}
+
+/** Spawns a server and resolves once a line of its output matches `ready`. */
+export function startProcess(
+  name: string,
+  command: string,
+  args: string[],
+  ready: RegExp,
+  env: NodeJS.ProcessEnv = process.env,
+  timeoutMs = 30_000,
+): Promise<Started> {
+  const child = spawn(command, args, { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  running.add(child);
+  let text = '';
+  const output = () => text;
+  return new Promise((resolve, reject) => {
+    const fail = (why: string) => {
+      clearTimeout(timer);
+      child.kill('SIGKILL');
+      reject(new Error(`${name}: ${why}\n${text.trimEnd()}`));
+    };
+    const timer = setTimeout(() => fail(`no line matching ${ready} within ${timeoutMs} ms`), timeoutMs);
+    const onData = (chunk: Buffer) => {
+      // Keeps the head of the output (errors at start-up) and a bounded tail.
+      text = (text + chunk.toString()).slice(-64 * 1024);
+      const match = text.match(ready);
+      if (match !== null) {
+        clearTimeout(timer);
+        resolve({ name, child, output, match });
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.once('error', (err) => fail(err.message));
+    child.once('exit', (code, signal) => {
+      running.delete(child);
+      fail(`exited before it was ready (code ${code}, signal ${signal})`);
+    });
+  });
+}
+
+/** Stops a server with SIGTERM (SIGKILL after `graceMs`) and resolves with how it ended. */
+export function stopProcess(started: Started, graceMs = 15_000): Promise<string> {
+  const { child } = started;
+  if (child.exitCode !== null || child.signalCode !== null) {
+    running.delete(child);
+    return Promise.resolve(`had already exited (code ${child.exitCode}, signal ${child.signalCode})`);
+  }
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      running.delete(child);
+      resolve(
+        signal === 'SIGKILL' ? 'killed (SIGKILL) after the grace period' : `exited (code ${code}, signal ${signal})`,
+      );
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+/** redis-server on a free 127.0.0.1 port, without persistence or a config file. */
+export async function startRedis(): Promise<Started & { port: number }> {
+  let lastError: unknown;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const port = await freePort();
+    const args = [
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--daemonize',
+      'no',
+    ];
+    try {
+      return { ...(await startProcess('redis-server', 'redis-server', args, /Ready to accept connections/)), port };
+    } catch (err) {
+      lastError = err; // the port may have been taken in between: try another
+    }
+  }
+  throw lastError;
+}
+
+export interface HatiOptions {
+  durability: 'no' | 'everysec' | 'always';
+  tcp: boolean;
+  rpc: boolean;
+}
+
+export type Hati = Started & { tcpPort: number | undefined; rpcPort: number | undefined; dataDir: string };
+
+/**
+ * `hati start` on 127.0.0.1 with a new temporary data directory, on ports the server picks
+ * (port 0) and reports in its "listening" lines. HATI_* variables are not passed on.
+ */
+export async function startHati(options: HatiOptions): Promise<Hati> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'hati-bench-server-'));
+  dataDirs.add(dataDir);
+  const args = [hatiBin, 'start', '--data-dir', dataDir, '--hdd-durability', options.durability];
+  if (options.tcp) args.push('--tcp', '--tcp-host', '127.0.0.1', '--tcp-port', '0');
+  if (options.rpc) args.push('--rpc', '--rpc-host', '127.0.0.1', '--rpc-port', '0');
+  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('HATI_')));
+  const last = options.rpc
+    ? /json-rpc listening on http:\/\/127\.0\.0\.1:(\d+)\//
+    : /tcp listening on 127\.0\.0\.1:(\d+)/;
+  const name = `hati (durability ${options.durability}${options.rpc ? ', json-rpc' : ''})`;
+  try {
+    const started = await startProcess(name, process.execPath, args, last, env);
+    const port = (re: RegExp) => {
+      const m = started.output().match(re);
+      return m?.[1] === undefined ? undefined : Number(m[1]);
+    };
+    return {
+      ...started,
+      tcpPort: options.tcp ? port(/tcp listening on 127\.0\.0\.1:(\d+)/) : undefined,
+      rpcPort: options.rpc ? port(/json-rpc listening on http:\/\/127\.0\.0\.1:(\d+)\//) : undefined,
+      dataDir,
+    };
+  } catch (err) {
+    await rm(dataDir, { recursive: true, force: true });
+    dataDirs.delete(dataDir);
+    throw err;
+  }
+}
+
+/** Stops a Hati server and removes its data directory. */
+export async function stopHati(hati: Hati): Promise<string> {
+  const how = await stopProcess(hati);
+  await rm(hati.dataDir, { recursive: true, force: true });
+  dataDirs.delete(hati.dataDir);
+  return how;
+}

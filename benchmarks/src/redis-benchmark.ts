@@ -1,0 +1,118 @@
+// Runs redis-benchmark (the same client for Redis and Hati) and parses its --csv output.
+import { spawn } from 'node:child_process';
+
+export interface RedisBenchmarkRun {
+  port: number;
+  /** The command and its arguments, `__rand_int__` expanded by redis-benchmark (-r). */
+  command: readonly string[];
+  clients: number;
+  requests: number;
+  pipeline: number;
+  keyspace: number;
+  timeoutMs: number;
+}
+
+export interface RedisBenchmarkResult {
+  rps: number;
+  avgLatencyMs: number;
+  p50LatencyMs: number;
+  p99LatencyMs: number;
+  maxLatencyMs: number;
+  /** Wall time of the redis-benchmark process, ms. */
+  wallMs: number;
+}
+
+export function redisBenchmarkArgs(run: RedisBenchmarkRun): string[] {
+  return [
+    '-h',
+    '127.0.0.1',
+    '-p',
+    String(run.port),
+    '-c',
+    String(run.clients),
+    '-n',
+    String(run.requests),
+    '-r',
+    String(run.keyspace),
+    '-P',
+    String(run.pipeline),
+    '-q',
+    '--csv',
+    ...run.command,
+  ];
+}
+
+/** Splits one CSV line of redis-benchmark's output (every field quoted, no quotes inside). */
+function csvFields(line: string): string[] {
+  return line.split(',').map((field) => field.trim().replace(/^"(.*)"$/, '$1'));
+}
+
+export function parseCsv(stdout: string): RedisBenchmarkResult | undefined {
+  const lines = stdout.split('\n').filter((line) => line.trim() !== '');
+  const headerAt = lines.findIndex((line) => line.startsWith('"test"'));
+  const header = lines[headerAt];
+  const data = lines[headerAt + 1];
+  if (header === undefined || data === undefined) return undefined;
+  const names = csvFields(header);
+  // The test name (the command line) may hold commas; the numbers are the last fields.
+  const values = csvFields(data).slice(-(names.length - 1));
+  const field = (name: string): number => {
+    const i = names.indexOf(name);
+    const value = i < 1 ? Number.NaN : Number(values[i - 1]);
+    if (!Number.isFinite(value)) throw new Error(`redis-benchmark CSV: no numeric '${name}' in ${data}`);
+    return value;
+  };
+  return {
+    rps: field('rps'),
+    avgLatencyMs: field('avg_latency_ms'),
+    p50LatencyMs: field('p50_latency_ms'),
+    p99LatencyMs: field('p99_latency_ms'),
+    maxLatencyMs: field('max_latency_ms'),
+    wallMs: 0,
+  };
+}
+
+/** Runs redis-benchmark once; rejects on a non-zero exit (an error reply ends it), a timeout or no CSV. */
+export function redisBenchmark(run: RedisBenchmarkRun): Promise<RedisBenchmarkResult> {
+  const args = redisBenchmarkArgs(run);
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn('redis-benchmark', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr = (stderr + chunk.toString()).slice(-16 * 1024);
+    });
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, run.timeoutMs);
+    child.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      const wallMs = performance.now() - started;
+      // Against Hati, redis-benchmark's CONFIG GET gets an error reply: it warns and goes on.
+      const messages = stderr
+        .split('\n')
+        .filter((line) => line.trim() !== '' && !line.includes('Could not fetch server CONFIG'))
+        .join('\n');
+      const what = `redis-benchmark ${args.join(' ')}`;
+      if (timedOut) return reject(new Error(`${what}: no result within ${run.timeoutMs} ms\n${messages}`));
+      if (code !== 0) return reject(new Error(`${what}: exit code ${code}, signal ${signal}\n${messages}`));
+      try {
+        const result = parseCsv(stdout);
+        if (result === undefined) return reject(new Error(`${what}: no CSV result in\n${stdout}\n${messages}`));
+        resolve({ ...result, wallMs });
+      } catch (err) {
+        reject(err);
+      }
+    });
+  });
+}

@@ -1,0 +1,34 @@
+// Run sizes of the server benchmark, in one place. BENCH_QUICK=1 shrinks every row for a smoke
+// run; the numbers of a quick run are not comparable with the targets.
+import { quick } from './config.js';
+
+export const serverConfig = {
+  quick,
+  /** redis-benchmark connections (-c), and autocannon connections for the JSON-RPC rows. */
+  clients: 50,
+  /** Keys hit by the rows (-r): key:000000000000 to key:000000099999, all preloaded before the rows. */
+  keyspace: 100_000,
+  /** The value of every SET, 16 bytes. */
+  value: 'v123456789abcdef',
+  /** Pipeline depths (-P) of the redis-benchmark rows. */
+  pipelines: [1, 16] as const,
+  /** Requests per redis-benchmark row (-n), by pipeline depth: a few seconds per row. */
+  requests: quick ? { 1: 20_000, 16: 100_000 } : { 1: 200_000, 16: 1_000_000 },
+  /** Unmeasured redis-benchmark runs against every server before the rows (JIT warm-up), per command. */
+  warmupRequests: quick ? 20_000 : 200_000,
+  /**
+   * Rows of the `--hdd-durability always` server fsync before every reply, far slower than the
+   * others: their -n is sized from a short probe run to take about this long, capped at `requests`.
+   */
+  alwaysSeconds: quick ? 1 : 4,
+  alwaysProbeRequests: { 1: 2_000, 16: 20_000 },
+  /** Kills a redis-benchmark run that takes longer than this, ms. */
+  rowTimeoutMs: 300_000,
+  rpc: {
+    /** Measured seconds per JSON-RPC row, after an unmeasured warm-up. */
+    durationSeconds: quick ? 1 : 5,
+    warmupSeconds: quick ? 0.5 : 2,
+  },
+} as const;
+
+export type Pipeline = (typeof serverConfig.pipelines)[number];

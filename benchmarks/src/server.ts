@@ -1,0 +1,393 @@
+// The server load benchmark: redis-benchmark against redis-server and against `hati start`
+// (TCP, memory and hdd storage), row by row, interleaved; then JSON-RPC load with autocannon.
+// Every server is started here on 127.0.0.1 and stopped at the end, also on an error.
+// Prints a table with the targets and writes results/server.json (results/server.quick.json
+// with BENCH_QUICK=1).
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import {
+  ensureRedisTools,
+  type Hati,
+  repoRoot,
+  type Started,
+  startHati,
+  startRedis,
+  stopHati,
+  stopProcess,
+  toolVersion,
+} from './procs.js';
+import { type RedisBenchmarkResult, redisBenchmark, redisBenchmarkArgs } from './redis-benchmark.js';
+import { machine, type Row, row, type Target, table, valueRow, writeJson } from './report.js';
+import { describeReply, RespClient } from './resp-client.js';
+import { expectedResponse, preloadRpc, type RpcLoadResult, rpcCall, rpcLoad } from './rpc-load.js';
+import { serverConfig as cfg, type Pipeline } from './server-config.js';
+
+/** The seed's Go server on this machine: Storage.Get over JSON-RPC, requests/s. */
+const GO_SEED_RPC_GET_PER_SEC = 23_000;
+
+const log = (line: string) => process.stderr.write(`${line}\n`);
+const RAND_KEY = 'key:__rand_int__';
+
+/** The keys redis-benchmark's -r draws from: __rand_int__ is a 12-digit number below the keyspace. */
+function key(i: number): string {
+  return `key:${String(i).padStart(12, '0')}`;
+}
+
+interface Endpoint {
+  name: string;
+  port: number;
+  server: Started;
+}
+
+interface RawRun {
+  row: string;
+  server: string;
+  /** redis-benchmark's arguments. */
+  args: string[];
+  result: RedisBenchmarkResult;
+}
+
+const raw: RawRun[] = [];
+const rawRpc: Record<string, RpcLoadResult> = {};
+
+function alive(server: Started): void {
+  const { child } = server;
+  if (child.exitCode !== null || child.signalCode !== null) {
+    throw new Error(
+      `${server.name} exited during the benchmark (code ${child.exitCode}, signal ${child.signalCode}):\n${server.output().trimEnd()}`,
+    );
+  }
+}
+
+async function bench(
+  target: Endpoint,
+  command: readonly string[],
+  pipeline: number,
+  requests: number,
+  rowName?: string,
+): Promise<RedisBenchmarkResult> {
+  alive(target.server);
+  const run = {
+    port: target.port,
+    command,
+    clients: cfg.clients,
+    requests,
+    pipeline,
+    keyspace: cfg.keyspace,
+    timeoutMs: cfg.rowTimeoutMs,
+  };
+  let result: RedisBenchmarkResult;
+  try {
+    result = await redisBenchmark(run);
+  } catch (err) {
+    throw new Error(`${target.name}: ${(err as Error).message}\nserver output:\n${target.server.output().trimEnd()}`);
+  }
+  alive(target.server);
+  if (rowName !== undefined) {
+    raw.push({ row: rowName, server: target.name, args: redisBenchmarkArgs(run), result });
+    log(
+      `  ${rowName.padEnd(26)} ${Math.round(result.rps).toLocaleString('en-US').padStart(9)} req/s  (n ${requests}, p50 ${result.p50LatencyMs} ms, p99 ${result.p99LatencyMs} ms, ${(result.wallMs / 1000).toFixed(1)} s)`,
+    );
+  }
+  return result;
+}
+
+function rpsRow(name: string, r: RedisBenchmarkResult, requests: number, target: Target | null = null): Row {
+  const note = `n ${requests}, p50 ${r.p50LatencyMs} ms, p99 ${r.p99LatencyMs} ms`;
+  return row(name, { nsPerOp: null, opsPerSec: r.rps, ops: requests }, target, note);
+}
+
+function ratioRow(name: string, numerator: number, denominator: number, target: Target | null): Row {
+  return valueRow(name, numerator / denominator, 'ratio', target);
+}
+
+/** Sets every key of the keyspace to the value with pipelined RESP commands, and checks the count. */
+async function preload(port: number, set: (k: string) => string[], count: string[], what: string): Promise<void> {
+  const client = await RespClient.connect(port);
+  try {
+    const chunk = 1000;
+    for (let i = 0; i < cfg.keyspace; i += chunk) {
+      const commands: string[][] = [];
+      for (let j = i; j < Math.min(i + chunk, cfg.keyspace); j++) commands.push(set(key(j)));
+      const replies = await client.send(commands);
+      const bad = replies.find((r) => r.type !== 'status' || r.value !== 'OK');
+      if (bad !== undefined) throw new Error(`preload of ${what}: ${commands[0]?.join(' ')} got ${describeReply(bad)}`);
+    }
+    const counted = await client.command(...count);
+    if (counted.type !== 'integer' || counted.value !== cfg.keyspace) {
+      throw new Error(`preload of ${what}: ${count.join(' ')} got ${describeReply(counted)}, want ${cfg.keyspace}`);
+    }
+  } finally {
+    client.close();
+  }
+}
+
+/** Sends one request of a row with our own client and checks the reply, so a row never measures errors. */
+async function probe(port: number, command: readonly string[], want: string, what: string): Promise<void> {
+  const client = await RespClient.connect(port);
+  try {
+    const args = command.map((arg) => arg.replace('__rand_int__', '000000000042'));
+    const reply = await client.command(...args);
+    if (reply.type === 'error' || reply.value !== want) {
+      throw new Error(`${what}: ${args.join(' ')} got ${describeReply(reply)}, want ${JSON.stringify(want)}`);
+    }
+  } finally {
+    client.close();
+  }
+}
+
+async function hatiStats(hati: Hati): Promise<unknown> {
+  if (hati.tcpPort === undefined) return null;
+  const client = await RespClient.connect(hati.tcpPort);
+  try {
+    const reply = await client.command('STATS');
+    return reply.type === 'bulk' && reply.value !== null ? JSON.parse(reply.value) : describeReply(reply);
+  } finally {
+    client.close();
+  }
+}
+
+/** Cores' worth of idle CPU time over one second (cpus().length when nothing else runs). */
+async function idleCoresNow(): Promise<number> {
+  const sample = () =>
+    cpus().reduce((acc, c) => ({ idle: acc.idle + c.times.idle, at: performance.now() }), { idle: 0, at: 0 });
+  const a = sample();
+  await sleep(1000);
+  const b = sample();
+  // cpus() times are in ms.
+  return (b.idle - a.idle) / (b.at - a.at);
+}
+
+function gitInfo(): { commit: string; packagesDirty: boolean } {
+  try {
+    const git = (...args: string[]) => execFileSync('git', args, { cwd: repoRoot, encoding: 'utf8' }).trim();
+    return { commit: git('rev-parse', 'HEAD'), packagesDirty: git('status', '--porcelain', 'packages') !== '' };
+  } catch {
+    return { commit: 'unknown', packagesDirty: false };
+  }
+}
+
+async function tcpRows(redis: Endpoint, hatiNo: Endpoint, hatiAlways: Endpoint, rows: Row[]): Promise<void> {
+  const v = cfg.value;
+  const cmd = {
+    redisSet: ['SET', RAND_KEY, v],
+    redisGet: ['GET', RAND_KEY],
+    memSet: ['SET', 'memory', '0', RAND_KEY, v],
+    memGet: ['GET', 'memory', RAND_KEY],
+    hddSet: ['SET', 'hdd', '0', RAND_KEY, v],
+    hddGet: ['GET', 'hdd', RAND_KEY],
+  };
+
+  log(`preloading ${cfg.keyspace} keys (Redis; Hati memory and hdd)`);
+  await preload(redis.port, (k) => ['SET', k, v], ['DBSIZE'], 'Redis');
+  await preload(hatiNo.port, (k) => ['SET', 'memory', '0', k, v], ['COUNT', 'memory'], 'Hati memory');
+  await preload(hatiNo.port, (k) => ['SET', 'hdd', '0', k, v], ['COUNT', 'hdd'], 'Hati hdd (durability no)');
+  await preload(hatiAlways.port, (k) => ['SET', 'hdd', '0', k, v], ['COUNT', 'hdd'], 'Hati hdd (durability always)');
+  await probe(redis.port, cmd.redisSet, 'OK', 'Redis');
+  await probe(redis.port, cmd.redisGet, v, 'Redis');
+  for (const [target, c] of [
+    [hatiNo, cmd.memSet],
+    [hatiNo, cmd.memGet],
+    [hatiNo, cmd.hddSet],
+    [hatiNo, cmd.hddGet],
+    [hatiAlways, cmd.hddSet],
+  ] as const) {
+    await probe(target.port, c, c[0] === 'SET' ? 'OK' : v, target.name);
+  }
+
+  log(`warm-up (${cfg.warmupRequests} requests per command at -P 16, not measured)`);
+  for (const [target, c] of [
+    [redis, cmd.redisSet],
+    [redis, cmd.redisGet],
+    [hatiNo, cmd.memSet],
+    [hatiNo, cmd.memGet],
+    [hatiNo, cmd.hddSet],
+    [hatiNo, cmd.hddGet],
+  ] as const) {
+    await bench(target, c, 16, cfg.warmupRequests);
+  }
+
+  const measured: Record<string, RedisBenchmarkResult> = {};
+  const pair = async (p: Pipeline, name: string, target: Endpoint, c: readonly string[], n: number) => {
+    const r = await bench(target, c, p, n, `${name}_P${p}`);
+    measured[`${name}_P${p}`] = r;
+    rows.push(rpsRow(`${name}_P${p}`, r, n));
+    return r;
+  };
+  for (const p of cfg.pipelines) {
+    const n = cfg.requests[p];
+    log(`-P ${p}, -n ${n}, -c ${cfg.clients}, -r ${cfg.keyspace}:`);
+    const memTarget: Target =
+      p === 16 ? { metric: 'value', op: '>=', limit: 1 } : { metric: 'value', op: '>=', limit: 0.9, floor: 0.8 };
+    const redisSet = await pair(p, 'Redis_SET', redis, cmd.redisSet, n);
+    const hatiSet = await pair(p, 'Hati_SET_memory', hatiNo, cmd.memSet, n);
+    rows.push(ratioRow(`Hati/Redis_SET_memory_P${p}`, hatiSet.rps, redisSet.rps, memTarget));
+    const redisGet = await pair(p, 'Redis_GET', redis, cmd.redisGet, n);
+    const hatiGet = await pair(p, 'Hati_GET_memory', hatiNo, cmd.memGet, n);
+    rows.push(ratioRow(`Hati/Redis_GET_memory_P${p}`, hatiGet.rps, redisGet.rps, memTarget));
+    const hddNo = await pair(p, 'Hati_SET_hdd_no', hatiNo, cmd.hddSet, n);
+    await pair(p, 'Hati_GET_hdd', hatiNo, cmd.hddGet, n);
+    // fsync before every reply: -n from a short probe run, so the row takes about alwaysSeconds.
+    const probeN = cfg.alwaysProbeRequests[p];
+    const probeRun = await bench(hatiAlways, cmd.hddSet, p, probeN);
+    const sized = Math.round((probeRun.rps * cfg.alwaysSeconds) / 1000) * 1000;
+    const nAlways = Math.min(n, Math.max(probeN, sized));
+    await pair(p, 'Hati_SET_hdd_always', hatiAlways, cmd.hddSet, nAlways);
+    if (p === 16) {
+      rows.push(
+        ratioRow(`Hati_SET_hdd_no/Redis_SET_P${p}`, hddNo.rps, redisSet.rps, { metric: 'value', op: '>=', limit: 0.5 }),
+      );
+    }
+  }
+}
+
+async function rpcRows(hati: Hati, rows: Row[]): Promise<void> {
+  const port = hati.rpcPort as number;
+  const keys = Array.from({ length: 1000 }, (_, i) => key(i));
+  await preloadRpc(port, keys, cfg.value);
+  for (const method of ['Storage.Get', 'Storage.Set'] as const) {
+    const params =
+      method === 'Storage.Set'
+        ? { type: 'memory', key: key(1), value: cfg.value, ttl: 0 }
+        : { type: 'memory', key: key(1) };
+    const check = await rpcCall(port, { jsonrpc: '2.0', id: 1, method, params });
+    if (check.status !== 200 || check.text !== expectedResponse(method, cfg.value)) {
+      throw new Error(`JSON-RPC ${method}: HTTP ${check.status} ${check.text.slice(0, 300)}`);
+    }
+  }
+  log(
+    `JSON-RPC: ${cfg.clients} keep-alive connections, ${cfg.rpc.durationSeconds} s per method after ${cfg.rpc.warmupSeconds} s of warm-up, ${keys.length} preloaded keys`,
+  );
+  for (const method of ['Storage.Get', 'Storage.Set'] as const) {
+    const load = { port, method, keys, value: cfg.value, connections: cfg.clients };
+    await rpcLoad({ ...load, durationSeconds: cfg.rpc.warmupSeconds });
+    alive(hati);
+    const r = await rpcLoad({ ...load, durationSeconds: cfg.rpc.durationSeconds });
+    alive(hati);
+    rawRpc[method] = r;
+    const failures = r.non2xx + r.errors + r.timeouts + r.mismatches;
+    log(
+      `  ${`Hati_RPC_${method}`.padEnd(26)} ${Math.round(r.requestsPerSec).toLocaleString('en-US').padStart(9)} req/s  (${r.requests} requests in ${r.durationSeconds} s, p50 ${r.p50LatencyMs} ms, p99 ${r.p99LatencyMs} ms; non-2xx ${r.non2xx}, errors ${r.errors}, timeouts ${r.timeouts}, wrong bodies ${r.mismatches})`,
+    );
+    const target: Target | null = method === 'Storage.Get' ? { metric: 'opsPerSec', op: '>=', limit: 30_000 } : null;
+    const note = `${r.requests} requests in ${r.durationSeconds} s, p50 ${r.p50LatencyMs} ms, p99 ${r.p99LatencyMs} ms`;
+    const rpcRow = row(
+      `Hati_RPC_${method}`,
+      { nsPerOp: null, opsPerSec: r.requestsPerSec, ops: r.requests },
+      target,
+      note,
+    );
+    if (method === 'Storage.Get') rpcRow.goSeedOpsPerSec = GO_SEED_RPC_GET_PER_SEC;
+    rows.push(rpcRow);
+    rows.push(
+      valueRow(
+        `Hati_RPC_${method}_failures`,
+        failures,
+        'responses',
+        { metric: 'value', op: '<=', limit: 0 },
+        `non-2xx ${r.non2xx}, connection errors ${r.errors}, timeouts ${r.timeouts}, bodies other than the expected result ${r.mismatches}`,
+      ),
+    );
+  }
+}
+
+async function main(): Promise<number> {
+  const started = Date.now();
+  log(`server benchmark${cfg.quick ? ' (BENCH_QUICK: smoke run, numbers not comparable)' : ''}`);
+  ensureRedisTools(log);
+  const loadBefore = loadavg();
+  const idleCores = await idleCoresNow();
+  const busy = idleCores < cpus().length - 0.3;
+  const busyWarning = `warning: other processes were using ${(cpus().length - idleCores).toFixed(1)} of the ${cpus().length} cores when the benchmark started: the numbers are not reliable`;
+  if (busy) log(busyWarning);
+  const rows: Row[] = [];
+  const stops: string[] = [];
+  const stats: Record<string, unknown> = {};
+
+  let redis: Started | undefined;
+  const hatis: Hati[] = [];
+  const stopAll = async () => {
+    for (const hati of hatis.splice(0)) stops.push(`${hati.name}: ${await stopHati(hati)}`);
+    if (redis !== undefined) stops.push(`redis-server: ${await stopProcess(redis)}`);
+    redis = undefined;
+  };
+  try {
+    const r = await startRedis();
+    redis = r;
+    const hatiNo = await startHati({ durability: 'no', tcp: true, rpc: false });
+    hatis.push(hatiNo);
+    const hatiAlways = await startHati({ durability: 'always', tcp: true, rpc: false });
+    hatis.push(hatiAlways);
+    log(
+      `redis-server on 127.0.0.1:${r.port}, hati (durability no) on :${hatiNo.tcpPort}, hati (durability always) on :${hatiAlways.tcpPort}`,
+    );
+    await tcpRows(
+      { name: 'redis-server', port: r.port, server: r },
+      { name: hatiNo.name, port: hatiNo.tcpPort as number, server: hatiNo },
+      { name: hatiAlways.name, port: hatiAlways.tcpPort as number, server: hatiAlways },
+      rows,
+    );
+    stats.hatiNo = await hatiStats(hatiNo);
+    stats.hatiAlways = await hatiStats(hatiAlways);
+    await stopAll();
+
+    const hatiRpc = await startHati({ durability: 'no', tcp: false, rpc: true });
+    hatis.push(hatiRpc);
+    log(`hati (json-rpc) on http://127.0.0.1:${hatiRpc.rpcPort}/`);
+    await rpcRows(hatiRpc, rows);
+  } finally {
+    await stopAll();
+  }
+  for (const line of stops) {
+    if (!line.includes('exited (code 0,')) log(`warning: ${line}`);
+  }
+
+  process.stdout.write(`\n${table(rows)}\n\n`);
+  process.stdout.write(
+    `Seed Go server on this machine: about ${GO_SEED_RPC_GET_PER_SEC.toLocaleString('en-US')} Storage.Get/s over JSON-RPC.\n`,
+  );
+  process.stdout.write(
+    'The machine is shared: redis-benchmark (or autocannon), the server under test and this harness run on the same cores.\n',
+  );
+  if (busy) process.stdout.write(`${busyWarning}\n`);
+  const missed = rows.filter((r) => r.pass === false).map((r) => r.name);
+  process.stdout.write(`${missed.length === 0 ? 'every target met' : `missed: ${missed.join(', ')}`}\n`);
+
+  const dir = new URL('../results/', import.meta.url);
+  await mkdir(dir, { recursive: true });
+  const file = fileURLToPath(new URL(cfg.quick ? 'server.quick.json' : 'server.json', dir));
+  const cliPackage = JSON.parse(readFileSync(join(repoRoot, 'packages/cli/package.json'), 'utf8')) as {
+    version: string;
+  };
+  await writeJson(file, {
+    benchmark: 'server',
+    date: new Date().toISOString(),
+    durationSeconds: Math.round((Date.now() - started) / 1000),
+    machine: {
+      ...machine(),
+      loadavgBefore: loadBefore,
+      idleCoresAtStart: Number(idleCores.toFixed(2)),
+      loadavgAfter: loadavg(),
+      redisServer: toolVersion('redis-server'),
+      redisBenchmark: toolVersion('redis-benchmark'),
+      note: 'client, server and harness share the machine cores',
+    },
+    hati: { version: cliPackage.version, ...gitInfo() },
+    config: cfg,
+    goSeedRpcGetPerSec: GO_SEED_RPC_GET_PER_SEC,
+    rows,
+    redisBenchmarkRuns: raw,
+    rpcRuns: rawRpc,
+    hatiStatsAfterTcpRows: stats,
+    serverExits: stops,
+  });
+  process.stdout.write(`results written to ${file}\n`);
+  return 0;
+}
+
+process.exitCode = await main();
