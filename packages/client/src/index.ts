@@ -1,0 +1,28 @@
+export type { StatsSnapshot } from '@hati/protocol';
+export type { ArgsOf, Bytes, CallOptions, ReplyOf, StorageTypeName } from './commands.js';
+export { CommandMethods } from './commands.js';
+export { ClientErrorCode, HatiError } from './errors.js';
+export { type ClientEvents, type ClientState, HatiClient } from './hati-client.js';
+export {
+  type ClientOptions,
+  clientDefaults,
+  type ReconnectOptions,
+  type RpcClientOptions,
+  type TcpClientOptions,
+  type UnixClientOptions,
+} from './options.js';
+export { HatiRpcClient } from './rpc-client.js';
+
+import { HatiClient } from './hati-client.js';
+import type { ClientOptions, RpcClientOptions } from './options.js';
+import { HatiRpcClient } from './rpc-client.js';
+
+/** A client over TCP (`{ host, port }`) or a UNIX socket (`{ path }`); it starts connecting at once. */
+export function createClient(options: ClientOptions = {}): HatiClient {
+  return new HatiClient(options);
+}
+
+/** A client over JSON-RPC 2.0 on HTTP (`{ url }`). */
+export function createRpcClient(options: RpcClientOptions = {}): HatiRpcClient {
+  return new HatiRpcClient(options);
+}

@@ -1,0 +1,39 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { HatiServer, Logger } from '@hati/server';
+import type { Test } from 'tap';
+
+/** A server in this process with TCP, UNIX and JSON-RPC listeners; closed after the test. */
+export async function startServer(t: Test): Promise<{ server: HatiServer; dir: string }> {
+  const dir = await mkdtemp(join(tmpdir(), 'hati-client-'));
+  const server = await HatiServer.start({
+    tcp: { host: '127.0.0.1', port: 0 },
+    unix: join(dir, 'hati.sock'),
+    rpc: { host: '127.0.0.1', port: 0 },
+    dataDir: join(dir, 'data'),
+    durability: 'no',
+    logger: new Logger('error', () => {}),
+  });
+  t.teardown(async () => {
+    await server.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  return { server, dir };
+}
+
+/** A server in a child process (so it can be killed for real) on `port` (0: any). */
+export async function spawnServer(t: Test, dataDir: string, port = 0): Promise<{ child: ChildProcess; port: number }> {
+  const fixture = new URL('../fixtures/server.ts', import.meta.url).pathname;
+  const child = spawn(process.execPath, [...process.execArgv, fixture, String(port), dataDir], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  t.teardown(() => {
+    child.kill('SIGKILL');
+  });
+  const [line] = (await once(createInterface({ input: child.stdout as NodeJS.ReadableStream }), 'line')) as [string];
+  return { child, port: Number(line.split(' ')[1]) };
+}
