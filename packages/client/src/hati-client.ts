@@ -9,7 +9,8 @@ import { type ClientOptions, clientDefaults, type ReconnectOptions } from './opt
 interface Pending {
   bytes: Buffer;
   name: string;
-  kind: (typeof commands)[CommandName]['reply'];
+  /** How to read the reply; `raw` hands it over as parsed (`sendCommand`). */
+  kind: (typeof commands)[CommandName]['reply'] | 'raw';
   resolve: (value: unknown) => void;
   reject: (err: HatiError) => void;
   /** Settled early (timeout, abort): its reply, if one comes, is read and dropped. */
@@ -100,17 +101,31 @@ export class HatiClient extends CommandMethods {
   }
 
   call<N extends CommandName>(name: N, args: ArgsOf<N>, options: CallOptions = {}): Promise<ReplyOf<N>> {
+    const bytes = encodeCommand([name, ...(args as Array<string | number | Uint8Array>).map(argBytes)]);
+    return this.#send(name, commands[name].reply, bytes, options) as Promise<ReplyOf<N>>;
+  }
+
+  /**
+   * Sends any command, named or not in the table, and resolves with the reply as parsed:
+   * a string, number, Buffer, null, array, or a ReplyError (server errors are returned, not
+   * thrown). For tools such as `hati client`; applications use the typed methods.
+   */
+  sendCommand(args: ReadonlyArray<string | Uint8Array>, options: CallOptions = {}): Promise<Reply> {
+    const name = String(args[0] ?? '').toUpperCase();
+    return this.#send(name, 'raw', encodeCommand(args), options) as Promise<Reply>;
+  }
+
+  #send(name: string, kind: Pending['kind'], bytes: Buffer, options: CallOptions): Promise<unknown> {
     return new Promise((resolve, reject) => {
       if (this.#state === 'closing' || this.#state === 'closed' || this.#quitting) {
         reject(clientError('CONNECTION_CLOSED', `${name}: the client is closed`));
         return;
       }
-      const spec = commands[name];
       const pending: Pending = {
-        bytes: encodeCommand([name, ...(args as Array<string | number | Uint8Array>).map(argBytes)]),
+        bytes,
         name,
-        kind: spec.reply,
-        resolve: resolve as (value: unknown) => void,
+        kind,
+        resolve,
         reject,
         settled: false,
         cleanup: undefined,
@@ -236,6 +251,10 @@ export class HatiClient extends CommandMethods {
     if (pending.settled) return;
     pending.settled = true;
     pending.cleanup?.();
+    if (pending.kind === 'raw') {
+      pending.resolve(reply);
+      return;
+    }
     try {
       pending.resolve(decodeReply(pending.kind, pending.name, reply));
     } catch (err) {
