@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import yargs, { type Argv } from 'yargs';
+import { type ClientFlags, runClient, type Terminal } from './client-command.js';
 import { type StartFlags, start } from './start.js';
 
 export { start } from './start.js';
@@ -10,6 +11,8 @@ export interface Io {
   stdout: (text: string) => void;
   stderr: (text: string) => void;
   env: NodeJS.ProcessEnv;
+  /** The streams `hati client` reads commands from and prints replies to. */
+  terminal?: Terminal;
 }
 
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
@@ -83,13 +86,53 @@ function startOptions(y: Argv) {
  * (SIGINT or SIGTERM). Every flag can also be set as an environment variable HATI_<FLAG>
  * (HATI_TCP_PORT=5000).
  */
+/** Flags that may come from the environment as HATI_<FLAG>, by their yargs (camelCase) names. */
+const BOOLEAN_FLAGS = new Set(['tcp', 'rpc', 'raw']);
+const ENV_FLAGS = new Set([
+  ...BOOLEAN_FLAGS,
+  'tcpHost',
+  'tcpPort',
+  'unix',
+  'rpcHost',
+  'rpcPort',
+  'dataDir',
+  'cpuNum',
+  'shards',
+  'hddDurability',
+  'logLevel',
+]);
+
+/**
+ * HATI_TCP_PORT=5000 → { tcpPort: '5000' }. Given to yargs as configuration, which command-line
+ * flags override and which is checked like them; read from `io.env`, so tests can pass their own.
+ */
+function flagsFromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
+  const flags: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(env)) {
+    if (!key.startsWith('HATI_') || value === undefined) continue;
+    const name = key
+      .slice(5)
+      .toLowerCase()
+      .replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+    if (!ENV_FLAGS.has(name)) continue;
+    flags[name] = BOOLEAN_FLAGS.has(name) ? value !== 'false' && value !== '0' && value !== '' : value;
+  }
+  return flags;
+}
+
+/**
+ * The `hati` command line. Returns the exit code; `start` resolves after a graceful shutdown
+ * (SIGINT or SIGTERM). Every flag can also be set as an environment variable HATI_<FLAG>
+ * (HATI_TCP_PORT=5000).
+ */
 export async function main(argv: string[], io: Io = processIo): Promise<number> {
   let exitCode = 0;
-  let run: Promise<number> | undefined;
+  // Commands run after parsing, and only when parsing found no usage error.
+  let run: (() => Promise<number>) | undefined;
   const parser = yargs(argv)
     .scriptName('hati')
     .version(version)
-    .env('HATI')
+    .config(flagsFromEnv(io.env))
     .command(
       'start',
       'Start a Hati server',
@@ -98,12 +141,48 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
           'Without --tcp, --rpc or --unix, the TCP listener starts on its defaults. Every flag can also be set in the environment as HATI_<FLAG>, e.g. HATI_TCP_PORT=5000.',
         ),
       (args) => {
-        run = start(args as unknown as StartFlags, io);
+        run = () => start(args as unknown as StartFlags, io);
       },
     )
-    .demandCommand(1, 'name a command: hati start')
+    .command(
+      'client [command..]',
+      'Talk to a Hati server: run one command, the commands piped in, or an interactive prompt',
+      (y) =>
+        y
+          // `hati client SET memory -1 k v` sends -1 as an argument; numbers stay as typed.
+          .parserConfiguration({ 'unknown-options-as-args': true, 'parse-positional-numbers': false })
+          .positional('command', {
+            type: 'string',
+            array: true,
+            description: 'A command to run once, e.g. GET memory greeting',
+          })
+          .option('tcp-host', { type: 'string', default: '127.0.0.1', description: 'Host of the server' })
+          .option('tcp-port', {
+            requiresArg: true,
+            default: 4242,
+            coerce: integerIn('tcp-port', 1, 65535),
+            description: 'Port of the server',
+          })
+          .option('unix', { type: 'string', description: 'Connect to this UNIX socket path instead of TCP' })
+          .option('raw', {
+            type: 'boolean',
+            description: 'Print replies as they are (the default when stdout is not a terminal); --no-raw formats them',
+          })
+          .epilogue(
+            'Replies print as redis-cli prints them: "quoted" strings, (nil), (integer) 3, numbered arrays, (error) CODE message. A line with quotes is split as redis-cli splits it; otherwise SET takes the rest of the line as its value. Exit status 1 when a command fails. Every flag can also be set as HATI_<FLAG>.',
+          ),
+      (args) => {
+        const flags = args as unknown as ClientFlags & { command?: Array<string | number> };
+        run = () =>
+          runClient(
+            { ...flags, command: (flags.command ?? []).map(String) },
+            io,
+            io.terminal ?? { stdin: process.stdin, stdout: process.stdout },
+          );
+      },
+    )
+    .demandCommand(1, 'name a command: hati start, or hati client')
     .strict()
-    .recommendCommands()
     .wrap(Math.min(110, process.stdout.columns ?? 110))
     .exitProcess(false)
     .fail((message, err) => {
@@ -116,5 +195,5 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   });
   if (output !== '') io.stdout(`${output}\n`);
   if (exitCode !== 0) return exitCode;
-  return run ?? 0;
+  return run === undefined ? 0 : run();
 }

@@ -36,6 +36,11 @@ export async function start(flags: StartFlags, io: Io): Promise<number> {
       `hati: --cpu-num ${flags.cpuNum} cannot take effect: the thread pool already has ${threads} threads (start through the hati binary)\n`,
     );
   }
+  // Handlers first: a signal during start-up shuts down once the server is up, never kills it.
+  const signal = new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+  });
   let server: HatiServer;
   try {
     server = await HatiServer.start(options);
@@ -50,11 +55,7 @@ export async function start(flags: StartFlags, io: Io): Promise<number> {
   if (tcp) io.stdout(`hati: tcp listening on ${tcp.host}:${tcp.port}\n`);
   if (unix) io.stdout(`hati: unix socket listening on ${unix}\n`);
   if (rpc) io.stdout(`hati: json-rpc listening on http://${rpc.host}:${rpc.port}/\n`);
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGINT', () => resolve('SIGINT'));
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-  });
-  io.stdout(`hati: ${signal}: shutting down\n`);
+  io.stdout(`hati: ${await signal}: shutting down\n`);
   await server.close();
   io.stdout('hati: stopped\n');
   return 0;

@@ -1,0 +1,319 @@
+// Test helpers: the real `hati` binary as a child process, and raw protocol clients, so tests
+// see exactly what a user's terminal and tools see.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { encodeCommand, type Reply, ReplyParser } from '@hati/protocol';
+import type { Test } from 'tap';
+
+export const BIN = resolve(dirname(fileURLToPath(import.meta.url)), '../../dist/bin.cjs');
+
+/** A fresh directory under the OS temp dir, removed after the test. */
+export async function tempDir(t: Test, prefix = 'hati-cli-'): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+export interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export interface Address {
+  host: string;
+  port: number;
+}
+
+/** A running `node dist/bin.cjs ...`; killed (SIGKILL) after the test if still running. */
+export class Hati {
+  readonly child: ChildProcess;
+  stdout = '';
+  stderr = '';
+  readonly exited: Promise<Exit>;
+  exit: Exit | undefined;
+  #waiters: Array<() => void> = [];
+
+  constructor(t: Test, args: string[], env: Record<string, string> = {}) {
+    // No HATI_* of the parent reaches the child: only what the test names.
+    const base = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('HATI_')));
+    // tap re-adds its NODE_OPTIONS preload to every child it sees spawned; that preload starts
+    // the thread pool before bin.cjs can size it, which a user's `hati` never has. `env -u`
+    // drops it and execs node, so the pid is still hati's.
+    const [command, prefix] =
+      process.platform === 'win32' ? [process.execPath, []] : ['env', ['-u', 'NODE_OPTIONS', process.execPath]];
+    this.child = spawn(command, [...prefix, BIN, ...args], {
+      env: { ...base, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child.stdout?.setEncoding('utf8').on('data', (text: string) => {
+      this.stdout += text;
+      this.#wake();
+    });
+    this.child.stderr?.setEncoding('utf8').on('data', (text: string) => {
+      this.stderr += text;
+      this.#wake();
+    });
+    this.exited = new Promise((resolve) => {
+      this.child.once('close', (code, signal) => {
+        this.exit = { code, signal };
+        this.#wake();
+        resolve(this.exit);
+      });
+    });
+    t.teardown(async () => {
+      if (this.exit === undefined) {
+        this.child.kill('SIGKILL');
+        await this.exited;
+      }
+    });
+  }
+
+  static spawn(t: Test, args: string[], env?: Record<string, string>): Hati {
+    return new Hati(t, ['start', ...args], env);
+  }
+
+  get pid(): number {
+    return this.child.pid as number;
+  }
+
+  #wake(): void {
+    for (const wake of this.#waiters.splice(0)) wake();
+  }
+
+  /** Waits until stdout matches `pattern`; throws with both streams if the child exits first or time runs out. */
+  async waitFor(pattern: RegExp, timeoutMs = 10_000): Promise<RegExpMatchArray> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const match = this.stdout.match(pattern);
+      if (match) return match;
+      if (this.exit !== undefined || Date.now() > deadline) {
+        throw new Error(
+          `hati printed no ${pattern} (exit ${JSON.stringify(this.exit)})\nstdout: ${this.stdout}\nstderr: ${this.stderr}`,
+        );
+      }
+      await new Promise<void>((resolve) => {
+        this.#waiters.push(resolve);
+        setTimeout(resolve, 100);
+      });
+    }
+  }
+
+  async tcp(): Promise<Address> {
+    const [, host, port] = (await this.waitFor(/^hati: tcp listening on (\S+):(\d+)$/m)) as string[];
+    return { host: host as string, port: Number(port) };
+  }
+
+  async rpc(): Promise<Address> {
+    const [, host, port] = (await this.waitFor(/^hati: json-rpc listening on http:\/\/(\S+):(\d+)\/$/m)) as string[];
+    return { host: host as string, port: Number(port) };
+  }
+
+  async unix(): Promise<string> {
+    return ((await this.waitFor(/^hati: unix socket listening on (.+)$/m)) as string[])[1] as string;
+  }
+
+  /** Waits for the exit; a child still running after `timeoutMs` is an error (and is killed in teardown). */
+  waitExit(timeoutMs = 15_000): Promise<Exit> {
+    return within(this.exited, timeoutMs, () => `hati exit\nstdout: ${this.stdout}\nstderr: ${this.stderr}`);
+  }
+}
+
+/** `promise`, or an error naming `what` if it has not settled after `ms`. */
+export async function within<T>(promise: Promise<T>, ms: number, what: string | (() => string)): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${typeof what === 'string' ? what : what()}: not after ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Lines of a stream's text, without the empty one after the last newline. */
+export function lines(text: string): string[] {
+  return text.split('\n').filter((line) => line !== '');
+}
+
+/** A client speaking raw RESP; replies are parsed as they arrive. */
+export class RawClient {
+  readonly socket: Socket;
+  readonly replies: Reply[] = [];
+  /** How the connection ended: 'end' (the server's FIN), an error code such as ECONNRESET, or undefined while open. */
+  closedBy: string | undefined;
+  readonly #closed: Promise<void>;
+  #waiters: Array<() => void> = [];
+  protocolError: Error | undefined;
+  onReply: ((reply: Reply) => void) | undefined;
+
+  private constructor(socket: Socket) {
+    this.socket = socket;
+    const parser = new ReplyParser((reply) => {
+      this.replies.push(reply);
+      this.onReply?.(reply);
+      this.#wake();
+    });
+    socket.on('data', (chunk: Buffer) => {
+      const error = parser.push(chunk);
+      if (error !== undefined) this.protocolError = error;
+    });
+    socket.on('end', () => {
+      this.closedBy ??= 'end';
+    });
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      this.closedBy ??= err.code ?? err.message;
+    });
+    this.#closed = new Promise((resolve) =>
+      socket.once('close', () => {
+        this.closedBy ??= 'close';
+        this.#wake();
+        resolve();
+      }),
+    );
+  }
+
+  static async open(t: Test, where: Address | string): Promise<RawClient> {
+    const socket = typeof where === 'string' ? connect(where) : connect(where.port, where.host);
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', resolve);
+      socket.once('error', reject);
+    });
+    t.teardown(() => {
+      socket.destroy();
+    });
+    return new RawClient(socket);
+  }
+
+  #wake(): void {
+    for (const wake of this.#waiters.splice(0)) wake();
+  }
+
+  write(bytes: string | Buffer): boolean {
+    return this.socket.write(bytes);
+  }
+
+  /** Sends one command as a RESP array and returns its reply. */
+  async command(...args: Array<string | Buffer>): Promise<Reply> {
+    const before = this.replies.length;
+    this.write(encodeCommand(args));
+    const [reply] = await this.next(1, before);
+    return reply as Reply;
+  }
+
+  /** Waits until `count` replies arrived after index `from` (or the socket closed). */
+  async next(count: number, from = this.replies.length): Promise<Reply[]> {
+    const deadline = Date.now() + 20_000;
+    while (this.replies.length < from + count && !this.socket.destroyed && Date.now() < deadline) {
+      await new Promise<void>((resolve) => {
+        this.#waiters.push(resolve);
+        setTimeout(resolve, 100);
+      });
+    }
+    return this.replies.slice(from, from + count);
+  }
+
+  closed(): Promise<void> {
+    return this.#closed;
+  }
+}
+
+/** Reply as text: bulk strings decoded, so `t.equal(text(reply), 'v1')` reads naturally. */
+export function text(reply: Reply): unknown {
+  return Buffer.isBuffer(reply) ? reply.toString('utf8') : reply;
+}
+
+/** Calls one JSON-RPC method; returns the HTTP status and the parsed response. */
+export async function rpcCall(
+  address: Address,
+  method: string,
+  params?: unknown,
+): Promise<{ status: number; body: { result?: unknown; error?: unknown } }> {
+  const res = await fetch(`http://${address.host}:${address.port}/`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, ...(params !== undefined && { params }) }),
+  });
+  return { status: res.status, body: (await res.json()) as { result?: unknown; error?: unknown } };
+}
+
+/**
+ * Write load: `connections` clients, each keeping a window of pipelined
+ * `SET hdd 0 key-<conn>-<n> v<n>` in flight until the server closes it. `acked` holds every
+ * key whose reply was `+OK`, in the order acknowledged.
+ */
+export class WriteLoad {
+  readonly clients: RawClient[];
+  readonly acked: string[] = [];
+  readonly otherReplies: unknown[] = [];
+  sent = 0;
+  #stopped = false;
+
+  private constructor(clients: RawClient[]) {
+    this.clients = clients;
+  }
+
+  static async start(t: Test, address: Address, connections = 20, batch = 50): Promise<WriteLoad> {
+    const clients = await Promise.all(Array.from({ length: connections }, () => RawClient.open(t, address)));
+    const load = new WriteLoad(clients);
+    clients.forEach((client, c) => {
+      const inFlight: string[] = [];
+      let n = 0;
+      const send = () => {
+        if (load.#stopped || client.socket.destroyed || !client.socket.writable) return;
+        const parts: Buffer[] = [];
+        for (let i = 0; i < batch; i++, n++) {
+          const key = `key-${c}-${n}`;
+          inFlight.push(key);
+          parts.push(encodeCommand(['SET', 'hdd', '0', key, `v${n}`]));
+        }
+        load.sent += batch;
+        client.write(Buffer.concat(parts));
+      };
+      client.onReply = (reply) => {
+        const key = inFlight.shift();
+        if (reply === 'OK' && key !== undefined) load.acked.push(key);
+        else load.otherReplies.push(reply);
+        // Two batches in flight: the server always has requests it has read and not answered.
+        if (inFlight.length <= batch) send();
+      };
+      send();
+      send();
+    });
+    return load;
+  }
+
+  /** Stops sending new batches (replies still count). */
+  stop(): void {
+    this.#stopped = true;
+  }
+
+  async closed(): Promise<void> {
+    await Promise.all(this.clients.map((client) => client.closed()));
+  }
+}
+
+/** The value `WriteLoad` wrote for a key. */
+export function writtenValue(key: string): string {
+  return `v${key.slice(key.lastIndexOf('-') + 1)}`;
+}
+
+/** GETs every key in pipelined batches; returns the keys whose value is missing or wrong. */
+export async function missingKeys(client: RawClient, keys: string[], batch = 2_000): Promise<string[]> {
+  const missing: string[] = [];
+  for (let i = 0; i < keys.length; i += batch) {
+    const slice = keys.slice(i, i + batch);
+    const from = client.replies.length;
+    client.write(Buffer.concat(slice.map((key) => encodeCommand(['GET', 'hdd', key]))));
+    const replies = await client.next(slice.length, from);
+    slice.forEach((key, j) => {
+      const reply = replies[j];
+      if (reply === undefined || text(reply) !== writtenValue(key)) missing.push(key);
+    });
+  }
+  return missing;
+}

@@ -1,0 +1,147 @@
+// `main()` called in-process with a capturing Io: help text, usage errors and their exit codes.
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import t from 'tap';
+import { type Io, main } from '../src/main.js';
+import { tempDir } from './common/hati.js';
+
+interface Captured {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function run(argv: string[], env: NodeJS.ProcessEnv = {}): Promise<Captured> {
+  let stdout = '';
+  let stderr = '';
+  const io: Io = {
+    stdout: (text) => {
+      stdout += text;
+    },
+    stderr: (text) => {
+      stderr += text;
+    },
+    env,
+  };
+  const code = await main(argv, io);
+  return { code, stdout, stderr };
+}
+
+const FLAGS = [
+  '--tcp',
+  '--tcp-host',
+  '--tcp-port',
+  '--unix',
+  '--rpc',
+  '--rpc-host',
+  '--rpc-port',
+  '--data-dir',
+  '--cpu-num',
+  '--shards',
+  '--hdd-durability',
+  '--log-level',
+];
+
+t.test('start --help documents every flag and the HATI_ environment rule', async (t) => {
+  const { code, stdout, stderr } = await run(['start', '--help']);
+  t.equal(code, 0);
+  t.equal(stderr, '');
+  t.match(stdout, /^hati start\n/);
+  for (const flag of FLAGS) t.match(stdout, new RegExp(`^ +${flag} +\\S`, 'm'), `documents ${flag}`);
+  t.match(stdout, /HATI_<FLAG>, e\.g\. HATI_TCP_PORT=5000/);
+  t.match(stdout, /Without --tcp, --rpc or --unix, the TCP listener starts/);
+  t.match(stdout, /--tcp-port .*\[default: 4242\]/);
+  t.match(stdout, /--rpc-port .*\[default: 6767\]/);
+  t.match(stdout, /--hdd-durability[\s\S]*\[choices: "always", "everysec", "no"\] \[default: "everysec"\]/);
+  t.match(stdout, /--log-level[\s\S]*\[choices: "error", "warn", "info", "debug"\] \[default: "info"\]/);
+});
+
+t.test('--help names the start command and exits 0', async (t) => {
+  const { code, stdout, stderr } = await run(['--help']);
+  t.equal(code, 0);
+  t.equal(stderr, '');
+  t.match(stdout, /^hati <command>\n/);
+  t.match(stdout, /^ +hati start +Start a Hati server$/m);
+  t.match(stdout, /^ +hati client \[command\.\.\] +Talk to a Hati server/m);
+});
+
+t.test('--version prints the package version', async (t) => {
+  const { code, stdout } = await run(['--version']);
+  t.equal(code, 0);
+  t.equal(stdout, '0.1.0\n');
+});
+
+// Every case exits 2 with a message naming the problem, then the usage hint, before any
+// server starts. The data dir is a regular file: if a case wrongly reached the server, it
+// fails to open the store instead of leaving a server running inside the test process.
+t.test('invalid values exit 2 with a clear message', async (t) => {
+  const dir = await tempDir(t);
+  const notADir = join(dir, 'file');
+  await writeFile(notADir, 'not a directory');
+  const cases: Array<[string[], RegExp]> = [
+    [['--tcp-port', 'abc'], /^hati: --tcp-port must be an integer from 0 to 65535, got 'abc'$/m],
+    [['--tcp-port', '70000'], /^hati: --tcp-port must be an integer from 0 to 65535, got '70000'$/m],
+    [['--rpc-port', '-1'], /^hati: --rpc-port must be an integer from 0 to 65535, got '-1'$/m],
+    [['--cpu-num', '0'], /^hati: --cpu-num must be an integer from 1 to 1024, got '0'$/m],
+    [['--cpu-num', '2000'], /^hati: --cpu-num must be an integer from 1 to 1024, got '2000'$/m],
+    [['--cpu-num', 'x'], /^hati: --cpu-num must be an integer from 1 to 1024, got 'x'$/m],
+    [['--cpu-num', '1.5'], /^hati: --cpu-num must be an integer from 1 to 1024, got '1.5'$/m],
+    [['--shards', '0'], /^hati: --shards must be an integer from 1 to 1024, got '0'$/m],
+    [['--tcp-port'], /^hati: Not enough arguments following: tcp-port$/m],
+  ];
+  for (const [flags, message] of cases) {
+    const { code, stdout, stderr } = await run(['start', ...flags, '--data-dir', notADir]);
+    t.equal(code, 2, `${flags.join(' ')}: exit code`);
+    t.match(stderr, message, `${flags.join(' ')}: message`);
+    t.match(stderr, /^Run 'hati --help' for usage\.\n$/m, `${flags.join(' ')}: usage hint`);
+    t.equal(stdout, '', `${flags.join(' ')}: nothing starts`);
+  }
+});
+
+t.test('a value outside the choices, or an unknown flag, exits 2 with a clear message', async (t) => {
+  const dir = await tempDir(t);
+  const notADir = join(dir, 'file');
+  await writeFile(notADir, 'not a directory');
+  const cases: Array<[string[], RegExp]> = [
+    [
+      ['--hdd-durability', 'sometimes'],
+      /^hati: Invalid values:\n {2}Argument: hdd-durability, Given: "sometimes", Choices: "always", "everysec", "no"$/m,
+    ],
+    [
+      ['--log-level', 'loud'],
+      /^hati: Invalid values:\n {2}Argument: log-level, Given: "loud", Choices: "error", "warn", "info", "debug"$/m,
+    ],
+    [['--bogus'], /^hati: Unknown argument: bogus$/m],
+  ];
+  for (const [flags, message] of cases) {
+    const { code, stdout, stderr } = await run(['start', ...flags, '--tcp-port', '0', '--data-dir', notADir]);
+    t.equal(code, 2, `${flags.join(' ')}: exit code`);
+    t.match(stderr, message, `${flags.join(' ')}: message`);
+    t.equal(stdout, '', `${flags.join(' ')}: nothing starts`);
+  }
+});
+
+t.test('an unknown command exits 2 and names it', async (t) => {
+  const { code, stdout, stderr } = await run(['stop']);
+  t.equal(code, 2);
+  t.equal(stdout, '');
+  t.equal(stderr, "hati: Unknown argument: stop\nRun 'hati --help' for usage.\n");
+});
+
+t.test('no command exits 2 and names the command', async (t) => {
+  const { code, stdout, stderr } = await run([]);
+  t.equal(code, 2);
+  t.equal(stdout, '');
+  t.equal(stderr, "hati: name a command: hati start, or hati client\nRun 'hati --help' for usage.\n");
+});
+
+t.test('Io.env is where HATI_* variables are read from', async (t) => {
+  const dir = await tempDir(t);
+  const notADir = join(dir, 'file');
+  await writeFile(notADir, 'not a directory');
+  // Without the variable the run reaches the store, which cannot open a file as a directory.
+  t.equal((await run(['start', '--data-dir', notADir], {})).code, 1);
+  const { code, stderr } = await run(['start', '--data-dir', notADir], { HATI_TCP_PORT: 'abc' });
+  t.equal(code, 2, 'HATI_TCP_PORT=abc in io.env is a usage error');
+  t.match(stderr, /--tcp-port must be an integer from 0 to 65535, got 'abc'/, 'message');
+});
