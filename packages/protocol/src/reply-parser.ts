@@ -4,6 +4,7 @@
 
 import { COLON, CR, DOLLAR, LF, MAX_HEADER_DIGITS, MINUS, NINE, PLUS, SPACE, STAR, showByte, ZERO } from './bytes.js';
 import { ProtocolError, ProtocolErrorCode } from './errors.js';
+import { HeldBytes } from './held-bytes.js';
 import { type ParserLimits, resolveLimits } from './options.js';
 
 /** An error reply, `-CODE message`: `code` is the first word, `message` the rest. */
@@ -27,9 +28,9 @@ export type Reply = string | number | Buffer | null | ReplyError | Reply[];
 // Parser states.
 /** Expecting the type byte of the next reply. */
 const TYPE = 0;
-/** Reading a line (`#lineType` says which); `#pieces` holds what came in earlier chunks. */
+/** Reading a line (`#lineType` says which); `#held` holds what came in earlier chunks. */
 const LINE = 1;
-/** Reading a bulk payload; `#pieces` holds what came in earlier chunks. */
+/** Reading a bulk payload; `#held` holds what came in earlier chunks. */
 const BULK_DATA = 2;
 /** Payload read: expecting `\r`. */
 const BULK_CR = 3;
@@ -75,8 +76,7 @@ export class ReplyParser {
   #bulkLength = 0;
   /** A bulk payload read, waiting for its CRLF. */
   #bulkValue: Buffer = EMPTY;
-  #pieces: Buffer[] = [];
-  #piecesLength = 0;
+  readonly #held = new HeldBytes();
   /** Arrays being filled, innermost last. */
   #stack: Frame[] = [];
   #error: ProtocolError | undefined = undefined;
@@ -92,7 +92,7 @@ export class ReplyParser {
 
   /** Bytes held waiting for the rest of a reply (not counting elements of unfinished arrays). */
   get buffered(): number {
-    return this.#piecesLength;
+    return this.#held.length;
   }
 
   /**
@@ -120,7 +120,7 @@ export class ReplyParser {
         }
 
         case LINE: {
-          const held = this.#piecesLength;
+          const held = this.#held.length;
           const text = this.#lineType === PLUS || this.#lineType === MINUS;
           const max = text ? this.#maxLine : MAX_NUMBER_LINE;
           const searchEnd = Math.min(end, pos + (max - held) + 2);
@@ -133,7 +133,7 @@ export class ReplyParser {
                 ? this.#fail(ProtocolErrorCode.TOO_LARGE, `reply line longer than ${max} bytes`)
                 : this.#fail(ProtocolErrorCode.PROTOCOL, `invalid number: more than ${max} bytes`);
             }
-            this.#hold(chunk.subarray(pos));
+            this.#held.hold(chunk.subarray(pos));
             pos = end;
             break;
           }
@@ -141,10 +141,7 @@ export class ReplyParser {
           let start = pos;
           let stop = newline;
           if (held > 0) {
-            this.#pieces.push(chunk.subarray(pos, newline));
-            line = Buffer.concat(this.#pieces, held + (newline - pos));
-            this.#pieces = [];
-            this.#piecesLength = 0;
+            line = this.#held.takeWith(chunk.subarray(pos, newline));
             start = 0;
             stop = line.length;
           }
@@ -163,10 +160,10 @@ export class ReplyParser {
 
         case BULK_DATA: {
           const length = this.#bulkLength;
-          const held = this.#piecesLength;
+          const held = this.#held.length;
           const needed = length - held;
           if (end - pos < needed) {
-            this.#hold(chunk.subarray(pos));
+            this.#held.hold(chunk.subarray(pos));
             pos = end;
             break;
           }
@@ -175,10 +172,7 @@ export class ReplyParser {
           if (held === 0) {
             value = Buffer.from(last);
           } else {
-            this.#pieces.push(last);
-            value = Buffer.concat(this.#pieces, length);
-            this.#pieces = [];
-            this.#piecesLength = 0;
+            value = this.#held.takeWith(last);
           }
           pos += needed;
           this.#state = BULK_CR;
@@ -280,17 +274,9 @@ export class ReplyParser {
     }
   }
 
-  /** Keeps a copy of the tail of the chunk for the next push. */
-  #hold(tail: Buffer): void {
-    if (tail.length === 0) return;
-    this.#pieces.push(Buffer.from(tail));
-    this.#piecesLength += tail.length;
-  }
-
   #fail(code: ProtocolErrorCode, message: string): ProtocolError {
     this.#error = new ProtocolError(code, message);
-    this.#pieces = [];
-    this.#piecesLength = 0;
+    this.#held.clear();
     this.#stack = [];
     return this.#error;
   }

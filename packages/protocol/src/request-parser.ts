@@ -10,12 +10,13 @@
 import { CR, DOLLAR, LF, MAX_HEADER_DIGITS, NINE, SPACE, STAR, showByte, TAB, ZERO } from './bytes.js';
 import { lookupCommand } from './commands.js';
 import { ProtocolError, ProtocolErrorCode } from './errors.js';
+import { HeldBytes } from './held-bytes.js';
 import { type ParserLimits, resolveLimits } from './options.js';
 
 // Parser states: where the next byte belongs.
 /** At the start of a request. */
 const IDLE = 0;
-/** Inside an inline line; `#pieces` holds the part that came in earlier chunks. */
+/** Inside an inline line; `#held` holds the part that came in earlier chunks. */
 const INLINE = 1;
 /** After `*`: reading the digits of the argument count. */
 const ARRAY_LENGTH = 2;
@@ -27,7 +28,7 @@ const BULK_TYPE = 4;
 const BULK_LENGTH = 5;
 /** After the `\r` of the bulk header: expecting `\n`. */
 const BULK_LF = 6;
-/** Reading a bulk payload; `#pieces` holds the part that came in earlier chunks. */
+/** Reading a bulk payload; `#held` holds the part that came in earlier chunks. */
 const BULK_DATA = 7;
 /** Payload read: expecting `\r`. */
 const BULK_CR = 8;
@@ -59,8 +60,7 @@ export class RequestParser {
   /** Length of the bulk string being read. */
   #bulkLength = 0;
   /** Copied parts of an incomplete inline line or bulk payload, concatenated once when complete. */
-  #pieces: Buffer[] = [];
-  #piecesLength = 0;
+  readonly #held = new HeldBytes();
   #error: ProtocolError | undefined = undefined;
 
   /**
@@ -78,7 +78,7 @@ export class RequestParser {
 
   /** Bytes held waiting for the rest of a command. */
   get buffered(): number {
-    return this.#piecesLength + this.#argsHeldBytes;
+    return this.#held.length + this.#argsHeldBytes;
   }
 
   /**
@@ -113,7 +113,7 @@ export class RequestParser {
 
         case INLINE: {
           const lineStart = pos;
-          const held = this.#piecesLength;
+          const held = this.#held.length;
           // The newline must come within the limit (+1 for a `\r`, +1 for the `\n`): a longer line
           // is rejected as soon as that much of it has arrived, without buffering it.
           const searchEnd = Math.min(end, pos + (this.#maxInline - held) + 2);
@@ -128,7 +128,7 @@ export class RequestParser {
             ) {
               return this.#fail(ProtocolErrorCode.TOO_LARGE, this.#inlineTooLarge());
             }
-            this.#hold(chunk.subarray(pos));
+            this.#held.hold(chunk.subarray(pos));
             pos = end;
             break;
           }
@@ -138,10 +138,7 @@ export class RequestParser {
           let start = lineStart;
           let stop = newline;
           if (held > 0) {
-            this.#pieces.push(chunk.subarray(lineStart, newline));
-            line = Buffer.concat(this.#pieces, held + (newline - lineStart));
-            this.#pieces = [];
-            this.#piecesLength = 0;
+            line = this.#held.takeWith(chunk.subarray(lineStart, newline));
             start = 0;
             stop = line.length;
           }
@@ -210,7 +207,7 @@ export class RequestParser {
 
         case BULK_DATA: {
           const length = this.#bulkLength;
-          const held = this.#piecesLength;
+          const held = this.#held.length;
           // The common case: the whole payload and its CRLF are in this chunk.
           if (held === 0 && end - pos >= length + 2) {
             const dataEnd = pos + length;
@@ -224,7 +221,7 @@ export class RequestParser {
           }
           const needed = length - held;
           if (end - pos < needed) {
-            this.#hold(chunk.subarray(pos));
+            this.#held.hold(chunk.subarray(pos));
             pos = end;
             break;
           }
@@ -232,10 +229,7 @@ export class RequestParser {
             this.#args.push(chunk.subarray(pos, pos + needed));
           } else {
             // A payload spread over several chunks: concatenated once, now that it is complete.
-            this.#pieces.push(chunk.subarray(pos, pos + needed));
-            const value = Buffer.concat(this.#pieces, length);
-            this.#pieces = [];
-            this.#piecesLength = 0;
+            const value = this.#held.takeWith(chunk.subarray(pos, pos + needed));
             this.#args.push(value);
             // Every earlier argument is already a copy; this one is one too.
             this.#argsHeld = this.#args.length;
@@ -315,18 +309,10 @@ export class RequestParser {
     this.#onCommand(args);
   }
 
-  /** Keeps a copy of the tail of the chunk for the next push. */
-  #hold(tail: Buffer): void {
-    if (tail.length === 0) return;
-    this.#pieces.push(Buffer.from(tail));
-    this.#piecesLength += tail.length;
-  }
-
   #fail(code: ProtocolErrorCode, message: string): ProtocolError {
     this.#error = new ProtocolError(code, message);
     // Nothing more will be parsed: release what was held.
-    this.#pieces = [];
-    this.#piecesLength = 0;
+    this.#held.clear();
     this.#args = EMPTY_ARGS;
     this.#argsHeld = 0;
     this.#argsHeldBytes = 0;
