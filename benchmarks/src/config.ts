@@ -1,7 +1,7 @@
 // Run sizes, in one place. BENCH_QUICK=1 shrinks every row for a smoke run; the numbers of a
 // quick run are not comparable with the targets.
 
-function intFromEnv(name: string, fallback: number): number {
+export function intFromEnv(name: string, fallback: number): number {
   const text = process.env[name];
   if (text === undefined || text === '') return fallback;
   const value = Number(text);

@@ -1,5 +1,5 @@
-// The servers of the server benchmark: redis-server and `hati start`, child processes bound to
-// 127.0.0.1 that are stopped when the benchmark ends, also on an error or a signal.
+// The servers of the server and client benchmarks: redis-server and `hati start`, child processes
+// bound to 127.0.0.1 that are stopped when the benchmark ends, also on an error or a signal.
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -23,7 +23,7 @@ process.once('exit', () => {
 // On a signal the servers get SIGTERM and up to 5 s to stop before the harness exits.
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   process.once(signal, () => {
-    process.stderr.write(`server benchmark: ${signal}, stopping the servers\n`);
+    process.stderr.write(`benchmark: ${signal}, stopping the servers\n`);
     const exits = [...running].map((child) => new Promise((resolve) => child.once('exit', resolve)));
     for (const child of running) child.kill('SIGTERM');
     const timer = setTimeout(() => process.exit(130), 5000);
@@ -39,16 +39,20 @@ function onPath(command: string): boolean {
 }
 
 /**
- * Makes sure redis-server and redis-benchmark are installed: when one is missing, installs the
- * Debian packages with apt-get if the benchmark runs as root, else fails saying how to install them.
+ * Makes sure the Redis commands a benchmark needs (redis-server and redis-benchmark unless told)
+ * are installed: when one is missing, installs the Debian packages with apt-get if the benchmark
+ * runs as root, else fails saying how to install them.
  */
-export function ensureRedisTools(log: (line: string) => void): void {
-  const missing = ['redis-server', 'redis-benchmark'].filter((c) => !onPath(c));
+export function ensureRedisTools(
+  log: (line: string) => void,
+  needed: readonly string[] = ['redis-server', 'redis-benchmark'],
+): void {
+  const missing = needed.filter((c) => !onPath(c));
   if (missing.length === 0) return;
   const how = 'apt-get update && apt-get install -y redis-server redis-tools';
   if (process.getuid?.() !== 0 || !onPath('apt-get')) {
     throw new Error(
-      `${missing.join(' and ')} not found on PATH. The server benchmark needs them; install them (as root: ${how}) and run it again. It installs them itself only when run as root on a system with apt-get.`,
+      `${missing.join(' and ')} not found on PATH. The benchmark needs them; install them (as root: ${how}) and run it again. It installs them itself only when run as root on a system with apt-get.`,
     );
   }
   log(`${missing.join(' and ')} not found: installing them (${how})`);
@@ -57,7 +61,7 @@ export function ensureRedisTools(log: (line: string) => void): void {
     const result = spawnSync('apt-get', args, { stdio: ['ignore', 2, 2], env });
     if (result.status !== 0) throw new Error(`apt-get ${args.join(' ')} failed (status ${result.status})`);
   }
-  const still = ['redis-server', 'redis-benchmark'].filter((c) => !onPath(c));
+  const still = needed.filter((c) => !onPath(c));
   if (still.length > 0) throw new Error(`${still.join(' and ')} still not on PATH after apt-get install`);
 }
 
@@ -127,6 +131,16 @@ export function startProcess(
       fail(`exited before it was ready (code ${code}, signal ${signal})`);
     });
   });
+}
+
+/** Throws, with the server's output, when it has exited. */
+export function assertAlive(server: Started): void {
+  const { child } = server;
+  if (child.exitCode !== null || child.signalCode !== null) {
+    throw new Error(
+      `${server.name} exited during the benchmark (code ${child.exitCode}, signal ${child.signalCode}):\n${server.output().trimEnd()}`,
+    );
+  }
 }
 
 /** Stops a server with SIGTERM (SIGKILL after `graceMs`) and resolves with how it ended. */

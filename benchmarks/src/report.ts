@@ -1,5 +1,7 @@
+import { execFileSync } from 'node:child_process';
 import { rename, writeFile } from 'node:fs/promises';
 import { cpus, platform, release, totalmem } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /** A limit a row must meet; `metric` names the row field it applies to. */
 export interface Target {
@@ -140,6 +142,27 @@ export function machine(): Record<string, unknown> {
     cpuModel: list[0]?.model ?? 'unknown',
     totalMemoryBytes: totalmem(),
   };
+}
+
+/** Cores' worth of idle CPU time over one second (cpus().length when nothing else runs). */
+export async function idleCoresNow(): Promise<number> {
+  const sample = () =>
+    cpus().reduce((acc, c) => ({ idle: acc.idle + c.times.idle, at: performance.now() }), { idle: 0, at: 0 });
+  const a = sample();
+  await sleep(1000);
+  const b = sample();
+  // cpus() times are in ms.
+  return (b.idle - a.idle) / (b.at - a.at);
+}
+
+/** The commit of the work tree at `cwd`, and whether packages/ has uncommitted changes. */
+export function gitInfo(cwd: string): { commit: string; packagesDirty: boolean } {
+  try {
+    const git = (...args: string[]) => execFileSync('git', args, { cwd, encoding: 'utf8' }).trim();
+    return { commit: git('rev-parse', 'HEAD'), packagesDirty: git('status', '--porcelain', 'packages') !== '' };
+  } catch {
+    return { commit: 'unknown', packagesDirty: false };
+  }
 }
 
 /** Writes pretty-printed JSON through a temporary file, so a crash never leaves half a file. */

@@ -3,14 +3,13 @@
 // Every server is started here on 127.0.0.1 and stopped at the end, also on an error.
 // Prints a table with the targets and writes results/server.json (results/server.quick.json
 // with BENCH_QUICK=1).
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import {
+  assertAlive,
   ensureRedisTools,
   type Hati,
   repoRoot,
@@ -22,7 +21,7 @@ import {
   toolVersion,
 } from './procs.js';
 import { type RedisBenchmarkResult, redisBenchmark, redisBenchmarkArgs } from './redis-benchmark.js';
-import { machine, type Row, row, type Target, table, valueRow, writeJson } from './report.js';
+import { gitInfo, idleCoresNow, machine, type Row, row, type Target, table, valueRow, writeJson } from './report.js';
 import { describeReply, RespClient } from './resp-client.js';
 import { expectedResponse, preloadRpc, type RpcLoadResult, rpcCall, rpcLoad } from './rpc-load.js';
 import { serverConfig as cfg, type Pipeline } from './server-config.js';
@@ -55,15 +54,6 @@ interface RawRun {
 const raw: RawRun[] = [];
 const rawRpc: Record<string, RpcLoadResult> = {};
 
-function alive(server: Started): void {
-  const { child } = server;
-  if (child.exitCode !== null || child.signalCode !== null) {
-    throw new Error(
-      `${server.name} exited during the benchmark (code ${child.exitCode}, signal ${child.signalCode}):\n${server.output().trimEnd()}`,
-    );
-  }
-}
-
 async function bench(
   target: Endpoint,
   command: readonly string[],
@@ -71,7 +61,7 @@ async function bench(
   requests: number,
   rowName?: string,
 ): Promise<RedisBenchmarkResult> {
-  alive(target.server);
+  assertAlive(target.server);
   const run = {
     port: target.port,
     command,
@@ -87,7 +77,7 @@ async function bench(
   } catch (err) {
     throw new Error(`${target.name}: ${(err as Error).message}\nserver output:\n${target.server.output().trimEnd()}`);
   }
-  alive(target.server);
+  assertAlive(target.server);
   if (rowName !== undefined) {
     raw.push({ row: rowName, server: target.name, args: redisBenchmarkArgs(run), result });
     log(
@@ -149,26 +139,6 @@ async function hatiStats(hati: Hati): Promise<unknown> {
     return reply.type === 'bulk' && reply.value !== null ? JSON.parse(reply.value) : describeReply(reply);
   } finally {
     client.close();
-  }
-}
-
-/** Cores' worth of idle CPU time over one second (cpus().length when nothing else runs). */
-async function idleCoresNow(): Promise<number> {
-  const sample = () =>
-    cpus().reduce((acc, c) => ({ idle: acc.idle + c.times.idle, at: performance.now() }), { idle: 0, at: 0 });
-  const a = sample();
-  await sleep(1000);
-  const b = sample();
-  // cpus() times are in ms.
-  return (b.idle - a.idle) / (b.at - a.at);
-}
-
-function gitInfo(): { commit: string; packagesDirty: boolean } {
-  try {
-    const git = (...args: string[]) => execFileSync('git', args, { cwd: repoRoot, encoding: 'utf8' }).trim();
-    return { commit: git('rev-parse', 'HEAD'), packagesDirty: git('status', '--porcelain', 'packages') !== '' };
-  } catch {
-    return { commit: 'unknown', packagesDirty: false };
   }
 }
 
@@ -266,9 +236,9 @@ async function rpcRows(hati: Hati, rows: Row[]): Promise<void> {
   for (const method of ['Storage.Get', 'Storage.Set'] as const) {
     const load = { port, method, keys, value: cfg.value, connections: cfg.clients };
     await rpcLoad({ ...load, durationSeconds: cfg.rpc.warmupSeconds });
-    alive(hati);
+    assertAlive(hati);
     const r = await rpcLoad({ ...load, durationSeconds: cfg.rpc.durationSeconds });
-    alive(hati);
+    assertAlive(hati);
     rawRpc[method] = r;
     const failures = r.non2xx + r.errors + r.timeouts + r.mismatches;
     log(
@@ -377,7 +347,7 @@ async function main(): Promise<number> {
       redisBenchmark: toolVersion('redis-benchmark'),
       note: 'client, server and harness share the machine cores',
     },
-    hati: { version: cliPackage.version, ...gitInfo() },
+    hati: { version: cliPackage.version, ...gitInfo(repoRoot) },
     config: cfg,
     goSeedRpcGetPerSec: GO_SEED_RPC_GET_PER_SEC,
     rows,
