@@ -273,10 +273,13 @@ export class HddEngine implements KeyValueStore {
     const now = this.#settings.clock();
     return Promise.all(
       this.#shardList.map((shard) =>
-        shard.barrier(async () => {
-          while (shard.nextExpiry <= now && (await shard.sweep(now, SWEEP_ALL_STEP)));
-          return shard.count;
-        }),
+        // Nothing queued and nothing expired: the stored count is exact now, no need to queue.
+        !shard.busy && shard.nextExpiry > now
+          ? shard.count
+          : shard.barrier(async () => {
+              while (shard.nextExpiry <= now && (await shard.sweep(now, SWEEP_ALL_STEP)));
+              return shard.count;
+            }),
       ),
     );
   }

@@ -133,7 +133,7 @@ export class HddShard {
    */
   read(kind: ReadKind, dataKey: Buffer): Promise<never> {
     return new Promise((resolve, reject) => {
-      if (this.#writing || this.#jobs.length > 0) {
+      if (this.busy) {
         this.#enqueue({
           kind: WriteKind.read,
           dataKey,
@@ -149,6 +149,11 @@ export class HddShard {
       if (this.#reads.length === 0) setImmediate(() => this.#flushReads());
       this.#reads.push({ kind, dataKey, resolve, reject });
     });
+  }
+
+  /** Writes are queued or being written: a read or count now must wait behind them. */
+  get busy(): boolean {
+    return this.#writing || this.#jobs.length > 0;
   }
 
   /** Resolves when every queued write and read has finished. */
