@@ -12,6 +12,7 @@ import {
   ReplyWriter,
 } from '../src/index.js';
 import { parseReplies, parseRequests, plain, split } from './common/feed.js';
+import { holds } from './common/holds.js';
 
 const RUNS = 300;
 const codes = new Set(['PROTOCOL', 'TOO_LARGE']);
@@ -68,7 +69,8 @@ const stream = fc.array(fragment, { maxLength: 30 }).map((parts) => Buffer.conca
 const smallLimits: Partial<ParserLimits> = { maxInlineLength: 40, maxBulkLength: 50, maxArrayLength: 5 };
 
 t.test('encodeCommand → RequestParser round trip, under arbitrary chunking', async (t) => {
-  fc.assert(
+  await holds(
+    t,
     fc.property(fc.array(command, { minLength: 1, maxLength: 10 }), cuts, (commands, fractions) => {
       const input = Buffer.concat(commands.map((args) => encodeCommand(args)));
       const { results, error } = parseRequests(chunked(input, fractions));
@@ -77,24 +79,25 @@ t.test('encodeCommand → RequestParser round trip, under arbitrary chunking', a
         JSON.stringify(results) === JSON.stringify(commands.map((args) => args.map((arg) => arg.toString('latin1'))))
       );
     }),
-    { numRuns: RUNS },
+    RUNS,
+    `${RUNS} runs`,
   );
-  t.pass(`${RUNS} runs`);
 });
 
 t.test('inline requests round trip: tokens without blanks, the SET value verbatim', async (t) => {
   const token = fc.stringMatching(/^[!-~]{1,12}$/);
   const value = fc.stringMatching(/^[ -~\t]{0,30}$/);
-  fc.assert(
+  await holds(
+    t,
     fc.property(fc.array(fc.tuple(token, token, value), { minLength: 1, maxLength: 10 }), cuts, (lines, fractions) => {
       const input = Buffer.from(lines.map(([key, ttl, v]) => `SET memory ${ttl} ${key} ${v}\r\n`).join(''), 'latin1');
       const { results, error } = parseRequests(chunked(input, fractions));
       const expected = lines.map(([key, ttl, v]) => ['SET', 'memory', ttl, key, v]);
       return error === undefined && JSON.stringify(results) === JSON.stringify(expected);
     }),
-    { numRuns: RUNS },
+    RUNS,
+    `${RUNS} runs`,
   );
-  t.pass(`${RUNS} runs`);
 });
 
 const line = (unit: 'grapheme' | 'grapheme-ascii') =>
@@ -115,19 +118,21 @@ const reply: fc.Arbitrary<Reply> = fc.letrec<{ reply: Reply }>((tie) => ({
 })).reply;
 
 t.test('encodeReply → ReplyParser round trip for arbitrary nested replies', async (t) => {
-  fc.assert(
+  await holds(
+    t,
     fc.property(fc.array(reply, { minLength: 1, maxLength: 8 }), cuts, (replies, fractions) => {
       const input = Buffer.concat(replies.map(encodeReply));
       const { results, error } = parseReplies(chunked(input, fractions));
       return error === undefined && JSON.stringify(results) === JSON.stringify(replies.map(plain));
     }),
-    { numRuns: RUNS },
+    RUNS,
+    `${RUNS} runs`,
   );
-  t.pass(`${RUNS} runs`);
 });
 
 t.test('ReplyWriter writes what encodeReply encodes', async (t) => {
-  fc.assert(
+  await holds(
+    t,
     fc.property(fc.array(reply, { maxLength: 8 }), (replies) => {
       const writer = new ReplyWriter();
       const taken: Buffer[] = [];
@@ -138,9 +143,9 @@ t.test('ReplyWriter writes what encodeReply encodes', async (t) => {
       taken.push(writer.take());
       return Buffer.concat(taken).equals(Buffer.concat(replies.map(encodeReply)));
     }),
-    { numRuns: RUNS },
+    RUNS,
+    `${RUNS} runs`,
   );
-  t.pass(`${RUNS} runs`);
 });
 
 function isResult(result: ProtocolError | undefined): boolean {
@@ -153,7 +158,8 @@ t.test('arbitrary bytes into both parsers never throw, and chunking never change
     ['protocol-like fragments', stream],
   ] as const) {
     for (const limits of [undefined, smallLimits]) {
-      fc.assert(
+      await holds(
+        t,
         fc.property(input, cuts, (data, fractions) => {
           const whole = parseRequests([data], limits);
           const pieces = parseRequests(chunked(data, fractions), limits);
@@ -170,9 +176,9 @@ t.test('arbitrary bytes into both parsers never throw, and chunking never change
             JSON.stringify(replyWhole.results) === JSON.stringify(replyPieces.results)
           );
         }),
-        { numRuns: RUNS * 3 },
+        RUNS * 3,
+        `${name}, ${limits === undefined ? 'default' : 'small'} limits: ${RUNS * 3} runs`,
       );
-      t.pass(`${name}, ${limits === undefined ? 'default' : 'small'} limits: ${RUNS * 3} runs`);
     }
   }
 });

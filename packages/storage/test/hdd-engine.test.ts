@@ -172,9 +172,12 @@ t.test('unusable data directories fail with clear codes', async (t) => {
   await store.close();
   await writeFile(join(badDb, 'db', 'kv_shard_1', 'CURRENT'), 'garbage without newline');
   await t.rejects(HddEngine.open({ dataDir: badDb, shards: 2 }), { code: 'DATA_DIR_CORRUPT' }, 'a garbled LevelDB');
-  const again = await HddEngine.open({ dataDir: freshDir(), shards: 2 });
-  await again.close();
-  t.pass('a failed open leaves nothing locked behind in the process');
+  // Had the failed open left the directory locked, this would say DATA_DIR_LOCKED.
+  await t.rejects(
+    HddEngine.open({ dataDir: badDb, shards: 2 }),
+    { code: 'DATA_DIR_CORRUPT' },
+    'a failed open leaves nothing locked behind in the process',
+  );
 
   for (const options of [{ shards: 0 }, { durability: 'sometimes' }, { dataDir: '' }]) {
     await t.rejects(

@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import t from 'tap';
 import { MemoryEngine } from '../src/index.js';
 import { fakeClock } from './common/conformance.js';
+import { holds } from './common/holds.js';
 
 type Op =
   | { op: 'set'; key: string; value: string; ttl: number }
@@ -36,7 +37,8 @@ const op: fc.Arbitrary<Op> = fc.oneof(
 );
 
 t.test('the memory engine matches a Map model', async (t) => {
-  await fc.assert(
+  await holds(
+    t,
     fc.asyncProperty(fc.array(op, { maxLength: 80 }), fc.integer({ min: 1, max: 5 }), async (ops, shards) => {
       const clock = fakeClock();
       const store = new MemoryEngine({ clock, shards });
@@ -100,21 +102,22 @@ t.test('the memory engine matches a Map model', async (t) => {
         await store.close();
       }
     }),
-    { numRuns: 400 },
+    400,
+    'random operation sequences matched the model',
   );
-  t.pass('400 random operation sequences matched the model');
 });
 
 t.test('any bytes round-trip as keys and values', async (t) => {
   const store = new MemoryEngine();
   t.teardown(() => store.close());
-  fc.assert(
+  await holds(
+    t,
     fc.property(fc.uint8Array({ minLength: 1, maxLength: 40 }), fc.uint8Array({ maxLength: 40 }), (k, v) => {
       store.set(k, v);
       const got = store.getBuffer(Buffer.from(k));
       return got !== undefined && Buffer.compare(got, Buffer.from(v)) === 0;
     }),
-    { numRuns: 2000 },
+    2000,
+    'random byte keys and values round-tripped',
   );
-  t.pass('2000 random byte keys and values round-tripped');
 });
