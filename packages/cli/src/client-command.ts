@@ -3,7 +3,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { createClient, type HatiClient } from '@hati/client';
-import { lookupCommand, type Reply, ReplyError } from '@hati/protocol';
+import { type CommandSpec, commands, lookupCommand, type Reply, ReplyError } from '@hati/protocol';
 import type { Io } from './main.js';
 import { formatReply, rawReply } from './reply-format.js';
 import { tokenize } from './tokenize.js';
@@ -129,6 +129,29 @@ async function piped(client: HatiClient, terminal: Terminal, io: Io, print: (rep
   return failed ? 1 : 0;
 }
 
+const specs: readonly CommandSpec[] = Object.values(commands);
+
+/** `help`: every command with its syntax and summary, from the protocol's command table. */
+export function helpText(): string {
+  const width = Math.max(...specs.map((spec) => spec.syntax.length));
+  return `${specs.map((spec) => `${spec.syntax.padEnd(width)}  ${spec.summary}`).join('\n')}\n`;
+}
+
+/** Tab completion: command names first, then a storage type where the command takes one. */
+export function complete(line: string): [string[], string] {
+  const words = line.split(/\s+/);
+  const word = words.at(-1) ?? '';
+  if (words.length === 1) {
+    const names = [...specs.map((spec) => spec.name), 'HELP', 'QUIT', 'EXIT'];
+    return [[...new Set(names)].filter((name) => name.startsWith(word.toUpperCase())), word];
+  }
+  const spec = lookupCommand(words[0] ?? '');
+  if (words.length === 2 && spec?.args[0]?.kind === 'storageType') {
+    return [['memory', 'hdd'].filter((type) => type.startsWith(word.toLowerCase())), word];
+  }
+  return [[], word];
+}
+
 /** The prompt: `127.0.0.1:4242> `, with history kept in ~/.hati_history (HATI_HISTORY_FILE). */
 async function interactive(
   client: HatiClient,
@@ -154,6 +177,7 @@ async function interactive(
     history,
     historySize: HISTORY_SIZE,
     terminal: true,
+    completer: complete,
   });
   const saveHistory = (lines: string[]) =>
     writeFile(file, `${[...lines].reverse().join('\n')}\n`).catch(() => {
@@ -167,6 +191,11 @@ async function interactive(
   for await (const line of rl) {
     const trimmed = line.trim().toLowerCase();
     if (trimmed === 'quit' || trimmed === 'exit') break;
+    if (trimmed === 'help') {
+      terminal.stdout.write(helpText());
+      rl.prompt();
+      continue;
+    }
     try {
       const args = tokenize(line);
       if (args !== undefined) print(await client.sendCommand(args));

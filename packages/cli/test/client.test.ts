@@ -5,6 +5,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import t, { type Test } from 'tap';
+import { complete, helpText } from '../src/client-command.js';
 import { main } from '../src/main.js';
 import { BIN, Hati, tempDir } from './common/hati.js';
 
@@ -157,6 +158,7 @@ t.test('the prompt: replies as redis-cli shows them, history kept between sessio
     'HAS memory k',
     'GET memory nope',
     'GET ram k',
+    'help',
     'quit',
   ]);
   t.equal(first.code, 0);
@@ -168,6 +170,7 @@ t.test('the prompt: replies as redis-cli shows them, history kept between sessio
     '(integer) 1',
     '(nil)',
     "(error) STORAGE_TYPE_INVALID unknown storage type 'ram'",
+    'GET <type> <key>',
   ]) {
     t.ok(first.screen.includes(shown), `shows ${shown}`);
   }
@@ -178,4 +181,17 @@ t.test('the prompt: replies as redis-cli shows them, history kept between sessio
   const second = await session(['\u001b[A', 'exit']);
   t.equal(second.code, 0);
   t.ok(second.screen.includes('quit'), 'the previous session is in the history');
+});
+
+t.test('the prompt helps: help from the command table, tab completion', async (t) => {
+  const help = helpText();
+  for (const syntax of ['SET <type> <ttl> <key> <value>', 'GET <type> <key>', 'PING [message]', 'STATS']) {
+    t.ok(help.includes(syntax), `help shows ${syntax}`);
+  }
+  t.same(complete('ge'), [['GET'], 'ge'], 'a command name, any case');
+  t.same(complete('F'), [['FLUSHALL'], 'F']);
+  t.same(complete('GET h'), [['hdd'], 'h'], 'a storage type after a command that takes one');
+  t.same(complete('count M'), [['memory'], 'M']);
+  t.same(complete('PING m'), [[], 'm'], 'nothing where no storage type goes');
+  t.same(complete('GET memory k'), [[], 'k'], 'keys are not guessed');
 });
