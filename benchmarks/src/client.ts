@@ -3,9 +3,6 @@
 // any is awaited) and SET and GET awaited one by one. Every reply is checked. Each Redis row is
 // followed at once by the matching Hati row. Prints a table with the targets and writes
 // results/client.json (results/client.quick.json with BENCH_QUICK=1).
-import { readFileSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
-import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createClient, type HatiClient } from '@hati/client';
@@ -23,7 +20,17 @@ import {
   stopProcess,
   toolVersion,
 } from './procs.js';
-import { gitInfo, idleCoresNow, machine, type Row, row, table, valueRow, writeJson } from './report.js';
+import {
+  finish,
+  gitInfo,
+  loadAtStart,
+  loadedMachine,
+  packageVersion,
+  type Row,
+  row,
+  table,
+  valueRow,
+} from './report.js';
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -141,11 +148,6 @@ async function closeWithin(close: () => Promise<unknown>, ms: number): Promise<v
   clearTimeout(timer);
 }
 
-function version(dir: string): string {
-  const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { version: string };
-  return pkg.version;
-}
-
 const ROWS: ReadonlyArray<[Op, Mode]> = [
   ['SET', 'pipelined'],
   ['GET', 'pipelined'],
@@ -218,11 +220,7 @@ async function main(): Promise<number> {
   const started = Date.now();
   log(`client benchmark${cfg.quick ? ' (BENCH_QUICK: smoke run, numbers not comparable)' : ''}`);
   ensureRedisTools(log, ['redis-server']);
-  const loadBefore = loadavg();
-  const idleCores = await idleCoresNow();
-  const busy = idleCores < cpus().length - 0.3;
-  const busyWarning = `warning: other processes were using ${(cpus().length - idleCores).toFixed(1)} of the ${cpus().length} cores when the benchmark started: the numbers are not reliable`;
-  if (busy) log(busyWarning);
+  const load = await loadAtStart(log);
 
   const rows: Row[] = [];
   const stops: string[] = [];
@@ -303,37 +301,25 @@ async function main(): Promise<number> {
   process.stdout.write(
     'One client per row, on the same cores as both servers; ioredis uses enableAutoPipelining for the pipelined rows.\n',
   );
-  if (busy) process.stdout.write(`${busyWarning}\n`);
-  const missed = rows.filter((r) => r.pass === false).map((r) => r.name);
-  process.stdout.write(`${missed.length === 0 ? 'every target met' : `missed: ${missed.join(', ')}`}\n`);
-
-  const dir = new URL('../results/', import.meta.url);
-  await mkdir(dir, { recursive: true });
-  const file = fileURLToPath(new URL(cfg.quick ? 'client.quick.json' : 'client.json', dir));
-  await writeJson(file, {
-    benchmark: 'client',
+  if (load.busyWarning !== undefined) process.stdout.write(`${load.busyWarning}\n`);
+  await finish('client', cfg.quick, rows, {
     date: new Date().toISOString(),
     durationSeconds: Math.round((Date.now() - started) / 1000),
     machine: {
-      ...machine(),
-      loadavgBefore: loadBefore,
-      idleCoresAtStart: Number(idleCores.toFixed(2)),
-      loadavgAfter: loadavg(),
+      ...loadedMachine(load),
       redisServer: toolVersion('redis-server'),
       note: 'clients, servers and harness share the machine cores',
     },
-    hati: { version: version(join(repoRoot, 'packages/cli')), ...gitInfo(repoRoot) },
+    hati: { version: packageVersion(join(repoRoot, 'packages/cli')), ...gitInfo(repoRoot) },
     clients: {
-      hati: `@hati/client ${version(join(repoRoot, 'packages/client'))}`,
-      ioredis: `ioredis ${version(fileURLToPath(new URL('../node_modules/ioredis/', import.meta.url)))}`,
+      hati: `@hati/client ${packageVersion(join(repoRoot, 'packages/client'))}`,
+      ioredis: `ioredis ${packageVersion(fileURLToPath(new URL('../node_modules/ioredis/', import.meta.url)))}`,
     },
     config: cfg,
-    rows,
     runs,
     clientErrors,
     serverExits: stops,
   });
-  process.stdout.write(`results written to ${file}\n`);
   return 0;
 }
 

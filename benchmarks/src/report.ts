@@ -1,7 +1,10 @@
 import { execFileSync } from 'node:child_process';
-import { rename, writeFile } from 'node:fs/promises';
-import { cpus, platform, release, totalmem } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { cpus, loadavg, platform, release, totalmem } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 
 /** A limit a row must meet; `metric` names the row field it applies to. */
 export interface Target {
@@ -170,4 +173,52 @@ export async function writeJson(path: string, data: unknown): Promise<void> {
   const tmp = `${path}.tmp`;
   await writeFile(tmp, `${JSON.stringify(data, null, 2)}\n`);
   await rename(tmp, path);
+}
+
+/** The machine's load as a load benchmark starts; `busyWarning` is set when other work was running. */
+export interface LoadAtStart {
+  loadavgBefore: number[];
+  idleCores: number;
+  busyWarning: string | undefined;
+}
+
+export async function loadAtStart(log: (line: string) => void): Promise<LoadAtStart> {
+  const loadavgBefore = loadavg();
+  const idleCores = await idleCoresNow();
+  const n = cpus().length;
+  const busyWarning =
+    idleCores < n - 0.3
+      ? `warning: other processes were using ${(n - idleCores).toFixed(1)} of the ${n} cores when the benchmark started: the numbers are not reliable`
+      : undefined;
+  if (busyWarning !== undefined) log(busyWarning);
+  return { loadavgBefore, idleCores, busyWarning };
+}
+
+/** The machine fields of a load benchmark's JSON: the machine and its load before and after. */
+export function loadedMachine(load: LoadAtStart): Record<string, unknown> {
+  return {
+    ...machine(),
+    loadavgBefore: load.loadavgBefore,
+    idleCoresAtStart: Number(load.idleCores.toFixed(2)),
+    loadavgAfter: loadavg(),
+  };
+}
+
+/** The `version` of the package.json in `dir`. */
+export function packageVersion(dir: string): string {
+  return (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { version: string }).version;
+}
+
+/**
+ * Ends a benchmark: prints which targets were missed, writes `results/<name>.json` (or
+ * `<name>.quick.json` for a quick run, which git ignores) and says where.
+ */
+export async function finish(name: string, quick: boolean, rows: readonly Row[], data: object): Promise<void> {
+  const missed = rows.filter((r) => r.pass === false).map((r) => r.name);
+  process.stdout.write(`${missed.length === 0 ? 'every target met' : `missed: ${missed.join(', ')}`}\n`);
+  const dir = new URL('../results/', import.meta.url);
+  await mkdir(dir, { recursive: true });
+  const file = fileURLToPath(new URL(`${name}${quick ? '.quick' : ''}.json`, dir));
+  await writeJson(file, { benchmark: name, ...data, rows });
+  process.stdout.write(`results written to ${file}\n`);
 }

@@ -3,11 +3,7 @@
 // Every server is started here on 127.0.0.1 and stopped at the end, also on an error.
 // Prints a table with the targets and writes results/server.json (results/server.quick.json
 // with BENCH_QUICK=1).
-import { readFileSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
-import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import {
   assertAlive,
   ensureRedisTools,
@@ -21,7 +17,18 @@ import {
   toolVersion,
 } from './procs.js';
 import { type RedisBenchmarkResult, redisBenchmark, redisBenchmarkArgs } from './redis-benchmark.js';
-import { gitInfo, idleCoresNow, machine, type Row, row, type Target, table, valueRow, writeJson } from './report.js';
+import {
+  finish,
+  gitInfo,
+  loadAtStart,
+  loadedMachine,
+  packageVersion,
+  type Row,
+  row,
+  type Target,
+  table,
+  valueRow,
+} from './report.js';
 import { describeReply, RespClient } from './resp-client.js';
 import { expectedResponse, preloadRpc, type RpcLoadResult, rpcCall, rpcLoad } from './rpc-load.js';
 import { serverConfig as cfg, type Pipeline } from './server-config.js';
@@ -270,11 +277,7 @@ async function main(): Promise<number> {
   const started = Date.now();
   log(`server benchmark${cfg.quick ? ' (BENCH_QUICK: smoke run, numbers not comparable)' : ''}`);
   ensureRedisTools(log);
-  const loadBefore = loadavg();
-  const idleCores = await idleCoresNow();
-  const busy = idleCores < cpus().length - 0.3;
-  const busyWarning = `warning: other processes were using ${(cpus().length - idleCores).toFixed(1)} of the ${cpus().length} cores when the benchmark started: the numbers are not reliable`;
-  if (busy) log(busyWarning);
+  const load = await loadAtStart(log);
   const rows: Row[] = [];
   const stops: string[] = [];
   const stats: Record<string, unknown> = {};
@@ -324,39 +327,24 @@ async function main(): Promise<number> {
   process.stdout.write(
     'The machine is shared: redis-benchmark (or autocannon), the server under test and this harness run on the same cores.\n',
   );
-  if (busy) process.stdout.write(`${busyWarning}\n`);
-  const missed = rows.filter((r) => r.pass === false).map((r) => r.name);
-  process.stdout.write(`${missed.length === 0 ? 'every target met' : `missed: ${missed.join(', ')}`}\n`);
-
-  const dir = new URL('../results/', import.meta.url);
-  await mkdir(dir, { recursive: true });
-  const file = fileURLToPath(new URL(cfg.quick ? 'server.quick.json' : 'server.json', dir));
-  const cliPackage = JSON.parse(readFileSync(join(repoRoot, 'packages/cli/package.json'), 'utf8')) as {
-    version: string;
-  };
-  await writeJson(file, {
-    benchmark: 'server',
+  if (load.busyWarning !== undefined) process.stdout.write(`${load.busyWarning}\n`);
+  await finish('server', cfg.quick, rows, {
     date: new Date().toISOString(),
     durationSeconds: Math.round((Date.now() - started) / 1000),
     machine: {
-      ...machine(),
-      loadavgBefore: loadBefore,
-      idleCoresAtStart: Number(idleCores.toFixed(2)),
-      loadavgAfter: loadavg(),
+      ...loadedMachine(load),
       redisServer: toolVersion('redis-server'),
       redisBenchmark: toolVersion('redis-benchmark'),
       note: 'client, server and harness share the machine cores',
     },
-    hati: { version: cliPackage.version, ...gitInfo(repoRoot) },
+    hati: { version: packageVersion(join(repoRoot, 'packages/cli')), ...gitInfo(repoRoot) },
     config: cfg,
     goSeedRpcGetPerSec: GO_SEED_RPC_GET_PER_SEC,
-    rows,
     redisBenchmarkRuns: raw,
     rpcRuns: rawRpc,
     hatiStatsAfterTcpRows: stats,
     serverExits: stops,
   });
-  process.stdout.write(`results written to ${file}\n`);
   return 0;
 }
 

@@ -3,13 +3,12 @@
 // Prints a table with the targets and writes results/storage.json (results/storage.quick.json
 // with BENCH_QUICK=1).
 import { execFile } from 'node:child_process';
-import { mkdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { config } from './config.js';
 import { hddGroups } from './hdd-rows.js';
 import { memoryRows } from './memory-rows.js';
-import { goSeedNsPerOp, machine, type Row, table, valueRow, writeJson } from './report.js';
+import { finish, goSeedNsPerOp, machine, type Row, table, valueRow } from './report.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -76,21 +75,12 @@ async function main(): Promise<number> {
       .map(([name, ns]) => `${name.replace('MemoryStorage_', '')} ${ns}`)
       .join(', ')}\n`,
   );
-  const missed = rows.filter((r) => r.pass === false).map((r) => r.name);
-  process.stdout.write(`${missed.length === 0 ? 'every target met' : `missed: ${missed.join(', ')}`}\n`);
-
-  const dir = new URL('../results/', import.meta.url);
-  await mkdir(dir, { recursive: true });
-  const file = fileURLToPath(new URL(config.quick ? 'storage.quick.json' : 'storage.json', dir));
-  await writeJson(file, {
-    benchmark: 'storage',
+  await finish('storage', config.quick, rows, {
     date: new Date().toISOString(),
     durationSeconds: Math.round((Date.now() - started) / 1000),
     machine: machine(),
     config,
-    rows,
   });
-  process.stdout.write(`results written to ${file}\n`);
   return 0;
 }
 
