@@ -137,11 +137,7 @@ export class MemoryEngine implements KeyValueStore {
 
   flushAll(): void {
     this.#assertOpen();
-    for (const shard of this.#shardList) {
-      shard.values = new Map();
-      shard.expiries = new Map();
-      shard.heap.clear();
-    }
+    this.#dropAll();
   }
 
   async *entries(): AsyncIterableIterator<StoredEntry> {
@@ -164,6 +160,11 @@ export class MemoryEngine implements KeyValueStore {
     if (this.#closed) return;
     this.#closed = true;
     clearTimeout(this.#sweepTimer);
+    this.#dropAll();
+  }
+
+  /** Empties every shard. */
+  #dropAll(): void {
     for (const shard of this.#shardList) {
       shard.values = new Map();
       shard.expiries = new Map();
