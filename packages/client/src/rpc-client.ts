@@ -41,6 +41,25 @@ function fromResult(name: CommandName, result: unknown): unknown {
   }
 }
 
+/** The JSON-RPC request of a command, or undefined when it has no JSON-RPC method. */
+function requestFor<N extends CommandName>(name: N, args: ArgsOf<N>, id: number): JSONRPCRequest | undefined {
+  const mapping = rpcMethods[name];
+  if (mapping === undefined) return undefined;
+  return { jsonrpc: '2.0', id, method: mapping.method, params: (mapping.params as (args: ArgsOf<N>) => Params)(args) };
+}
+
+/** What a command returns from its JSON-RPC response; throws the response's error. */
+function resultOf<N extends CommandName>(name: N, response: JSONRPCResponse): ReplyOf<N> {
+  if (response.error) throw toHatiError(response.error);
+  return fromResult(name, response.result) as ReplyOf<N>;
+}
+
+/** A call collected by `batch`, settled from its response. */
+interface BatchEntry {
+  request: JSONRPCRequest;
+  settle: (response: JSONRPCResponse) => void;
+}
+
 function toHatiError(error: { code: number; message: string; data?: { code?: unknown } }): HatiError {
   const code = typeof error.data?.code === 'string' ? error.data.code : `JSONRPC_${error.code}`;
   return serverError(code, error.message);
@@ -69,14 +88,9 @@ export class HatiRpcClient extends CommandMethods {
     if (name === 'PING') {
       return this.call('STATS', [], options).then(() => ((args as string[])[0] ?? 'PONG') as ReplyOf<N>);
     }
-    const mapping = rpcMethods[name];
-    if (mapping === undefined) return Promise.reject(clientError('BAD_REPLY', `${name} has no JSON-RPC method`));
-    const params = (mapping.params as (args: ArgsOf<N>) => Params)(args);
-    const request = { jsonrpc: '2.0', id: this.#nextId(), method: mapping.method, params } as const;
-    return Promise.resolve(this.#client.requestAdvanced(request, options)).then((response) => {
-      if (response.error) throw toHatiError(response.error);
-      return fromResult(name, response.result) as ReplyOf<N>;
-    });
+    const request = requestFor(name, args, this.#nextId());
+    if (request === undefined) return Promise.reject(clientError('BAD_REPLY', `${name} has no JSON-RPC method`));
+    return Promise.resolve(this.#client.requestAdvanced(request, options)).then((response) => resultOf(name, response));
   }
 
   /**
@@ -88,7 +102,7 @@ export class HatiRpcClient extends CommandMethods {
   async batch<T extends readonly unknown[]>(
     build: (batch: CommandMethods) => [...T],
   ): Promise<{ [K in keyof T]: Awaited<T[K]> }> {
-    const collected: Array<{ request: JSONRPCRequest; name: CommandName; settle: (r: JSONRPCResponse) => void }> = [];
+    const collected: BatchEntry[] = [];
     const builder = new BatchBuilder(this, collected, () => this.#nextId());
     const results = Promise.all(build(builder));
     const responses = await this.#client.requestAdvanced(
@@ -153,14 +167,10 @@ export class HatiRpcClient extends CommandMethods {
 /** Collects calls for `HatiRpcClient#batch` instead of sending them. */
 class BatchBuilder extends CommandMethods {
   readonly #owner: HatiRpcClient;
-  readonly #collected: Array<{ request: JSONRPCRequest; name: CommandName; settle: (r: JSONRPCResponse) => void }>;
+  readonly #collected: BatchEntry[];
   readonly #nextId: () => number;
 
-  constructor(
-    owner: HatiRpcClient,
-    collected: Array<{ request: JSONRPCRequest; name: CommandName; settle: (r: JSONRPCResponse) => void }>,
-    nextId: () => number,
-  ) {
+  constructor(owner: HatiRpcClient, collected: BatchEntry[], nextId: () => number) {
     super();
     this.#owner = owner;
     this.#collected = collected;
@@ -168,22 +178,18 @@ class BatchBuilder extends CommandMethods {
   }
 
   call<N extends CommandName>(name: N, args: ArgsOf<N>): Promise<ReplyOf<N>> {
-    const mapping = rpcMethods[name];
-    if (mapping === undefined) return this.#owner.call(name, args);
-    const request: JSONRPCRequest = {
-      jsonrpc: '2.0',
-      id: this.#nextId(),
-      method: mapping.method,
-      params: (mapping.params as (args: ArgsOf<N>) => Params)(args),
-    };
+    const request = requestFor(name, args, this.#nextId());
+    if (request === undefined) return this.#owner.call(name, args);
     return new Promise((resolve, reject) => {
       this.#collected.push({
         request,
-        name,
-        settle: (response) =>
-          response.error
-            ? reject(toHatiError(response.error))
-            : resolve(fromResult(name, response.result) as ReplyOf<N>),
+        settle: (response) => {
+          try {
+            resolve(resultOf(name, response));
+          } catch (err) {
+            reject(err);
+          }
+        },
       });
     });
   }
