@@ -103,12 +103,14 @@ export class RpcServer {
         if (logger.debugEnabled) logger.debug(`json-rpc: ${message} ${String(data)}`);
       },
     });
-    const method = (name: string, run: (params: Params) => unknown) => {
+    // Every method: counted, refused while shutting down, errors mapped to stable codes.
+    // `takesParams: false` (Server.Stats) ignores params instead of requiring an object.
+    const method = (name: string, run: (params: Params) => unknown, takesParams = true) => {
       this.#rpc.addMethod(name, async (params: JSONRPCParams | undefined) => {
         this.#stats.rpcCalls++;
         if (this.#closing) throw rpcError(new ServerError('SHUTTING_DOWN', 'the server is shutting down'));
         try {
-          return await run(paramsOf(params));
+          return await run(takesParams ? paramsOf(params) : {});
         } catch (err) {
           throw rpcError(err);
         }
@@ -132,10 +134,7 @@ export class RpcServer {
       return true;
     });
     method('Storage.Count', async (p) => this.#engine(p).count());
-    this.#rpc.addMethod('Server.Stats', async () => {
-      this.#stats.rpcCalls++;
-      return this.#stats.snapshot(this.#storage);
-    });
+    method('Server.Stats', () => this.#stats.snapshot(this.#storage), false);
   }
 
   /** From now on every call answers SHUTTING_DOWN. */
