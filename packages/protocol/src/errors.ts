@@ -8,6 +8,12 @@ export const ProtocolErrorCode = {
   PROTOCOL: 'PROTOCOL',
   /** A request exceeded a limit (inline line, bulk length, array length): the server replies, then closes. */
   TOO_LARGE: 'TOO_LARGE',
+  /**
+   * The connection sent an HTTP request line or header (a web page or proxy talking to the TCP
+   * port: a cross-protocol attack). Nothing after it runs; the server closes the connection
+   * without a reply and logs it.
+   */
+  CROSS_PROTOCOL: 'CROSS_PROTOCOL',
   /** No such command (the connection stays open). */
   UNKNOWN_COMMAND: 'UNKNOWN_COMMAND',
   /** A command got the wrong number of arguments (the connection stays open). */

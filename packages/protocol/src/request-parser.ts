@@ -7,7 +7,7 @@
 // lies within one chunk. Between chunks it keeps only the unconsumed tail of the command in
 // progress, copied, so it never pins a socket chunk (nor breaks if the caller reuses one).
 
-import { CR, DOLLAR, LF, MAX_HEADER_DIGITS, NINE, SPACE, STAR, showByte, TAB, ZERO } from './bytes.js';
+import { COLON, CR, DOLLAR, LF, MAX_HEADER_DIGITS, NINE, SPACE, STAR, showByte, showText, TAB, ZERO } from './bytes.js';
 import { lookupCommand } from './commands.js';
 import { ProtocolError, ProtocolErrorCode } from './errors.js';
 import { HeldBytes } from './held-bytes.js';
@@ -41,6 +41,25 @@ function isBlank(byte: number): boolean {
   return byte === SPACE || byte === TAB;
 }
 
+/** The methods of an HTTP request line (RFC 9110), which no inline Hati command can look like. */
+const HTTP_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH']);
+
+/**
+ * True when an inline request is an HTTP request line (`POST / HTTP/1.1`) or header line
+ * (`Host: example.com`): a browser or proxy talking to the TCP port. Any web page can make a
+ * browser send such a request with a body of Hati commands, so the connection must stop here.
+ * The request line is recognised by its shape (method, a target that starts with `/`, is `*`
+ * or holds `://`, then `HTTP/`), so `GET memory HTTP/1.1` stays a command.
+ */
+function looksLikeHttp(args: Buffer[]): boolean {
+  const first = args[0] as Buffer;
+  if (first[first.length - 1] === COLON) return true;
+  if (args.length !== 3 || !HTTP_METHODS.has(first.toString('latin1'))) return false;
+  const target = args[1] as Buffer;
+  const targetLooksHttp = target[0] === 0x2f || (target.length === 1 && target[0] === STAR) || target.includes('://');
+  return targetLooksHttp && (args[2] as Buffer).toString('latin1', 0, 5) === 'HTTP/';
+}
+
 export class RequestParser {
   readonly #onCommand: (args: Buffer[]) => void;
   readonly #maxInline: number;
@@ -62,6 +81,9 @@ export class RequestParser {
   /** Copied parts of an incomplete inline line or bulk payload, concatenated once when complete. */
   readonly #held = new HeldBytes();
   #error: ProtocolError | undefined = undefined;
+  /** `stop()` was called: `push` returns after the current command, keeping the rest in `#rest`. */
+  #stopped = false;
+  #rest: Buffer | undefined = undefined;
 
   /**
    * `onCommand` is called once per complete command, in order, with its arguments; `args[0]` is
@@ -76,9 +98,32 @@ export class RequestParser {
     this.#maxArray = resolved.maxArrayLength;
   }
 
-  /** Bytes held waiting for the rest of a command. */
+  /** Bytes held: the unfinished command, and the input kept by `stop()`. */
   get buffered(): number {
-    return this.#held.length + this.#argsHeldBytes;
+    return this.#held.length + this.#argsHeldBytes + (this.#rest?.length ?? 0);
+  }
+
+  /** True between `stop()` and `resume()`. */
+  get stopped(): boolean {
+    return this.#stopped;
+  }
+
+  /**
+   * Called from onCommand: `push` returns once this command is delivered, keeping a copy of the
+   * input it has not parsed yet, until `resume()`. Lets a server stop producing replies for a
+   * client that does not read them without waiting for the end of a large chunk.
+   */
+  stop(): void {
+    this.#stopped = true;
+  }
+
+  /** Parses the input kept by `stop()`; returns like `push` (and may stop again). */
+  resume(): ProtocolError | undefined {
+    this.#stopped = false;
+    const rest = this.#rest;
+    if (rest === undefined) return this.#error;
+    this.#rest = undefined;
+    return this.push(rest);
   }
 
   /**
@@ -90,14 +135,23 @@ export class RequestParser {
    */
   push(input: Buffer | Uint8Array): ProtocolError | undefined {
     if (this.#error !== undefined) return this.#error;
-    const chunk = Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+    let chunk = Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+    if (this.#stopped) {
+      // Input while stopped waits behind what was kept.
+      this.#rest = this.#rest === undefined ? Buffer.from(chunk) : Buffer.concat([this.#rest, chunk]);
+      return undefined;
+    }
+    if (this.#rest !== undefined) {
+      chunk = Buffer.concat([this.#rest, chunk]);
+      this.#rest = undefined;
+    }
     const end = chunk.length;
     let pos = 0;
     let state = this.#state;
     let number = this.#number;
     let digits = this.#digits;
 
-    while (pos < end) {
+    while (pos < end && !this.#stopped) {
       switch (state) {
         case IDLE: {
           if (chunk[pos] === STAR) {
@@ -144,7 +198,8 @@ export class RequestParser {
           }
           if (stop > start && line[stop - 1] === CR) stop--;
           if (stop - start > this.#maxInline) return this.#fail(ProtocolErrorCode.TOO_LARGE, this.#inlineTooLarge());
-          this.#inline(line, start, stop);
+          const error = this.#inline(line, start, stop);
+          if (error !== undefined) return error;
           break;
         }
 
@@ -256,6 +311,8 @@ export class RequestParser {
       }
     }
 
+    // Stopped after a command (so in state IDLE): keep a copy of the rest for resume().
+    if (pos < end) this.#rest = Buffer.from(chunk.subarray(pos));
     // The chunk is used up. Copy the arguments of a command still in progress that are views of
     // it: they must outlive it, and should not pin it.
     const args = this.#args;
@@ -282,11 +339,16 @@ export class RequestParser {
     return IDLE;
   }
 
-  /** Splits an inline line (`line[start..stop)`, line ending removed) into arguments. */
-  #inline(line: Buffer, start: number, stop: number): void {
+  /**
+   * Splits an inline line (`line[start..stop)`, line ending removed) into arguments and delivers
+   * them; returns the error when the line is HTTP.
+   */
+  #inline(line: Buffer, start: number, stop: number): ProtocolError | undefined {
     let pos = start;
-    while (pos < stop && isBlank(line[pos] as number)) pos++;
-    if (pos === stop) return; // blank line: ignored
+    // Leading `\r`s are dropped too (as Redis does), so `\r\n\r\n` separators and a stray `\r`
+    // before a command name do no harm.
+    while (pos < stop && (isBlank(line[pos] as number) || line[pos] === CR)) pos++;
+    if (pos === stop) return undefined; // blank line: ignored
     const args: Buffer[] = [];
     // Token index of the argument that takes the rest of the line, if the command has one.
     let restAt = -1;
@@ -306,7 +368,14 @@ export class RequestParser {
       pos = tokenEnd;
       while (pos < stop && isBlank(line[pos] as number)) pos++;
     }
+    if (looksLikeHttp(args)) {
+      return this.#fail(
+        ProtocolErrorCode.CROSS_PROTOCOL,
+        `an HTTP request ('${showText(line.subarray(start, Math.min(stop, start + 64)), 64)}') was sent to the Hati protocol port`,
+      );
+    }
     this.#onCommand(args);
+    return undefined;
   }
 
   #fail(code: ProtocolErrorCode, message: string): ProtocolError {
@@ -316,6 +385,7 @@ export class RequestParser {
     this.#args = EMPTY_ARGS;
     this.#argsHeld = 0;
     this.#argsHeldBytes = 0;
+    this.#rest = undefined;
     return this.#error;
   }
 

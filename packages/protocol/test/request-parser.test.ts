@@ -296,3 +296,61 @@ t.test('100k pipelined commands in one 3 MB chunk', async (t) => {
   t.equal(last, 'key:99998');
   t.ok(elapsed < 1000, `parsed in ${elapsed.toFixed(1)} ms`);
 });
+
+t.test(
+  'an HTTP request line or header line stops the stream with CROSS_PROTOCOL, running nothing after it',
+  async (t) => {
+    // What a web page's fetch(..., {mode: 'no-cors'}) sends to the TCP port.
+    const post = 'POST / HTTP/1.1\r\nHost: localhost:4242\r\nContent-Type: text/plain\r\n\r\nFLUSHALL hdd\n';
+    expectError(t, bin(post), ProtocolErrorCode.CROSS_PROTOCOL);
+    expectError(t, bin('GET /index.html HTTP/1.1\r\nHost: x\r\n\r\nSET memory 0 pwned 1\n'), 'CROSS_PROTOCOL');
+    expectError(t, bin('PUT http://hati:4242/x HTTP/1.0\r\n'), 'CROSS_PROTOCOL');
+    expectError(t, bin('OPTIONS * HTTP/1.1\r\n'), 'CROSS_PROTOCOL');
+    // A header line alone, and one after commands that ran before it.
+    expectError(t, bin('Host: evil.example\r\nFLUSHALL memory\n'), 'CROSS_PROTOCOL');
+    expectError(t, bin('PING\ncontent-type: text/plain\nFLUSHALL hdd\n'), 'CROSS_PROTOCOL', [['PING']]);
+    const { error } = parseRequests([bin(post)]);
+    t.match(error?.message, /HTTP request \('POST \/ HTTP\/1\.1'\)/, 'the message shows the line');
+  },
+);
+
+t.test('commands that only resemble HTTP stay commands', async (t) => {
+  expectCommands(t, bin('GET memory HTTP/1.1\n'), [['GET', 'memory', 'HTTP/1.1']], 10);
+  expectCommands(t, bin('DELETE hdd /index.html\n'), [['DELETE', 'hdd', '/index.html']], 10);
+  expectCommands(t, bin('SET memory 0 page GET / HTTP/1.1\n'), [['SET', 'memory', '0', 'page', 'GET / HTTP/1.1']], 10);
+  // RESP is binary-safe: an argument that looks like a header is only data.
+  expectCommands(t, encodeCommand(['SET', 'memory', '0', 'Host:', 'x']), [['SET', 'memory', '0', 'Host:', 'x']], 10);
+});
+
+t.test('a lone \\r before a command name is dropped, as Redis does', async (t) => {
+  expectCommands(t, bin('\rPING\r\n'), [['PING']], 20);
+  expectCommands(t, bin('\r\rSET memory 0 k v\r\n'), [['SET', 'memory', '0', 'k', 'v']], 20);
+  expectCommands(t, bin('PING\r\n\r\n\r\r\nPING\n'), [['PING'], ['PING']], 20);
+});
+
+t.test('stop() inside onCommand pauses parsing after that command; resume() goes on', async (t) => {
+  const seen: string[][] = [];
+  const parser: RequestParser = new RequestParser((args) => {
+    seen.push(args.map((a) => a.toString('latin1')));
+    parser.stop();
+  });
+  const input = bin(`PING a\r\n${encodeCommand(['PING', 'b']).toString('latin1')}PING c\nPING d`);
+  t.equal(parser.push(input), undefined);
+  t.same(seen, [['PING', 'a']], 'one command, then stopped');
+  t.ok(parser.stopped);
+  t.equal(parser.buffered, input.length - 8, 'the rest of the chunk is kept');
+  // Input that arrives while stopped waits behind the kept rest.
+  t.equal(parser.push(bin('\r\nPING e\n')), undefined);
+  t.same(seen, [['PING', 'a']]);
+  const order: string[] = [];
+  while (parser.buffered > 0) {
+    t.equal(parser.resume(), undefined);
+    order.push((seen.at(-1) as string[])[1] as string);
+  }
+  t.same(order, ['b', 'c', 'd', 'e'], 'each resume() delivers the next command, in order');
+  t.ok(parser.stopped, 'still stopped after the last command, though nothing is kept');
+  t.equal(parser.resume(), undefined);
+  t.notOk(parser.stopped);
+  t.equal(parser.push(bin('PING f\n')), undefined);
+  t.same(seen.at(-1), ['PING', 'f'], 'input after resume() is parsed at once');
+});
