@@ -26,6 +26,16 @@ export const StorageErrorCode = {
   DATA_DIR_CORRUPT: 'DATA_DIR_CORRUPT',
   /** The disk store failed in a way not covered above (I/O error); see `cause`. */
   STORAGE_IO: 'STORAGE_IO',
+  /**
+   * A disk write failed earlier (disk full, I/O error), so the hdd store takes no writes until
+   * it has reopened its shards and proved that the disk takes writes again. Reads still work.
+   */
+  WRITES_SUSPENDED: 'WRITES_SUSPENDED',
+  /**
+   * The data directory was deleted or replaced while the store was open: what is on disk is no
+   * longer what this store holds, so it answers nothing until the server is restarted.
+   */
+  DATA_DIR_GONE: 'DATA_DIR_GONE',
 } as const;
 
 export type StorageErrorCode = (typeof StorageErrorCode)[keyof typeof StorageErrorCode];

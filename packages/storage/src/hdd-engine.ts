@@ -1,18 +1,24 @@
 import { join } from 'node:path';
 import { StorageError } from './errors.js';
+import { isExpired } from './expiry.js';
 import { shardOfBytes } from './hash.js';
 import {
   COUNT_KEY,
   DATA_END,
   DATA_START,
   type Db,
+  type DbOptions,
+  type DirIdentity,
   dataKeyOf,
+  dirIdentity,
   encodeNumber,
   ensureDir,
   HEADER_BYTES,
+  identityChange,
   indexKey,
   newDb,
   openDb,
+  probeDisk,
   readShardCount,
   recordExpiry,
   recordOf,
@@ -21,7 +27,7 @@ import {
   swapReshard,
   writeShardCount,
 } from './hdd-layout.js';
-import { HddShard, ReadKind, WriteKind } from './hdd-shard.js';
+import { HddShard, ReadKind, type ShardFaults, type ShardHooks, WriteKind } from './hdd-shard.js';
 import { checkTtl } from './input.js';
 import {
   type Clock,
@@ -31,6 +37,8 @@ import {
   type Durability,
   defaults,
   type HddEngineOptions,
+  HddState,
+  type HddStateEvent,
 } from './options.js';
 import type { Bytes, KeyValueStore, StoredEntry } from './store.js';
 
@@ -41,6 +49,12 @@ const RESHARD_BATCH = 1000;
 /** Keys removed per step when a count or open must clear every expired key. */
 const SWEEP_ALL_STEP = 10_000;
 
+/**
+ * Test seam, not exported from the package: an options property under this key holds
+ * `ShardFaults`, whose throws fail a shard's LevelDB write or reopen as a failing disk would.
+ */
+export const faultsKey = Symbol('hati.storage.faults');
+
 interface Settings {
   dataDir: string;
   shards: number;
@@ -48,12 +62,18 @@ interface Settings {
   clock: Clock;
   sweepIntervalMs: number;
   sweepLimit: number;
-  db: { cacheSize: number; writeBufferSize: number };
+  recoveryIntervalMs: number;
+  onStateChange: ((event: HddStateEvent) => void) | undefined;
+  faults: ShardFaults | undefined;
+  db: DbOptions;
 }
 
 function settingsOf(options: HddEngineOptions): Settings {
   if (typeof options?.dataDir !== 'string' || options.dataDir.length === 0) {
     throw new StorageError('OPTION_INVALID', 'dataDir must be a non-empty path');
+  }
+  if (options.onStateChange !== undefined && typeof options.onStateChange !== 'function') {
+    throw new StorageError('OPTION_INVALID', 'onStateChange must be a function');
   }
   return {
     dataDir: options.dataDir,
@@ -62,9 +82,16 @@ function settingsOf(options: HddEngineOptions): Settings {
     clock: options.clock ?? Date.now,
     sweepIntervalMs: checkPositiveInteger('sweepIntervalMs', options.sweepIntervalMs ?? defaults.sweepIntervalMs),
     sweepLimit: checkPositiveInteger('sweepLimit', options.sweepLimit ?? defaults.sweepLimit),
+    recoveryIntervalMs: checkPositiveInteger(
+      'recoveryIntervalMs',
+      options.recoveryIntervalMs ?? defaults.recoveryIntervalMs,
+    ),
+    onStateChange: options.onStateChange,
+    faults: (options as { [faultsKey]?: ShardFaults })[faultsKey],
     db: {
       cacheSize: checkPositiveInteger('cacheSize', options.cacheSize ?? defaults.cacheSize),
       writeBufferSize: checkPositiveInteger('writeBufferSize', options.writeBufferSize ?? defaults.writeBufferSize),
+      maxOpenFiles: checkPositiveInteger('maxOpenFiles', options.maxOpenFiles ?? defaults.maxOpenFiles),
     },
   };
 }
@@ -90,6 +117,12 @@ function attempt<T>(fn: () => Promise<T>): Promise<T> {
  *   (see `Durability`).
  * - Opening with another shard count than the store was written with rebuilds the store into
  *   the new layout first; a crash during that leaves the old or the new store, whole.
+ * - After a failed disk write the whole engine stops taking writes (`WRITES_SUSPENDED`) until it
+ *   has reopened the failed shards and a synced probe write succeeded; reads keep working. The
+ *   whole engine rather than the one shard: a full disk is full for every shard, and a store
+ *   that takes some keys and refuses others is harder to reason about.
+ * - When the data directory is deleted or replaced under it, the engine answers nothing more
+ *   (`DATA_DIR_GONE`): what is on disk is no longer what it holds. Only a restart helps.
  *
  * Create one with `await HddEngine.open(options)`.
  */
@@ -102,27 +135,45 @@ export class HddEngine implements KeyValueStore {
   readonly #settings: Settings;
   readonly #lock: Db;
   readonly #shardList: HddShard[];
+  /** The data directory, `db/`, then each shard's directory, as they were at open. */
+  readonly #dirs: DirIdentity[];
+  /** Per shard, what its batches check (see #dirsOf). */
+  readonly #shardDirs: DirIdentity[][];
   #sweepTimer: NodeJS.Timeout | undefined;
   #syncTimer: NodeJS.Timeout | undefined;
+  #healthTimer: NodeJS.Timeout | undefined;
   #closed = false;
   #closing: Promise<void> | undefined;
+  #state: HddState = HddState.ok;
+  #reason = '';
+  /** Why the last recovery attempt failed, if it did. */
+  #retryFailure = '';
+  /** Shards whose LevelDB handle saw a failed write and must be reopened before writes resume. */
+  readonly #failed = new Set<HddShard>();
+  #recovering = false;
 
-  private constructor(settings: Settings, lock: Db, shards: HddShard[]) {
+  private constructor(settings: Settings, lock: Db, shards: HddShard[], dirs: DirIdentity[]) {
     this.#settings = settings;
     this.shards = settings.shards;
     this.durability = settings.durability;
     this.dataDir = settings.dataDir;
     this.#lock = lock;
     this.#shardList = shards;
+    this.#dirs = dirs;
+    this.#shardDirs = dirs.slice(2).map((dir) => [dir]);
   }
 
   static async open(options: HddEngineOptions): Promise<HddEngine> {
     const settings = settingsOf(options);
     await ensureDir(settings.dataDir);
     // The lock is taken before anything in the directory is touched.
-    const lock = newDb(join(settings.dataDir, 'hati.lock'), { cacheSize: 1024, writeBufferSize: 4096 });
+    const lock = newDb(join(settings.dataDir, 'hati.lock'), {
+      cacheSize: 1024,
+      writeBufferSize: 4096,
+      maxOpenFiles: 16,
+    });
     await openDb(lock, `data directory ${settings.dataDir}`);
-    const opened: Db[] = [];
+    const shards: HddShard[] = [];
     try {
       await recoverReshard(settings.dataDir);
       const dbDir = join(settings.dataDir, 'db');
@@ -133,23 +184,57 @@ export class HddEngine implements KeyValueStore {
       } else if (recorded === undefined) {
         await writeShardCount(dbDir, settings.shards);
       }
-      const shards: HddShard[] = [];
+      // The engine does not exist yet; the hooks reach it once it does.
+      let engine: HddEngine | undefined;
+      const hooks: ShardHooks = {
+        refusal: () => (engine === undefined ? undefined : engine.#refusal()),
+        failed: (shard, what, cause) =>
+          engine === undefined
+            ? new StorageError('STORAGE_IO', `${what} on shard ${shard.index} failed`, { cause })
+            : engine.#writeFailed(shard, what, cause),
+        verify: (shard) => (engine === undefined ? undefined : engine.#verify(shard)),
+        faults: settings.faults,
+      };
       for (let i = 0; i < settings.shards; i++) {
-        const db = newDb(shardPath(dbDir, i), settings.db);
-        await openDb(db, `shard ${i} of ${settings.dataDir}`);
-        opened.push(db);
-        const shard = new HddShard(db, settings.clock, settings.durability === 'always');
-        await shard.load();
+        const what = `shard ${i} of ${settings.dataDir}`;
+        const shard = new HddShard(
+          {
+            index: i,
+            location: shardPath(dbDir, i),
+            what,
+            db: settings.db,
+            clock: settings.clock,
+            sync: settings.durability === 'always',
+          },
+          hooks,
+        );
         shards.push(shard);
+        await shard.open();
       }
-      const engine = new HddEngine(settings, lock, shards);
+      const dirs = await Promise.all(
+        [settings.dataDir, dbDir, ...shards.map((shard) => shard.location)].map(dirIdentity),
+      );
+      engine = new HddEngine(settings, lock, shards, dirs);
       await engine.#sweepAll();
       engine.#startTimers();
       return engine;
     } catch (err) {
-      await Promise.allSettled([...opened.map((db) => db.close()), lock.close()]);
+      await Promise.allSettled([...shards.map((shard) => shard.db.close()), lock.close()]);
       throw err;
     }
+  }
+
+  /**
+   * `ok`; `suspended` while writes are refused after a failed disk write (reads work); `gone`
+   * once the data directory was deleted or replaced (nothing works until a restart).
+   */
+  get state(): HddState {
+    return this.#state;
+  }
+
+  /** Why the store is suspended or gone (empty while `ok`), with the last recovery failure. */
+  get stateReason(): string {
+    return this.#retryFailure === '' ? this.#reason : `${this.#reason}; last try: ${this.#retryFailure}`;
   }
 
   set(key: Bytes, value: Bytes, ttlMs = 0): Promise<void> {
@@ -158,7 +243,9 @@ export class HddEngine implements KeyValueStore {
       const dataKey = dataKeyOf(key);
       const ttl = checkTtl(ttlMs);
       const expiresAt = ttl === 0 ? 0 : this.#settings.clock() + ttl;
-      return this.#shard(dataKey).write(WriteKind.set, dataKey, recordOf(expiresAt, value), expiresAt);
+      const record = recordOf(expiresAt, value);
+      this.#assertWritable();
+      return this.#shard(dataKey).write(WriteKind.set, dataKey, record, expiresAt);
     });
   }
 
@@ -182,6 +269,7 @@ export class HddEngine implements KeyValueStore {
     return attempt(() => {
       this.#assertOpen();
       const dataKey = dataKeyOf(key);
+      this.#assertWritable();
       return this.#shard(dataKey).write(WriteKind.delete, dataKey, undefined, 0);
     });
   }
@@ -195,9 +283,15 @@ export class HddEngine implements KeyValueStore {
 
   /** Live keys per shard, after every write queued before this call. */
   shardCounts(): Promise<number[]> {
-    return attempt(() => {
+    return attempt(async () => {
       this.#assertOpen();
-      return this.#sweepAll();
+      // A count must never disagree with the keys present: check the directory, not only the
+      // state the last batch or timer left.
+      this.#checkDirs(this.#dirs);
+      this.#assertPresent();
+      const counts = await this.#sweepAll();
+      this.#assertPresent();
+      return counts;
     });
   }
 
@@ -214,22 +308,45 @@ export class HddEngine implements KeyValueStore {
   flushAll(): Promise<void> {
     return attempt(async () => {
       this.#assertOpen();
-      await Promise.all(this.#shardList.map((shard) => shard.barrier(() => shard.clear())));
+      this.#assertWritable();
+      // Every shard settles before the promise does, so that a failure leaves nothing running.
+      const results = await Promise.allSettled(this.#shardList.map((shard) => shard.barrier(() => shard.clear())));
+      const failures = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+      // The failure itself rather than the refusals it caused on the other shards.
+      if (failures.length > 0) {
+        throw failures.find((err) => (err as StorageError).code !== 'WRITES_SUSPENDED') ?? failures[0];
+      }
+      // Clearing is not a batch of writers, so the directory is checked here before "done".
+      this.#checkDirs(this.#dirs);
+      this.#assertPresent();
     });
   }
 
   async *entries(): AsyncIterableIterator<StoredEntry> {
     this.#assertOpen();
+    this.#assertPresent();
     for (const shard of this.#shardList) {
-      for await (const [k, rec] of shard.db.iterator({ gte: DATA_START, lt: DATA_END })) {
-        const expiresAt = recordExpiry(rec);
-        if (expiresAt !== 0 && expiresAt <= this.#settings.clock()) continue;
-        yield { key: k.subarray(1), value: rec.subarray(HEADER_BYTES), expiresAt };
+      try {
+        for await (const [k, rec] of shard.db.iterator({ gte: DATA_START, lt: DATA_END })) {
+          const expiresAt = recordExpiry(rec);
+          if (isExpired(expiresAt, this.#settings.clock())) continue;
+          yield { key: k.subarray(1), value: rec.subarray(HEADER_BYTES), expiresAt };
+        }
+      } catch (err) {
+        // E.g. a shard closed to recover from a failed write, whose reopen has failed so far.
+        throw new StorageError(
+          'STORAGE_IO',
+          `reading shard ${shard.index} of ${this.dataDir} failed: ${(err as Error)?.message ?? String(err)}`,
+          { cause: err },
+        );
       }
     }
   }
 
-  /** Finishes every queued write, makes it durable (unless durability is `no`), and closes. */
+  /**
+   * Finishes every queued write, makes it durable (unless durability is `no`), and closes.
+   * Also when suspended or gone: then nothing more is written, and closing does not throw.
+   */
   close(): Promise<void> {
     this.#closing ??= this.#close();
     return this.#closing;
@@ -239,18 +356,169 @@ export class HddEngine implements KeyValueStore {
     this.#closed = true;
     clearTimeout(this.#sweepTimer);
     clearInterval(this.#syncTimer);
+    clearInterval(this.#healthTimer);
+    let failure: unknown;
     await Promise.all(
       this.#shardList.map(async (shard) => {
         await shard.idle();
-        if (this.durability === 'everysec' && shard.unsynced) await shard.fsync();
+        if (this.durability === 'everysec' && shard.unsynced && this.#state === HddState.ok) {
+          try {
+            await shard.fsync();
+          } catch (err) {
+            failure ??= err;
+          }
+        }
         await shard.db.close();
       }),
     );
     await this.#lock.close();
+    // Everything is closed; a failed final fsync still has to be told.
+    if (failure !== undefined) throw failure;
   }
 
   #assertOpen(): void {
     if (this.#closed) throw new StorageError('STORAGE_CLOSED', `the hdd store in ${this.dataDir} is closed`);
+  }
+
+  #assertPresent(): void {
+    if (this.#state === HddState.gone) throw this.#goneError();
+  }
+
+  #assertWritable(): void {
+    const refused = this.#refusal();
+    if (refused !== undefined) throw refused;
+  }
+
+  #refusal(): StorageError | undefined {
+    if (this.#state === HddState.ok) return undefined;
+    if (this.#state === HddState.gone) return this.#goneError();
+    return new StorageError(
+      'WRITES_SUSPENDED',
+      `writes to the hdd store in ${this.dataDir} are suspended: ${this.#reason}; ` +
+        `they resume once the store has recovered (retried every ${this.#settings.recoveryIntervalMs} ms` +
+        `${this.#retryFailure === '' ? '' : `; last try: ${this.#retryFailure}`})`,
+    );
+  }
+
+  #goneError(): StorageError {
+    return new StorageError(
+      'DATA_DIR_GONE',
+      `the data directory ${this.dataDir} was deleted or replaced while the store was open (${this.#reason}); ` +
+        'this store no longer matches what is on disk: restart the server',
+    );
+  }
+
+  /** A shard's LevelDB write failed (see HddShard#write): stop taking writes everywhere. */
+  #writeFailed(shard: HddShard, what: string, cause: unknown): StorageError {
+    // A write that failed because the directory went away is the directory's fault.
+    this.#checkDirs(this.#dirsOf(shard));
+    if (this.#state === HddState.gone) return this.#goneError();
+    this.#failed.add(shard);
+    const detail = (cause as Error)?.message ?? String(cause);
+    if (this.#state === HddState.ok) {
+      this.#reason = `a ${what} on shard ${shard.index} failed (${detail})`;
+      this.#setState(HddState.suspended, 'suspended', this.#reason);
+    }
+    return new StorageError('STORAGE_IO', `${what} on shard ${shard.index} of ${this.dataDir} failed: ${detail}`, {
+      cause,
+    });
+  }
+
+  /** After a batch is written and before it is acknowledged. */
+  #verify(shard: HddShard): StorageError | undefined {
+    this.#checkDirs(this.#dirsOf(shard));
+    return this.#state === HddState.gone ? this.#goneError() : undefined;
+  }
+
+  /**
+   * What a batch checks: its shard's directory. Resolving its path walks the data directory and
+   * `db/`, so deleting or replacing either shows too (as a missing or different directory), for
+   * the price of one stat. The timer and `count()` check every directory.
+   */
+  #dirsOf(shard: HddShard): DirIdentity[] {
+    return this.#shardDirs[shard.index] as DirIdentity[];
+  }
+
+  /** Moves to `gone` when one of `dirs` is no longer the directory it was at open. */
+  #checkDirs(dirs: DirIdentity[]): void {
+    if (this.#state === HddState.gone) return;
+    for (const dir of dirs) {
+      let change = identityChange(dir);
+      if (change === undefined) continue;
+      // Name the outermost directory that changed: a data directory renamed away and recreated
+      // leaves its shards missing, but what happened is that it was replaced.
+      for (const outer of this.#dirs) {
+        const outerChange = identityChange(outer);
+        if (outerChange !== undefined) {
+          change = outerChange;
+          break;
+        }
+      }
+      this.#reason = change;
+      this.#failed.clear();
+      this.#setState(HddState.gone, 'gone', change);
+      return;
+    }
+  }
+
+  #setState(state: HddState, event: HddStateEvent['state'], reason: string): void {
+    this.#state = state;
+    try {
+      this.#settings.onStateChange?.({ state: event, reason });
+    } catch {
+      // A listener's bug must not break the store's own bookkeeping.
+    }
+  }
+
+  /** Every `recoveryIntervalMs`: is the directory still there, and can writes resume? */
+  #health(): void {
+    if (this.#closed || this.#state === HddState.gone) return;
+    this.#checkDirs(this.#dirs);
+    if (this.#state === HddState.suspended && !this.#recovering) {
+      this.#recovering = true;
+      this.#recover().finally(() => {
+        this.#recovering = false;
+      });
+    }
+  }
+
+  /**
+   * Proves the disk takes a synced write, then reopens each failed shard; writes resume when all
+   * of them reopened and took a synced probe write of their own. The first probe is a plain file,
+   * so that while the disk is still full the shards keep their handles, and with them their reads.
+   */
+  async #recover(): Promise<void> {
+    try {
+      this.#settings.faults?.beforeProbe?.();
+      await probeDisk(this.dataDir);
+    } catch (err) {
+      this.#retryFailure = `probing the disk failed (${(err as Error)?.message ?? String(err)})`;
+      return;
+    }
+    const reopened: number[] = [];
+    for (const shard of [...this.#failed]) {
+      // Never reopen into a directory that is not the one opened (reopen would find no store).
+      this.#checkDirs(this.#dirs);
+      if (this.#closed || this.#state !== HddState.suspended) return;
+      try {
+        await shard.barrier(() => shard.reopen());
+        this.#failed.delete(shard);
+        reopened.push(shard.index);
+      } catch (err) {
+        this.#checkDirs(this.#dirs);
+        this.#retryFailure = `reopening shard ${shard.index} failed (${(err as Error)?.message ?? String(err)})`;
+        return;
+      }
+    }
+    if (this.#closed || this.#state !== HddState.suspended || this.#failed.size > 0) return;
+    const was = this.#reason;
+    this.#reason = '';
+    this.#retryFailure = '';
+    this.#setState(
+      HddState.ok,
+      'recovered',
+      `writes resume: shard ${reopened.join(', ')} reopened and a synced probe write succeeded (after ${was})`,
+    );
   }
 
   #shard(dataKey: Buffer): HddShard {
@@ -261,23 +529,30 @@ export class HddEngine implements KeyValueStore {
     return attempt(() => {
       this.#assertOpen();
       const dataKey = dataKeyOf(key);
+      this.#assertPresent();
       return this.#shard(dataKey).read(kind, dataKey);
     });
   }
 
   /**
    * Removes every key that has expired by now, after the writes queued before, and returns
-   * each shard's count, which is then exact.
+   * each shard's count, which is then exact. While writes are refused, counts the expired keys
+   * instead of removing them.
    */
   #sweepAll(): Promise<number[]> {
     const now = this.#settings.clock();
+    if (this.#state !== HddState.ok) {
+      return Promise.all(this.#shardList.map((shard) => shard.barrier(() => shard.liveCount(now))));
+    }
     return Promise.all(
       this.#shardList.map((shard) =>
         // Nothing queued and nothing expired: the stored count is exact now, no need to queue.
-        !shard.busy && shard.nextExpiry > now
+        !shard.busy && !isExpired(shard.nextExpiry, now)
           ? shard.count
           : shard.barrier(async () => {
-              while (shard.nextExpiry <= now && (await shard.sweep(now, SWEEP_ALL_STEP)));
+              // Writes may have been suspended while this waited in the queue.
+              if (this.#state !== HddState.ok) return shard.liveCount(now);
+              while (isExpired(shard.nextExpiry, now) && (await shard.sweep(now, SWEEP_ALL_STEP)));
               return shard.count;
             }),
       ),
@@ -292,7 +567,9 @@ export class HddEngine implements KeyValueStore {
       let pending = 0;
       let more = false;
       for (const shard of this.#shardList) {
-        if (shard.sweeping || shard.nextExpiry > now) continue;
+        // While writes are refused, expired keys stay on disk; reads and counts skip them.
+        if (this.#state !== HddState.ok) break;
+        if (shard.sweeping || !isExpired(shard.nextExpiry, now)) continue;
         shard.sweeping = true;
         pending++;
         shard
@@ -318,6 +595,7 @@ export class HddEngine implements KeyValueStore {
     schedule(sweepIntervalMs);
     if (this.durability === 'everysec') {
       this.#syncTimer = setInterval(() => {
+        if (this.#state !== HddState.ok) return;
         for (const shard of this.#shardList) {
           if (!shard.unsynced) continue;
           shard.unsynced = false;
@@ -326,6 +604,8 @@ export class HddEngine implements KeyValueStore {
       }, EVERYSEC_MS);
       this.#syncTimer.unref();
     }
+    this.#healthTimer = setInterval(() => this.#health(), this.#settings.recoveryIntervalMs);
+    this.#healthTimer.unref();
   }
 }
 
@@ -361,7 +641,7 @@ async function reshard(settings: Settings, from: number): Promise<void> {
     for (const source of sources) {
       for await (const [k, rec] of source.iterator({ gte: DATA_START, lt: DATA_END })) {
         const expiresAt = recordExpiry(rec);
-        if (expiresAt !== 0 && expiresAt <= now) continue;
+        if (isExpired(expiresAt, now)) continue;
         const target = shardOfBytes(k, 1, settings.shards);
         const batch = batches[target] as Array<{ type: 'put'; key: Buffer; value: Buffer }>;
         batch.push({ type: 'put', key: k, value: rec });

@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
@@ -8,6 +9,7 @@ import type { Bytes } from './store.js';
 // The on-disk layout of the hdd engine, in one place.
 //
 // <dataDir>/hati.lock/         a LevelDB held open only for its exclusive lock
+// <dataDir>/hati.probe         briefly, while recovering from a failed write (see probeDisk)
 // <dataDir>/db/hati.json       {"format":1,"shards":N}
 // <dataDir>/db/kv_shard_<i>/   one LevelDB per shard (the seed's layout)
 //
@@ -57,11 +59,14 @@ export function indexKey(expiresAt: number, dataKey: Buffer): Buffer {
   return out;
 }
 
-/** The index keys of every entry expiring at or before `now` sort below this. */
+/**
+ * The index keys of every entry expired at `now` (expiring strictly before it, see isExpired)
+ * sort below this: an entry expiring at `now` itself has this as a prefix, so it sorts after.
+ */
 export function indexBound(now: number): Buffer {
   const out = Buffer.allocUnsafe(1 + HEADER_BYTES);
   out[0] = INDEX;
-  out.writeDoubleBE(Math.floor(now) + 1, 1);
+  out.writeDoubleBE(now, 1);
   return out;
 }
 
@@ -82,13 +87,21 @@ export function encodeNumber(n: number): Buffer {
   return out;
 }
 
-export function newDb(location: string, options: { cacheSize: number; writeBufferSize: number }): Db {
+/** How each LevelDB is tuned (see HddEngineOptions). */
+export interface DbOptions {
+  cacheSize: number;
+  writeBufferSize: number;
+  maxOpenFiles: number;
+}
+
+export function newDb(location: string, options: DbOptions, createIfMissing = true): Db {
   return new ClassicLevel<Buffer, Buffer>(location, {
     keyEncoding: 'buffer',
     valueEncoding: 'buffer',
-    createIfMissing: true,
+    createIfMissing,
     cacheSize: options.cacheSize,
     writeBufferSize: options.writeBufferSize,
+    maxOpenFiles: options.maxOpenFiles,
   });
 }
 
@@ -126,6 +139,54 @@ export async function ensureDir(path: string): Promise<void> {
       `data directory ${path} cannot be created: ${(err as Error).message}`,
       { cause: err },
     );
+  }
+}
+
+/** Which directory a path named when the store opened (a replaced directory has another). */
+export interface DirIdentity {
+  path: string;
+  dev: bigint;
+  ino: bigint;
+}
+
+export async function dirIdentity(path: string): Promise<DirIdentity> {
+  const info = await stat(path, { bigint: true });
+  return { path, dev: info.dev, ino: info.ino };
+}
+
+/**
+ * Why `id.path` no longer names the directory it named at open (deleted, or replaced by another
+ * one), or undefined when it still does. Synchronous on purpose: it runs between a batch's write
+ * and its acknowledgement, and one stat costs microseconds.
+ */
+export function identityChange(id: DirIdentity): string | undefined {
+  try {
+    const now = statSync(id.path, { bigint: true, throwIfNoEntry: false });
+    if (now === undefined) return `${id.path} was deleted`;
+    if (now.dev !== id.dev || now.ino !== id.ino) return `${id.path} was replaced by another directory`;
+    return undefined;
+  } catch (err) {
+    return `${id.path} cannot be checked: ${(err as Error).message}`;
+  }
+}
+
+/**
+ * Writes and fsyncs a small file in `dir`, then removes it: throws while the disk does not take
+ * writes (full, failing). What it proves is limited (reopening a shard may need more room), but it
+ * keeps a recovery from closing shards, and with them their reads, while the disk is still full.
+ */
+export async function probeDisk(dir: string): Promise<void> {
+  const path = join(dir, 'hati.probe');
+  try {
+    const file = await open(path, 'w');
+    try {
+      await file.writeFile(Buffer.alloc(64 * 1024));
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+  } finally {
+    await rm(path, { force: true });
   }
 }
 

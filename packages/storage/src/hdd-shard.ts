@@ -1,9 +1,11 @@
 import { StorageError } from './errors.js';
+import { isExpired, remainingMs } from './expiry.js';
 import {
   COUNT_KEY,
   DATA_END,
   DATA_START,
   type Db,
+  type DbOptions,
   DIRTY_KEY,
   dataKeyFrom,
   encodeNumber,
@@ -12,12 +14,60 @@ import {
   INDEX_START,
   indexBound,
   indexKey,
+  newDb,
+  openDb,
   recordExpiry,
   SYNC_KEY,
 } from './hdd-layout.js';
 import type { Clock } from './options.js';
 
 const EMPTY = Buffer.alloc(0);
+/**
+ * Written with fsync by a recovery before writes resume. A fresh log file has no page yet, so on a
+ * still-full disk this fails; a few KiB make it fail where a one-byte record might still fit.
+ */
+const PROBE = Buffer.alloc(4096);
+/** Index entries checked per step when counting without writing (writes suspended). */
+const COUNT_STEP = 10_000;
+
+/**
+ * What a shard needs from its engine. The engine decides, for all shards at once, whether writes
+ * are taken and whether the data directory is still the one it opened.
+ */
+export interface ShardHooks {
+  /** Why writes are refused now (suspended, gone), or undefined when they are taken. */
+  refusal(): StorageError | undefined;
+  /**
+   * A LevelDB write of `shard` failed: its handle must take no more writes. Returns the error
+   * the write rejects with.
+   */
+  failed(shard: HddShard, what: string, cause: unknown): StorageError;
+  /**
+   * Called after a batch is written and before its writers are told: an error when the data
+   * directory is gone (the batch went to files nobody will open again), else undefined.
+   */
+  verify(shard: HddShard): StorageError | undefined;
+  /** Test seam (see `faultsKey` in hdd-engine.ts). */
+  faults: ShardFaults | undefined;
+}
+
+/** Test seam: a throw from these fails the LevelDB call as a failing disk would. */
+export interface ShardFaults {
+  beforeWrite?(shard: number, what: string): void;
+  beforeOpen?(shard: number): void;
+  /** Before a recovery's first probe, the file written beside the shards. */
+  beforeProbe?(): void;
+}
+
+export interface ShardConfig {
+  index: number;
+  location: string;
+  /** Names the shard in messages. */
+  what: string;
+  db: DbOptions;
+  clock: Clock;
+  sync: boolean;
+}
 
 /** What a queued write does. */
 export const WriteKind = {
@@ -67,7 +117,10 @@ function ioError(what: string, cause: unknown): StorageError {
  * are answered by one `getMany`.
  */
 export class HddShard {
-  readonly db: Db;
+  readonly index: number;
+  readonly location: string;
+  /** Replaced when the shard is reopened after a failed write. */
+  db: Db;
   /** Records in the shard: live keys plus expired ones not yet swept. */
   count = 0;
   /** No index entry expires before this (Infinity when the index is empty). */
@@ -76,18 +129,52 @@ export class HddShard {
   unsynced = false;
   /** A sweep is queued; the sweeper does not queue another. */
   sweeping = false;
+  readonly #config: ShardConfig;
   readonly #clock: Clock;
   readonly #sync: boolean;
+  readonly #hooks: ShardHooks;
   #jobs: Job[] = [];
   #writing = false;
   #reads: Read[] = [];
   #readsInFlight = 0;
-  #readsDrained: (() => void) | undefined;
+  #readsDrained: Array<() => void> = [];
+  /** False while a failed flushAll may have removed records that `count` still includes. */
+  #countExact = true;
 
-  constructor(db: Db, clock: Clock, sync: boolean) {
-    this.db = db;
-    this.#clock = clock;
-    this.#sync = sync;
+  constructor(config: ShardConfig, hooks: ShardHooks) {
+    this.index = config.index;
+    this.location = config.location;
+    this.#config = config;
+    this.#clock = config.clock;
+    this.#sync = config.sync;
+    this.#hooks = hooks;
+    this.db = newDb(config.location, config.db);
+  }
+
+  /** Opens the LevelDB and loads the count. */
+  async open(): Promise<void> {
+    await openDb(this.db, this.#config.what);
+    await this.load();
+  }
+
+  /**
+   * After a failed write the handle cannot be trusted (LevelDB's log may end in a torn record,
+   * after which replay drops everything; a failed compaction poisons it for good). Run as a
+   * barrier: waits for reads in flight, closes the LevelDB, opens it again (LevelDB replays its
+   * log into fresh files), reloads the count and next expiry, then proves with a synced write
+   * that the disk takes writes. Throws when any step fails; the engine retries later.
+   */
+  async reopen(): Promise<void> {
+    await this.#readsSettled();
+    await this.db.close();
+    // Never createIfMissing here: a missing shard means the directory went away, and an empty
+    // store in its place would silently answer "no such key" for every acknowledged one.
+    this.#hooks.faults?.beforeOpen?.(this.index);
+    this.db = newDb(this.location, this.#config.db, false);
+    await openDb(this.db, this.#config.what);
+    await this.load();
+    await this.db.put(SYNC_KEY, PROBE, { sync: true });
+    this.unsynced = false;
   }
 
   /** Reads the stored count and first expiry; recounts when the count cannot be trusted. */
@@ -101,6 +188,7 @@ export class HddShard {
     } else {
       this.count = count.readDoubleBE(0);
     }
+    this.#countExact = true;
     this.nextExpiry = await this.#firstExpiry();
   }
 
@@ -159,10 +247,69 @@ export class HddShard {
   /** Resolves when every queued write and read has finished. */
   async idle(): Promise<void> {
     await this.barrier(async () => undefined);
+    await this.#readsSettled();
+  }
+
+  async #readsSettled(): Promise<void> {
     if (this.#readsInFlight > 0 || this.#reads.length > 0) {
       await new Promise<void>((resolve) => {
-        this.#readsDrained = resolve;
+        this.#readsDrained.push(resolve);
       });
+    }
+  }
+
+  /**
+   * Live keys at `now`, without removing the expired ones (while writes are suspended a count
+   * must not write, and must still be exact).
+   */
+  async liveCount(now: number): Promise<number> {
+    this.#assertReadable();
+    try {
+      return await this.#liveCount(now);
+    } catch (err) {
+      throw ioError('count', err);
+    }
+  }
+
+  async #liveCount(now: number): Promise<number> {
+    if (!this.#countExact) {
+      // A flushAll failed half-way: only the records themselves can say how many there are.
+      let live = 0;
+      for await (const rec of this.db.values({ gte: DATA_START, lt: DATA_END })) {
+        if (!isExpired(recordExpiry(rec), now)) live++;
+      }
+      return live;
+    }
+    if (!isExpired(this.nextExpiry, now)) return this.count;
+    let expired = 0;
+    let from = INDEX_START;
+    for (;;) {
+      const indexKeys = await this.db.keys({ gte: from, lt: indexBound(now), limit: COUNT_STEP }).all();
+      if (indexKeys.length === 0) return this.count - expired;
+      const dataKeys = indexKeys.map((ik) => dataKeyFrom(ik, 1 + HEADER_BYTES));
+      const records = await this.db.getMany(dataKeys);
+      for (let i = 0; i < indexKeys.length; i++) {
+        const rec = records[i];
+        if (rec !== undefined && recordExpiry(rec) === (indexKeys[i] as Buffer).readDoubleBE(1)) expired++;
+      }
+      if (indexKeys.length < COUNT_STEP) return this.count - expired;
+      // Just past the last key seen: the same bytes with a zero byte appended.
+      from = Buffer.concat([indexKeys[indexKeys.length - 1] as Buffer, Buffer.alloc(1)]);
+    }
+  }
+
+  /**
+   * Runs one LevelDB write: refused while the engine refuses writes, and on failure reported to
+   * the engine (which stops taking writes) before the caller sees the error.
+   */
+  async #write<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    const refused = this.#hooks.refusal();
+    if (refused !== undefined) throw refused;
+    try {
+      this.#hooks.faults?.beforeWrite?.(this.index, what);
+      return await fn();
+    } catch (err) {
+      throw this.#hooks.failed(this, what, err);
     }
   }
 
@@ -184,7 +331,11 @@ export class HddShard {
         }
       }
       batch.put(COUNT_KEY, encodeNumber(this.count - removed));
-      await batch.write({ sync: this.#sync });
+      try {
+        await this.#write('sweep', () => batch.write({ sync: this.#sync }));
+      } finally {
+        await batch.close();
+      }
       this.count -= removed;
       this.unsynced = true;
     }
@@ -194,17 +345,21 @@ export class HddShard {
 
   /** Removes every key. The dirty mark makes a crash half-way recount on the next open. */
   async clear(): Promise<void> {
-    await this.db.put(DIRTY_KEY, EMPTY);
-    await this.db.clear({ gte: DATA_START, lt: INDEX_END });
-    await this.db.batch().put(COUNT_KEY, encodeNumber(0)).del(DIRTY_KEY).write({ sync: this.#sync });
+    await this.#write('clear', async () => {
+      this.#countExact = false;
+      await this.db.put(DIRTY_KEY, EMPTY);
+      await this.db.clear({ gte: DATA_START, lt: INDEX_END });
+      await this.db.batch().put(COUNT_KEY, encodeNumber(0)).del(DIRTY_KEY).write({ sync: this.#sync });
+    });
     this.count = 0;
+    this.#countExact = true;
     this.nextExpiry = Number.POSITIVE_INFINITY;
     this.unsynced = true;
   }
 
   /** Makes every earlier write durable. */
   async fsync(): Promise<void> {
-    await this.db.put(SYNC_KEY, EMPTY, { sync: true });
+    await this.#write('fsync', () => this.db.put(SYNC_KEY, EMPTY, { sync: true }));
   }
 
   async #firstExpiry(): Promise<number> {
@@ -264,13 +419,19 @@ export class HddShard {
       slots[i - start] = slot;
     }
     const results: unknown[] = new Array(end - start);
+    // Writes queued before the engine stopped taking writes are refused here, not written: after
+    // a failed write, anything written to the same handle may be lost on replay.
+    const refused = this.#hooks.refusal();
+    let error: StorageError | undefined;
+    // A chained batch: abstract-level copies an options object into every operation of an
+    // array batch, which costs more than the write itself.
+    let batch: ReturnType<Db['batch']> | undefined;
     try {
+      this.#assertReadable();
       // The record each key has at this point of the batch (undefined: none).
       const current = await this.db.getMany(keys);
       const now = this.#clock();
-      // A chained batch: abstract-level copies an options object into every operation of an
-      // array batch, which costs more than the write itself.
-      const batch = this.db.batch();
+      batch = this.db.batch();
       let delta = 0;
       let nextExpiry = this.nextExpiry;
       for (let i = start; i < end; i++) {
@@ -279,7 +440,11 @@ export class HddShard {
         const rec = current[slot];
         const at = rec === undefined ? 0 : recordExpiry(rec);
         if (job.kind === WriteKind.read) {
-          results[i - start] = answerOf(job.readKind, at !== 0 && at <= now ? undefined : rec, now);
+          results[i - start] = answerOf(job.readKind, isExpired(at, now) ? undefined : rec, now);
+          continue;
+        }
+        if (refused !== undefined) {
+          results[i - start] = refused;
           continue;
         }
         if (job.kind === WriteKind.set) {
@@ -293,7 +458,7 @@ export class HddShard {
           current[slot] = job.record;
           continue;
         }
-        const live = rec !== undefined && (at === 0 || at > now);
+        const live = rec !== undefined && !isExpired(at, now);
         if (job.kind === WriteKind.delete) results[i - start] = live;
         if (rec !== undefined && (job.kind === WriteKind.delete || !live)) {
           batch.del(job.dataKey);
@@ -303,34 +468,60 @@ export class HddShard {
         }
       }
       if (batch.length > 0) {
+        const written = batch;
         batch.put(COUNT_KEY, encodeNumber(this.count + delta));
-        await batch.write({ sync: this.#sync });
+        await this.#write('write', () => written.write({ sync: this.#sync }));
         this.count += delta;
         this.nextExpiry = nextExpiry;
         this.unsynced = true;
+        // The data directory may have been deleted or replaced since open: then this batch went
+        // to files no one will read again, and its writers must not hear "stored".
+        error = this.#hooks.verify(this);
       } else {
         await batch.close();
       }
     } catch (err) {
-      const error = ioError('write', err);
-      for (let i = start; i < end; i++) (jobs[i] as Job).reject(error);
-      return;
+      error = err instanceof StorageError ? err : ioError('write', err);
+      if (batch !== undefined) await batch.close();
     }
-    for (let i = start; i < end; i++) (jobs[i] as Job).resolve(results[i - start] as never);
+    for (let i = start; i < end; i++) {
+      const job = jobs[i] as Job;
+      const result = results[i - start];
+      if (error !== undefined) job.reject(error);
+      else if (result instanceof StorageError) job.reject(result);
+      else job.resolve(result as never);
+    }
+  }
+
+  /** A shard whose reopen failed has no open LevelDB until a retry succeeds. */
+  #assertReadable(): void {
+    if (this.db.status !== 'open') {
+      throw new StorageError(
+        'STORAGE_IO',
+        `${this.#config.what} cannot be read: it was closed to recover from a failed write and could not be opened again yet (retried periodically)`,
+      );
+    }
   }
 
   #flushReads(): void {
     const reads = this.#reads;
     this.#reads = [];
     this.#readsInFlight++;
-    this.db.getMany(reads.map((read) => read.dataKey)).then(
+    let records: Promise<Array<Buffer | undefined>>;
+    try {
+      this.#assertReadable();
+      records = this.db.getMany(reads.map((read) => read.dataKey));
+    } catch (err) {
+      records = Promise.reject(err);
+    }
+    records.then(
       (records) => {
         const now = this.#clock();
         for (let i = 0; i < reads.length; i++) this.#answer(reads[i] as Read, records[i], now);
         this.#readDone();
       },
       (err) => {
-        const error = ioError('read', err);
+        const error = err instanceof StorageError ? err : ioError('read', err);
         for (const read of reads) read.reject(error);
         this.#readDone();
       },
@@ -339,15 +530,16 @@ export class HddShard {
 
   #readDone(): void {
     this.#readsInFlight--;
-    if (this.#readsInFlight === 0 && this.#reads.length === 0 && this.#readsDrained !== undefined) {
-      this.#readsDrained();
-      this.#readsDrained = undefined;
+    if (this.#readsInFlight === 0 && this.#reads.length === 0 && this.#readsDrained.length > 0) {
+      const waiters = this.#readsDrained;
+      this.#readsDrained = [];
+      for (const resolve of waiters) resolve();
     }
   }
 
   #answer(read: Read, rec: Buffer | undefined, now: number): void {
     const expiresAt = rec === undefined ? 0 : recordExpiry(rec);
-    if (expiresAt !== 0 && expiresAt <= now) {
+    if (isExpired(expiresAt, now)) {
       // Expired but not swept yet: answer as missing and remove it (if still expired then).
       this.write(WriteKind.expire, read.dataKey, undefined, 0).catch(() => {});
       rec = undefined;
@@ -362,6 +554,5 @@ function answerOf(kind: ReadKind, rec: Buffer | undefined, now: number): unknown
   if (rec === undefined) return undefined;
   if (kind === ReadKind.text) return rec.toString('utf8', HEADER_BYTES);
   if (kind === ReadKind.bytes) return rec.subarray(HEADER_BYTES);
-  const expiresAt = recordExpiry(rec);
-  return expiresAt === 0 ? 0 : expiresAt - now;
+  return remainingMs(recordExpiry(rec), now);
 }

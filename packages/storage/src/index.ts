@@ -6,6 +6,8 @@ export {
   Durability,
   defaults,
   type HddEngineOptions,
+  HddState,
+  type HddStateEvent,
   MAX_SHARDS,
   type MemoryEngineOptions,
   type StorageManagerOptions,

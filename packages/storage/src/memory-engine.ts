@@ -1,4 +1,5 @@
 import { StorageError } from './errors.js';
+import { isExpired, remainingMs } from './expiry.js';
 import { ExpiryHeap } from './expiry-heap.js';
 import { shardOfString } from './hash.js';
 import { checkTtl, keyString, keyStringBytes, memoryValue } from './input.js';
@@ -108,7 +109,7 @@ export class MemoryEngine implements KeyValueStore {
     const shard = this.#shard(k);
     if (!shard.values.has(k) || this.#expire(shard, k)) return undefined;
     const expiresAt = shard.expiries.get(k);
-    return expiresAt === undefined ? 0 : expiresAt - this.#clock();
+    return expiresAt === undefined ? 0 : remainingMs(expiresAt, this.#clock());
   }
 
   count(): number {
@@ -146,7 +147,7 @@ export class MemoryEngine implements KeyValueStore {
       for (const [k, value] of shard.values) {
         if (this.#closed) return;
         const expiresAt = shard.expiries.get(k) ?? 0;
-        if (expiresAt !== 0 && expiresAt <= this.#clock()) continue;
+        if (isExpired(expiresAt, this.#clock())) continue;
         yield {
           key: keyStringBytes(k),
           value: typeof value === 'string' ? Buffer.from(value, 'utf8') : Buffer.from(value),
@@ -194,7 +195,7 @@ export class MemoryEngine implements KeyValueStore {
   /** Removes `k` when its ttl has run out; true when it did. */
   #expire(shard: MemoryShard, k: string): boolean {
     const expiresAt = shard.expiries.get(k);
-    if (expiresAt === undefined || expiresAt > this.#clock()) return false;
+    if (expiresAt === undefined || !isExpired(expiresAt, this.#clock())) return false;
     shard.values.delete(k);
     shard.expiries.delete(k);
     return true;
@@ -204,12 +205,12 @@ export class MemoryEngine implements KeyValueStore {
   #sweepShard(shard: MemoryShard, now: number, limit: number): boolean {
     const heap = shard.heap;
     let removed = 0;
-    while (heap.peekTime() <= now) {
+    while (isExpired(heap.peekTime(), now)) {
       if (removed === limit) return true;
       const k = heap.popKey();
       const expiresAt = shard.expiries.get(k);
       // Stale entries (key deleted or given a later expiry) are dropped without effect.
-      if (expiresAt !== undefined && expiresAt <= now) {
+      if (expiresAt !== undefined && isExpired(expiresAt, now)) {
         shard.values.delete(k);
         shard.expiries.delete(k);
       }

@@ -36,6 +36,28 @@ export const Durability = {
 
 export type Durability = (typeof Durability)[keyof typeof Durability];
 
+/**
+ * The hdd engine's health, as `HddEngine#state` reports it:
+ * - `ok`: reads and writes work;
+ * - `suspended`: a disk write failed; reads work, writes fail with `WRITES_SUSPENDED` until the
+ *   engine has reopened the failed shards and a synced probe write succeeded;
+ * - `gone`: the data directory was deleted or replaced; everything fails with `DATA_DIR_GONE`
+ *   until the process opens the store again (restart).
+ */
+export const HddState = {
+  ok: 'ok',
+  suspended: 'suspended',
+  gone: 'gone',
+} as const;
+
+export type HddState = (typeof HddState)[keyof typeof HddState];
+
+/** What `onStateChange` receives; `reason` is a sentence for the log. */
+export interface HddStateEvent {
+  state: 'suspended' | 'recovered' | 'gone';
+  reason: string;
+}
+
 export interface HddEngineOptions {
   /**
    * Directory holding the store: the shards live in `<dataDir>/db/kv_shard_<i>`.
@@ -60,6 +82,24 @@ export interface HddEngineOptions {
   cacheSize?: number;
   /** LevelDB write buffer (memtable) per shard, in bytes. @default 4 MiB */
   writeBufferSize?: number;
+  /**
+   * Files each shard's LevelDB may keep open (its table cache; LevelDB uses at least 74). Bounds
+   * the descriptors the store needs: a server sizes it to fit the process's open-file limit.
+   * @default 1000
+   */
+  maxOpenFiles?: number;
+  /**
+   * How often, in ms, the engine checks that its data directory is still the one it opened,
+   * and, while writes are suspended after a failed disk write, tries to recover.
+   * @default 1000
+   */
+  recoveryIntervalMs?: number;
+  /**
+   * Called (synchronously, errors ignored) when writes are suspended, when they resume, and when
+   * the data directory is found gone; for the server to log loudly.
+   * @default undefined
+   */
+  onStateChange?: (event: HddStateEvent) => void;
 }
 
 export interface StorageManagerOptions {
@@ -71,6 +111,12 @@ export interface StorageManagerOptions {
   durability?: Durability;
   /** @default Date.now */
   clock?: Clock;
+  /** See `HddEngineOptions.recoveryIntervalMs`. @default 1000 */
+  recoveryIntervalMs?: number;
+  /** See `HddEngineOptions.maxOpenFiles`. @default 1000 */
+  maxOpenFiles?: number;
+  /** See `HddEngineOptions.onStateChange`. @default undefined */
+  onStateChange?: (event: HddStateEvent) => void;
 }
 
 export const defaults = {
@@ -80,6 +126,8 @@ export const defaults = {
   sweepLimit: 1000,
   cacheSize: 8 * 1024 * 1024,
   writeBufferSize: 4 * 1024 * 1024,
+  maxOpenFiles: 1000,
+  recoveryIntervalMs: 1000,
   dataDir: './data',
 } as const;
 

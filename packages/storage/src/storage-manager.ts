@@ -27,6 +27,9 @@ export class StorageManager {
         shards,
         durability: options.durability ?? defaults.durability,
         clock,
+        recoveryIntervalMs: options.recoveryIntervalMs,
+        maxOpenFiles: options.maxOpenFiles,
+        onStateChange: options.onStateChange,
       });
       return new StorageManager(memory, hdd);
     } catch (err) {

@@ -4,9 +4,10 @@ import { cp, mkdir, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/prom
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { HddEngine } from '../src/index.js';
 import { fakeClock } from './common/conformance.js';
+import { fillDisk, mountTmpfs, tmpfsSkip, unmountTmpfs } from './common/disk.js';
 
 const root = await mkdtemp(join(tmpdir(), 'hati-hdd-'));
 t.teardown(() => rm(root, { recursive: true, force: true }));
@@ -50,11 +51,11 @@ t.test('a restart keeps data and ttls, and expires what ran out while closed', a
   t.equal(await store.count(), 3);
   await store.close();
 
-  clock.now += 600;
+  clock.now += 601;
   store = await HddEngine.open({ dataDir, clock });
   t.equal(await store.count(), 2, 'a key that expired while closed is gone after open');
   t.equal(await store.get('short'), undefined);
-  t.equal(await store.ttl('long'), 99_000);
+  t.equal(await store.ttl('long'), 98_999);
   t.same(await store.shardCounts().then((c) => c.reduce((a, b) => a + b)), 2);
   await store.close();
 });
@@ -65,7 +66,7 @@ t.test('active expiry removes keys nobody reads', async (t) => {
   const store = await HddEngine.open({ dataDir, clock, sweepIntervalMs: 5, sweepLimit: 100 });
   t.teardown(() => store.close());
   await fill(store, 1000, (i) => (i < 900 ? 10 : 0));
-  clock.now += 10;
+  clock.now += 11;
   t.equal(store.heldKeys(), 1000, 'expired records are still held before the sweeper runs');
   const deadline = Date.now() + 10_000;
   while (store.heldKeys() > 100 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
@@ -188,26 +189,10 @@ t.test('unusable data directories fail with clear codes', async (t) => {
   }
 });
 
-for (const durability of ['always', 'everysec', 'no'] as const) {
-  t.test(`durability ${durability}: a killed process loses no acknowledged write`, async (t) => {
-    const dataDir = freshDir();
-    const child = runFixture('writer.ts', [dataDir, durability]);
-    const acked: string[] = [];
-    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
-    const exited = once(child, 'exit');
-    const target = 2000 + Math.floor(Math.random() * 2000);
-    for await (const line of lines) {
-      if (line === 'ready') continue;
-      acked.push(line);
-      if (acked.length === target) {
-        child.kill('SIGKILL');
-        break;
-      }
-    }
-    const [, signal] = await exited;
-    t.equal(signal, 'SIGKILL', 'the writer was killed, not closed');
-    const store = await HddEngine.open({ dataDir });
-    t.teardown(() => store.close());
+/** Checks, in a store opened on `dataDir`, that every acknowledged key is there and the count is exact. */
+async function checkAcked(t: Test, dataDir: string, acked: string[]): Promise<void> {
+  const store = await HddEngine.open({ dataDir });
+  try {
     const missing: string[] = [];
     for (const key of acked) if ((await store.get(key)) !== `value-of-${key}`) missing.push(key);
     t.same(missing, [], `all ${acked.length} acknowledged writes are there`);
@@ -216,5 +201,94 @@ for (const durability of ['always', 'everysec', 'no'] as const) {
     let records = 0;
     for await (const _ of store.entries()) records++;
     t.equal(records, count, 'the stored count matches the records after the crash');
+  } finally {
+    await store.close();
+  }
+}
+
+for (const durability of ['always', 'everysec', 'no'] as const) {
+  t.test(`durability ${durability}: a killed process loses no acknowledged write`, async (t) => {
+    const dataDir = freshDir();
+    const child = runFixture('writer.ts', [dataDir, durability]);
+    const acked: string[] = [];
+    const errors: string[] = [];
+    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+    const exited = once(child, 'exit');
+    const target = 2000 + Math.floor(Math.random() * 2000);
+    for await (const line of lines) {
+      if (line === 'ready') continue;
+      if (line.startsWith('error ')) {
+        errors.push(line);
+        continue;
+      }
+      acked.push(line);
+      if (acked.length === target) {
+        child.kill('SIGKILL');
+        break;
+      }
+    }
+    const [, signal] = await exited;
+    t.equal(signal, 'SIGKILL', 'the writer was killed, not closed');
+    t.same(errors, [], 'no write was refused');
+    await checkAcked(t, dataDir, acked);
   });
+}
+
+for (const durability of ['always', 'everysec', 'no'] as const) {
+  t.test(
+    `durability ${durability}: a process killed after the disk filled up and was freed loses no acknowledged write`,
+    { skip: tmpfsSkip },
+    async (t) => {
+      const mnt = await mountTmpfs('4m');
+      try {
+        const dataDir = join(mnt, 'store');
+        const filler = join(mnt, 'filler');
+        const child = runFixture('writer.ts', [dataDir, durability, '50']);
+        const acked: string[] = [];
+        const codes = new Set<string>();
+        const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+        const exited = once(child, 'exit');
+        let phase: 'writing' | 'filling' | 'full' | 'freed' = 'writing';
+        let ackedWhenFreed = 0;
+        let filling: Promise<number> | undefined;
+        for await (const line of lines) {
+          if (line === 'ready') continue;
+          if (line.startsWith('error ')) {
+            codes.add(line.slice(6));
+            if (phase === 'filling') {
+              // The store hit the full disk: free it, and let the writer carry on.
+              phase = 'full';
+              await filling;
+              await rm(filler);
+              phase = 'freed';
+              ackedWhenFreed = acked.length;
+            }
+            continue;
+          }
+          acked.push(line);
+          if (phase === 'writing' && acked.length === 500) {
+            phase = 'filling';
+            filling = fillDisk(filler);
+          }
+          if (phase === 'freed' && acked.length === ackedWhenFreed + 2000) {
+            child.kill('SIGKILL');
+            break;
+          }
+        }
+        const [, signal] = await exited;
+        t.equal(signal, 'SIGKILL', 'the writer was killed, not closed');
+        t.equal(phase, 'freed', 'the writer hit the full disk, and wrote again once it was freed');
+        t.ok(codes.has('STORAGE_IO'), 'the failing write was refused with STORAGE_IO');
+        t.same(
+          [...codes].filter((code) => code !== 'STORAGE_IO' && code !== 'WRITES_SUSPENDED'),
+          [],
+          'refused writes carried only STORAGE_IO or WRITES_SUSPENDED',
+        );
+        t.ok(acked.length >= ackedWhenFreed + 2000, `${acked.length} writes acknowledged in all`);
+        await checkAcked(t, dataDir, acked);
+      } finally {
+        await unmountTmpfs(mnt);
+      }
+    },
+  );
 }

@@ -45,7 +45,8 @@ t.test('the memory engine matches a Map model', async (t) => {
       const model = new Map<string, { value: string; expiresAt: number }>();
       const live = (k: string) => {
         const entry = model.get(k);
-        if (entry !== undefined && entry.expiresAt !== 0 && entry.expiresAt <= clock.now) {
+        // The exact rule: live through expiresAt itself, gone once the clock is past it.
+        if (entry !== undefined && entry.expiresAt !== 0 && clock.now > entry.expiresAt) {
           model.delete(k);
           return undefined;
         }
@@ -66,7 +67,8 @@ t.test('the memory engine matches a Map model', async (t) => {
               break;
             case 'ttl': {
               const entry = live(o.key);
-              const want = entry === undefined ? undefined : entry.expiresAt === 0 ? 0 : entry.expiresAt - clock.now;
+              const want =
+                entry === undefined ? undefined : entry.expiresAt === 0 ? 0 : Math.max(1, entry.expiresAt - clock.now);
               if (store.ttl(o.key) !== want) return false;
               break;
             }

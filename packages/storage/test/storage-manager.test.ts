@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { HddEngine, MemoryEngine, StorageManager } from '../src/index.js';
+import { HddEngine, type HddStateEvent, MemoryEngine, StorageManager } from '../src/index.js';
 
 t.test('the manager holds both engines as separate keyspaces', async (t) => {
   const dataDir = await mkdtemp(join(tmpdir(), 'hati-manager-'));
@@ -30,4 +30,26 @@ t.test('the manager holds both engines as separate keyspaces', async (t) => {
   t.equal(await again.engine('hdd').get('k'), 'on disk', 'hdd data survives');
   t.equal(await again.engine('memory').get('k'), undefined, 'memory data does not');
   await again.close();
+});
+
+t.test('the manager passes recoveryIntervalMs and onStateChange to the hdd engine', async (t) => {
+  const parent = await mkdtemp(join(tmpdir(), 'hati-manager-'));
+  t.teardown(() => rm(parent, { recursive: true, force: true }));
+  const dataDir = join(parent, 'data');
+  const events: HddStateEvent[] = [];
+  const manager = await StorageManager.open({
+    dataDir,
+    durability: 'no',
+    recoveryIntervalMs: 10,
+    onStateChange: (event) => events.push(event),
+  });
+  t.teardown(() => manager.close());
+  await manager.hdd.set('k', 'v');
+  await rm(dataDir, { recursive: true, force: true });
+  const deadline = Date.now() + 5000;
+  while (events.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+  t.match(events, [{ state: 'gone', reason: /was deleted/ }], 'the periodic check found the directory gone');
+  t.equal(manager.hdd.state, 'gone');
+  await t.rejects(manager.hdd.get('k'), { code: 'DATA_DIR_GONE' });
+  t.equal(manager.engine('memory').set('m', 'v'), undefined, 'the memory engine is not affected');
 });

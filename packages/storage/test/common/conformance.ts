@@ -195,19 +195,41 @@ export function conformance(t: Test, harness: Harness): void {
       t.equal(await store.get('short'), 'v', 'readable before its ttl has passed');
       t.equal(await store.count(), 3);
 
+      // The exact boundary: a key with ttl N is live at set + N and gone at set + N + 1, since a
+      // clock in whole ms cannot tell set + N from up to 1 ms less than N having passed.
       clock.now += 1;
-      t.equal(await store.get('short'), undefined, 'a 1 ms key is gone 1 ms later');
+      t.equal(await store.get('short'), 'v', 'a 1 ms key is still readable when the clock reads set + 1');
+      t.equal(await store.has('short'), true);
+      t.equal(await store.ttl('short'), 1, 'a live key with a ttl reports at least 1 ms, never 0 or less');
+      t.equal(await store.count(), 3);
+      clock.now += 1;
+      t.equal(await store.get('short'), undefined, 'a 1 ms key is gone at set + 2');
       t.equal(await store.has('short'), false);
       t.equal(await store.ttl('short'), undefined);
-      t.equal(await store.ttl('ten'), 9, 'ttl counts down');
+      t.equal(await store.ttl('ten'), 8, 'ttl counts down');
       t.equal(await store.count(), 2, 'an expired key is not counted');
 
       clock.now += 8;
-      t.equal(await store.get('ten'), 'v', 'still readable 1 ms before expiry');
+      t.equal(await store.get('ten'), 'v', 'still readable at set + 10');
+      t.equal(await store.ttl('ten'), 1);
       clock.now += 1;
+      t.equal(await store.get('ten'), undefined, 'gone at set + 11');
       t.equal(await store.delete('ten'), false, 'deleting an expired key removes no live key');
       t.equal(await store.count(), 1);
       t.equal(await store.get('forever'), 'v');
+    });
+
+    area('expiry boundary in count, delete, entries and the sweeper', async (t, store, clock) => {
+      const set = clock.now;
+      for (let i = 0; i < 50; i++) await store.set(`b${i}`, 'v', 5);
+      clock.now = set + 5;
+      t.equal(await store.count(), 50, 'counted at set + N');
+      t.equal((await collect(store)).size, 50, 'iterated at set + N');
+      t.equal(await store.delete('b0'), true, 'deleted as a live key at set + N');
+      clock.now = set + 6;
+      t.equal(await store.count(), 0, 'none counted at set + N + 1');
+      t.equal((await collect(store)).size, 0);
+      t.equal(await store.delete('b1'), false);
     });
 
     area('overwrite replaces the ttl', async (t, store, clock) => {
@@ -225,7 +247,9 @@ export function conformance(t: Test, harness: Harness): void {
       t.equal(await store.get('b'), 'v3', 'the later, longer ttl counts');
       t.equal(await store.ttl('b'), 400);
       clock.now += 400;
-      t.equal(await store.get('b'), undefined);
+      t.equal(await store.get('b'), 'v3', 'live at set + N');
+      clock.now += 1;
+      t.equal(await store.get('b'), undefined, 'gone at set + N + 1');
       t.equal(await store.count(), 1);
     });
 
@@ -233,6 +257,8 @@ export function conformance(t: Test, harness: Harness): void {
       for (let i = 0; i < 500; i++) await store.set(`k${i}`, 'v', i % 2 === 0 ? 10 : 0);
       t.equal(await store.count(), 500);
       clock.now += 10;
+      t.equal(await store.count(), 500, 'keys are counted up to set + N');
+      clock.now += 1;
       t.equal(await store.count(), 250, 'expired keys are not counted, read or not');
       const counts = await store.shardCounts();
       t.equal(counts.length, store.shards);
@@ -253,7 +279,9 @@ export function conformance(t: Test, harness: Harness): void {
       clock.now = clock.now - 2 ** 31 + long - 1;
       t.equal(await store.ttl('long'), 1);
       clock.now += 1;
-      t.equal(await store.get('long'), undefined, 'gone at 40 days');
+      t.equal(await store.get('long'), 'v', 'live at exactly 40 days');
+      clock.now += 1;
+      t.equal(await store.get('long'), undefined, 'gone 1 ms after 40 days');
     });
 
     area('count under overwrite, delete and expiry', async (t, store, clock) => {
@@ -262,7 +290,7 @@ export function conformance(t: Test, harness: Harness): void {
       t.equal(await store.count(), 100, 'overwrites add nothing');
       for (let i = 90; i < 100; i++) t.equal(await store.delete(`k${i}`), true);
       t.equal(await store.count(), 90);
-      clock.now += 5;
+      clock.now += 6;
       t.equal(await store.count(), 60);
       await Promise.all(Array.from({ length: 50 }, (_, i) => store.set(`c${i % 10}`, `${i}`)));
       t.equal(await store.count(), 70, 'concurrent writes to the same keys count once');
