@@ -16,7 +16,11 @@ export interface StatsSnapshot {
   uptimeMs: number;
   storage: {
     memory: { keys: number; shards: number[] };
-    hdd: { keys: number; shards: number[]; durability: string };
+    /**
+     * `state`: `ok`; `suspended` while writes are refused after a failed disk write; `gone` once
+     * the data directory was deleted or replaced (then `keys` is null and `shards` empty).
+     */
+    hdd: { state: 'ok' | 'suspended' | 'gone'; keys: number | null; shards: number[]; durability: string };
   };
   connections: Record<ListenerName, ConnectionCounts>;
   commands: {

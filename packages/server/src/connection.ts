@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
-import { type ParserLimits, type ProtocolError, ReplyWriter, RequestParser } from '@hati/protocol';
+import { type ParserLimits, ProtocolError, ProtocolErrorCode, ReplyWriter, RequestParser } from '@hati/protocol';
 import type { CommandExecutor, PendingReply, WriteReply } from './command-executor.js';
+import type { InputBudget } from './input-budget.js';
 import type { Logger } from './logger.js';
 
 /** A reply in request order: bytes ready now, or a writer once the disk has answered. */
@@ -14,7 +15,20 @@ export interface ConnectionOptions {
   limits: Partial<ParserLimits>;
   maxOutputBuffer: number;
   maxPendingReplies: number;
+  /** Bytes held by unfinished requests, shared by every connection of the server. */
+  inputBudget: InputBudget;
 }
+
+/**
+ * Replies produced while handling one input chunk are written in one batch, unless they pass
+ * this many bytes: then they go out at once, and if the socket does not take them the parser
+ * stops until it drains, so one chunk of small requests cannot build a huge reply.
+ */
+const FLUSH_BYTES = 256 * 1024;
+/** Bytes of ready replies that may queue behind one still waiting for the disk. */
+const SLOT_BYTES = 1024 * 1024;
+/** After its last reply, how long a connection waits for the client to close its side. */
+const LINGER_MS = 5_000;
 
 const QUIT = Buffer.from('quit');
 
@@ -25,17 +39,43 @@ function isQuit(name: Buffer): boolean {
 }
 
 /**
+ * Closes `socket` without losing what was written to it: half-close (the FIN follows the last
+ * reply), then read and drop whatever the client still sends until it closes its side.
+ * Closing a socket with unread input makes the kernel send RST, and an RST makes the client's
+ * kernel drop the replies it has not read yet. A client that never stops sending is cut off
+ * after LINGER_MS.
+ */
+export function closeGracefully(socket: Socket, last?: string): void {
+  if (socket.destroyed) return;
+  // A client that resets meanwhile is no error of ours.
+  socket.on('error', () => {});
+  socket.removeAllListeners('data');
+  socket.on('data', () => {});
+  if (last === undefined) socket.end();
+  else socket.end(last);
+  socket.resume();
+  const linger = setTimeout(() => socket.destroy(), LINGER_MS);
+  linger.unref();
+  socket.once('close', () => clearTimeout(linger));
+}
+
+/**
  * One client of the TCP or UNIX listener: parses its requests, runs them, and writes the
  * replies in request order.
  *
  * - The replies produced while handling one input chunk go out in one write.
  * - A reply that waits for the disk holds back the replies behind it (slots), never the
  *   commands: those keep running, so pipelined hdd writes share group commits.
- * - Backpressure: while the socket does not drain, or too many replies wait for the disk,
- *   the connection stops reading; a client that leaves more than `maxOutputBuffer` bytes of
+ * - Backpressure, checked after every command: while the socket does not drain, or too many
+ *   replies (or reply bytes) wait behind the disk, the parser stops where it is and the
+ *   connection stops reading. A client that leaves more than `maxOutputBuffer` bytes of
  *   replies unread is disconnected.
+ * - Unfinished requests are charged to the server-wide input budget; the connection whose
+ *   input passes it gets TOO_LARGE and is closed.
  * - After QUIT, a framing error, or the client's end of the stream, no further command is
- *   read; the connection closes once every reply owed has been written.
+ *   read; the connection closes gracefully once every reply owed has been written.
+ * - An HTTP request line or header (a cross-protocol attack from a web page) closes the
+ *   connection at once, with nothing after it run.
  */
 export class Connection {
   readonly socket: Socket;
@@ -47,9 +87,16 @@ export class Connection {
   readonly #scratch = new ReplyWriter();
   #slots: Slot[] = [];
   #head = 0;
+  /** Bytes of ready replies in `#slots`. */
+  #slotBytes = 0;
+  /** Bytes of unfinished input charged to the input budget. */
+  #charged = 0;
   #ending = false;
+  /** The client ended its side while the parser still kept input: end once that has run. */
+  #inputEnded = false;
+  #closing = false;
   #waitingForDrain = false;
-  #tooManyPending = false;
+  #slotsFull = false;
 
   constructor(socket: Socket, executor: CommandExecutor, logger: Logger, options: ConnectionOptions) {
     this.socket = socket;
@@ -59,7 +106,7 @@ export class Connection {
     this.#parser = new RequestParser((args) => this.#onCommand(args), options.limits);
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
-    socket.on('end', () => this.end());
+    socket.on('end', () => this.#onEnd());
     socket.on('drain', () => {
       this.#waitingForDrain = false;
       this.#updateReading();
@@ -67,24 +114,39 @@ export class Connection {
     socket.on('error', (err) => {
       if (this.#logger.debugEnabled) this.#logger.debug(`connection error: ${err.message}`);
     });
+    socket.once('close', () => this.#release());
   }
 
-  /** Stops reading requests; closes once the replies owed are written (QUIT, shutdown, client's end). */
+  /** Stops running requests; closes once the replies owed are written (QUIT, shutdown, client's end). */
   end(): void {
     if (this.#ending) return;
     this.#ending = true;
-    this.socket.pause();
+    this.#release();
     this.#closeIfDone();
+  }
+
+  /** The client's end of the stream: what it sent before still runs and is answered. */
+  #onEnd(): void {
+    if (this.#parser.stopped && this.#parser.buffered > 0) this.#inputEnded = true;
+    else this.end();
   }
 
   get #pending(): number {
     return this.#slots.length - this.#head;
   }
 
+  get #blocked(): boolean {
+    return this.#waitingForDrain || this.#slotsFull;
+  }
+
   #onData(chunk: Buffer): void {
     if (this.#ending) return;
-    const error = this.#parser.push(chunk);
-    if (error !== undefined) this.#fail(error);
+    this.#afterParse(this.#parser.push(chunk));
+  }
+
+  #afterParse(error: ProtocolError | undefined): void {
+    if (error === undefined) this.#chargeInput();
+    else this.#fail(error);
     this.#flush();
     this.#closeIfDone();
   }
@@ -99,12 +161,14 @@ export class Connection {
     if (this.#pending === 0) {
       const pending = this.#executor.execute(args, this.#out);
       if (pending !== undefined) this.#wait(pending);
-      return;
+    } else {
+      // A reply ahead is still waiting for the disk: this one queues behind it.
+      const pending = this.#executor.execute(args, this.#scratch);
+      if (pending !== undefined) this.#wait(pending);
+      else this.#queue(this.#scratch.take());
     }
-    // A reply ahead is still waiting for the disk: this one queues behind it.
-    const pending = this.#executor.execute(args, this.#scratch);
-    if (pending !== undefined) this.#wait(pending);
-    else this.#slots.push({ done: true, bytes: this.#scratch.take(), write: undefined });
+    if (this.#out.length >= FLUSH_BYTES) this.#flush();
+    if (this.#blocked) this.#parser.stop();
   }
 
   /** A reply produced now, in its turn. */
@@ -113,22 +177,57 @@ export class Connection {
       write(this.#out);
     } else {
       write(this.#scratch);
-      this.#slots.push({ done: true, bytes: this.#scratch.take(), write: undefined });
+      this.#queue(this.#scratch.take());
     }
   }
 
+  #queue(bytes: Buffer): void {
+    this.#slots.push({ done: true, bytes, write: undefined });
+    this.#slotBytes += bytes.length;
+    if (this.#slotBytes > SLOT_BYTES) this.#slotsFull = true;
+  }
+
   #fail(error: ProtocolError): void {
+    if (error.code === ProtocolErrorCode.CROSS_PROTOCOL) {
+      this.#logger.warn(
+        `closed a connection from ${this.socket.remoteAddress ?? 'a local socket'}: ${error.message} (possible cross-protocol attack from a web page)`,
+      );
+      this.#ending = true;
+      this.#release();
+      this.socket.destroy();
+      return;
+    }
     this.#reply((out) => out.error(error.code, error.message));
     this.end();
+  }
+
+  /** Charges what the parser holds to the server-wide budget; fails this connection past it. */
+  #chargeInput(): void {
+    const held = this.#parser.buffered;
+    if (held === this.#charged) return;
+    const budget = this.#options.inputBudget;
+    budget.used += held - this.#charged;
+    this.#charged = held;
+    if (held > 0 && budget.used > budget.limit) {
+      this.#fail(
+        new ProtocolError(
+          ProtocolErrorCode.TOO_LARGE,
+          `unfinished requests of all clients hold more than ${budget.limit} bytes (this one ${held}); see --max-input-buffer`,
+        ),
+      );
+    }
+  }
+
+  /** Gives back this connection's share of the input budget (nothing more will be parsed). */
+  #release(): void {
+    this.#options.inputBudget.used -= this.#charged;
+    this.#charged = 0;
   }
 
   #wait(pending: PendingReply): void {
     const slot: Slot = { done: false, bytes: undefined, write: undefined };
     this.#slots.push(slot);
-    if (this.#pending > this.#options.maxPendingReplies) {
-      this.#tooManyPending = true;
-      this.#updateReading();
-    }
+    if (this.#pending > this.#options.maxPendingReplies) this.#slotsFull = true;
     pending.then(
       (write) => {
         slot.write = write;
@@ -148,47 +247,70 @@ export class Connection {
     while (this.#head < slots.length) {
       const slot = slots[this.#head] as Slot;
       if (!slot.done) break;
-      if (slot.bytes !== undefined) this.#out.raw(slot.bytes);
-      else (slot.write as WriteReply)(this.#out);
+      if (slot.bytes !== undefined) {
+        this.#out.raw(slot.bytes);
+        this.#slotBytes -= slot.bytes.length;
+      } else {
+        (slot.write as WriteReply)(this.#out);
+      }
       this.#head++;
+      if (this.#out.length >= FLUSH_BYTES) {
+        this.#flush();
+        if (this.socket.destroyed) return;
+      }
     }
     if (this.#head === slots.length) {
       this.#slots = [];
       this.#head = 0;
     }
-    if (this.#tooManyPending && this.#pending <= this.#options.maxPendingReplies / 2) {
-      this.#tooManyPending = false;
+    this.#flush();
+    if (this.#slotsFull && this.#pending <= this.#options.maxPendingReplies / 2 && this.#slotBytes <= SLOT_BYTES / 2) {
+      this.#slotsFull = false;
       this.#updateReading();
     }
-    this.#flush();
     this.#closeIfDone();
   }
 
   #flush(): void {
     if (this.#out.length === 0 || this.socket.destroyed) return;
+    // Judged on what was already waiting, so that one large reply (a value bigger than the
+    // limit) still goes out to a client that reads.
+    const unread = this.socket.writableLength;
     if (!this.socket.write(this.#out.take())) {
       this.#waitingForDrain = true;
-      this.#updateReading();
-      if (this.socket.writableLength > this.#options.maxOutputBuffer) {
+      if (unread > this.#options.maxOutputBuffer) {
         this.#logger.warn(
-          `disconnecting a client that left ${this.socket.writableLength} bytes of replies unread (limit ${this.#options.maxOutputBuffer})`,
+          `disconnecting a client that left ${unread} bytes of replies unread (limit ${this.#options.maxOutputBuffer})`,
         );
+        this.#ending = true;
         this.socket.destroy();
+        return;
       }
+      this.#updateReading();
     }
   }
 
+  /** Reads while nothing blocks; first parses what the parser kept when it stopped. */
   #updateReading(): void {
     if (this.#ending || this.socket.destroyed) return;
-    if (this.#waitingForDrain || this.#tooManyPending) this.socket.pause();
+    if (this.#blocked) {
+      this.socket.pause();
+      return;
+    }
+    if (this.#parser.stopped) {
+      this.#afterParse(this.#parser.resume());
+      // That may have blocked (and paused) again, or ended the connection.
+      if (this.#ending || this.#blocked) return;
+    }
+    // The client's end came while input was kept: all of it has run now.
+    if (this.#inputEnded) this.end();
     else this.socket.resume();
   }
 
   #closeIfDone(): void {
-    if (!this.#ending || this.#pending !== 0 || this.socket.destroyed) return;
+    if (!this.#ending || this.#pending !== 0 || this.#closing || this.socket.destroyed) return;
+    this.#closing = true;
     this.#flush();
-    // Nothing more is read: close both directions once the last reply is out, so that a
-    // client still sending (a line over the limit) is not left blocked.
-    this.socket.end(() => this.socket.destroy());
+    closeGracefully(this.socket);
   }
 }

@@ -15,10 +15,27 @@ export const ServerErrorCode = {
   BODY_TOO_LARGE: 'BODY_TOO_LARGE',
   /** The server is shutting down and takes no new requests. */
   SHUTTING_DOWN: 'SHUTTING_DOWN',
+  /**
+   * Protected mode: no credentials are configured and the client is not on this machine; the
+   * connection is closed after this error.
+   */
+  DENIED: 'DENIED',
+  /** The server has `maxClients` connections already; this one is closed after the error. */
+  MAX_CLIENTS: 'MAX_CLIENTS',
   /** A listener could not start (address in use, no permission, bad path). */
   LISTEN_FAILED: 'LISTEN_FAILED',
   /** An unexpected failure inside the server; it is logged, and the server keeps running. */
   INTERNAL: 'INTERNAL',
+  /** JSON-RPC: a batch holds more calls than `maxRpcBatch`; none of it was run (HTTP 413). */
+  BATCH_TOO_LARGE: 'BATCH_TOO_LARGE',
+  /** JSON-RPC: a `Host` header not accepted on a loopback listener (DNS rebinding; HTTP 403). */
+  HOST_FORBIDDEN: 'HOST_FORBIDDEN',
+  /** JSON-RPC: an `Origin` header not in `rpcCorsOrigins` (CSRF; HTTP 403). */
+  ORIGIN_FORBIDDEN: 'ORIGIN_FORBIDDEN',
+  /** JSON-RPC: a path other than `/` (HTTP 404). */
+  NOT_FOUND: 'NOT_FOUND',
+  /** JSON-RPC: the body is not declared `Content-Type: application/json` (HTTP 415). */
+  CONTENT_TYPE_INVALID: 'CONTENT_TYPE_INVALID',
 } as const;
 
 export type ServerErrorCode = (typeof ServerErrorCode)[keyof typeof ServerErrorCode];

@@ -4,9 +4,12 @@ import type { AddressInfo } from 'node:net';
 import { createConnection, createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { StorageManager } from '@hati/storage';
 import { CommandExecutor } from './command-executor.js';
-import { Connection, type ConnectionOptions } from './connection.js';
-import { ServerError } from './errors.js';
+import { Connection, type ConnectionOptions, closeGracefully } from './connection.js';
+import { type DescriptorBudget, descriptorBudget } from './descriptors.js';
+import { ServerError, ServerErrorCode } from './errors.js';
+import { InputBudget } from './input-budget.js';
 import { Logger } from './logger.js';
+import { isLoopbackAddress, isLoopbackHost } from './net-address.js';
 import { type ListenAddress, type ServerOptions, serverDefaults } from './options.js';
 import { RpcServer } from './rpc-server.js';
 import { type Listener, ServerStats, type StatsSnapshot } from './stats.js';
@@ -39,6 +42,9 @@ async function listen(server: NetServer | HttpServer, what: string, args: [numbe
   });
 }
 
+const PROTECTED_MODE_MESSAGE =
+  'Hati is running in protected mode: no credentials are configured and this listener is bound to a non-loopback address, so only clients on this machine may connect. To let other machines in, bind to 127.0.0.1 and reach Hati through a tunnel, or start the server with --protected-mode no on a network you trust.';
+
 /** A UNIX socket file left by a server that is gone is removed; one that answers is in use. */
 async function clearStaleSocket(path: string): Promise<void> {
   try {
@@ -70,34 +76,57 @@ export class HatiServer {
   readonly #rpc: RpcServer;
   readonly #connectionOptions: ConnectionOptions;
   readonly #connections = new Set<Connection>();
+  readonly #protectedMode: boolean;
+  readonly #maxClients: number;
   #tcp: NetServer | undefined;
   #unix: NetServer | undefined;
   #unixPath: string | undefined;
   #http: HttpServer | undefined;
   #closing: Promise<void> | undefined;
 
-  private constructor(storage: StorageManager, options: ServerOptions, logger: Logger) {
+  private constructor(storage: StorageManager, options: ServerOptions, logger: Logger, descriptors: DescriptorBudget) {
     this.storage = storage;
+    this.#protectedMode = options.protectedMode ?? serverDefaults.protectedMode;
+    this.#maxClients = options.maxClients ?? descriptors.maxClients;
     this.logger = logger;
     this.stats = new ServerStats();
     this.#executor = new CommandExecutor(storage, this.stats);
-    this.#rpc = new RpcServer(storage, this.stats, logger, options.maxRpcBody ?? serverDefaults.maxRpcBody);
+    this.#rpc = new RpcServer(storage, this.stats, logger, {
+      maxBody: options.maxRpcBody ?? serverDefaults.maxRpcBody,
+      maxBatch: options.maxRpcBatch ?? serverDefaults.maxRpcBatch,
+      corsOrigins: options.rpcCorsOrigins ?? serverDefaults.rpcCorsOrigins,
+      hosts: options.rpcHosts ?? serverDefaults.rpcHosts,
+      protectedMode: options.protectedMode ?? serverDefaults.protectedMode,
+    });
     this.#connectionOptions = {
       limits: options.limits ?? {},
       maxOutputBuffer: options.maxOutputBuffer ?? serverDefaults.maxOutputBuffer,
       maxPendingReplies: options.maxPendingReplies ?? serverDefaults.maxPendingReplies,
+      inputBudget: new InputBudget(options.maxInputBuffer ?? serverDefaults.maxInputBuffer),
     };
   }
 
   static async start(options: ServerOptions): Promise<HatiServer> {
     const logger = options.logger ?? new Logger(options.logLevel ?? serverDefaults.logLevel);
+    const descriptors = descriptorBudget(options.shards ?? 8);
     const storage = await StorageManager.open({
       dataDir: options.dataDir ?? serverDefaults.dataDir,
       ...(options.shards !== undefined && { shards: options.shards }),
       ...(options.durability !== undefined && { durability: options.durability }),
       ...(options.clock !== undefined && { clock: options.clock }),
+      maxOpenFiles: descriptors.maxOpenFilesPerShard,
+      // Loud: an operator must see at once that hdd writes are refused, and why.
+      onStateChange: ({ state, reason }) => {
+        if (state === 'recovered') logger.warn(`hdd store recovered: ${reason}`);
+        else logger.error(`hdd store ${state === 'gone' ? 'unusable' : 'refusing writes'}: ${reason}`);
+      },
     });
-    const server = new HatiServer(storage, options, logger);
+    const server = new HatiServer(storage, options, logger, descriptors);
+    if (options.maxClients === undefined && descriptors.maxClients < 64) {
+      logger.warn(
+        `only ${descriptors.maxClients} clients fit in the open-file limit of ${descriptors.limit} after ${descriptors.reserved} descriptors kept for the storage; raise it (ulimit -n) or use fewer shards`,
+      );
+    }
     try {
       await server.#listen(options);
     } catch (err) {
@@ -121,6 +150,21 @@ export class HatiServer {
   }
 
   async #listen(options: ServerOptions): Promise<void> {
+    for (const [name, address] of [
+      ['tcp', options.tcp],
+      ['json-rpc', options.rpc],
+    ] as const) {
+      if (address === undefined || isLoopbackHost(address.host)) continue;
+      if (this.#protectedMode) {
+        this.logger.warn(
+          `protected mode: the ${name} listener is bound to ${address.host}, but no credentials are configured, so only clients on this machine may connect (--protected-mode no lets others in)`,
+        );
+      } else {
+        this.logger.warn(
+          `protected mode is off and no credentials are configured: anyone who can reach ${address.host}:${address.port} (${name}) can read, write and flush every key`,
+        );
+      }
+    }
     if (options.tcp !== undefined) {
       const { host, port } = options.tcp;
       this.#tcp = this.#socketServer('tcp');
@@ -136,6 +180,19 @@ export class HatiServer {
       const { host, port } = options.rpc;
       const http = createHttpServer({ keepAliveTimeout: 65_000 }, this.#rpc.handle);
       http.on('connection', (socket: Socket) => {
+        if (this.#clients() >= this.#maxClients) {
+          // Refused before HTTP parsing starts: answer in raw HTTP, then close.
+          const body = JSON.stringify({
+            jsonrpc: '2.0',
+            id: null,
+            error: { code: -32000, message: this.#maxClientsMessage(), data: { code: ServerErrorCode.MAX_CLIENTS } },
+          });
+          closeGracefully(
+            socket,
+            `HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+          );
+          return;
+        }
         this.stats.opened('rpc');
         socket.once('close', () => this.stats.closed('rpc'));
       });
@@ -151,6 +208,15 @@ export class HatiServer {
         socket.destroy();
         return;
       }
+      if (this.#clients() >= this.#maxClients) {
+        closeGracefully(socket, `-${ServerErrorCode.MAX_CLIENTS} ${this.#maxClientsMessage()}\r\n`);
+        return;
+      }
+      if (listener === 'tcp' && this.#protectedMode && !isLoopbackAddress(socket.remoteAddress)) {
+        this.logger.warn(`protected mode: refused a client from ${socket.remoteAddress}`);
+        closeGracefully(socket, `-${ServerErrorCode.DENIED} ${PROTECTED_MODE_MESSAGE}\r\n`);
+        return;
+      }
       const connection = new Connection(socket, this.#executor, this.logger, this.#connectionOptions);
       this.#connections.add(connection);
       this.stats.opened(listener);
@@ -159,6 +225,16 @@ export class HatiServer {
         this.stats.closed(listener);
       });
     });
+  }
+
+  /** Client connections open now, on every listener. */
+  #clients(): number {
+    const { tcp, unix, rpc } = this.stats.connections;
+    return tcp.current + unix.current + rpc.current;
+  }
+
+  #maxClientsMessage(): string {
+    return `max number of clients reached (${this.#maxClients}); see --max-clients`;
   }
 
   /** Graceful shutdown; resolves when the storage is closed. Calling it again returns the same promise. */

@@ -38,6 +38,36 @@ export interface ServerOptions {
   maxPendingReplies?: number;
   /** Largest JSON-RPC request body, in bytes. @default 16 MiB */
   maxRpcBody?: number;
+  /** Most calls in one JSON-RPC batch; a longer batch is refused whole (`BATCH_TOO_LARGE`). @default 1000 */
+  maxRpcBatch?: number;
+  /**
+   * Origins (`https://app.example`) whose web pages may call JSON-RPC: their requests and CORS
+   * preflights are answered; a request carrying any other `Origin` is refused (`ORIGIN_FORBIDDEN`).
+   * @default [] (no web page may call)
+   */
+  rpcCorsOrigins?: string[];
+  /**
+   * Host names accepted in the `Host` header of JSON-RPC requests that arrive on a loopback
+   * address, besides `localhost` and IP addresses (DNS-rebinding protection).
+   * @default []
+   */
+  rpcHosts?: string[];
+  /**
+   * Protected mode: while no credentials are configured, clients from non-loopback addresses
+   * get one `DENIED` error and are disconnected. @default true
+   */
+  protectedMode?: boolean;
+  /**
+   * Most client connections at once (TCP, UNIX socket and JSON-RPC together); one more gets a
+   * `MAX_CLIENTS` error and is disconnected.
+   * @default derived from the process's open-file limit, keeping descriptors for the storage
+   */
+  maxClients?: number;
+  /**
+   * Bytes that unfinished requests may hold across all connections together; the connection
+   * whose request would pass it gets `TOO_LARGE` and is closed. @default 1 GiB
+   */
+  maxInputBuffer?: number;
   /** @default 'info' */
   logLevel?: LogLevel;
   /** Where log lines go; defaults to a Logger at `logLevel` writing to stderr. */
@@ -51,6 +81,11 @@ export const serverDefaults = {
   maxOutputBuffer: 64 * 1024 * 1024,
   maxPendingReplies: 1024,
   maxRpcBody: 16 * 1024 * 1024,
+  maxRpcBatch: 1000,
+  rpcCorsOrigins: [] as readonly string[],
+  rpcHosts: [] as readonly string[],
+  protectedMode: true,
+  maxInputBuffer: 1024 * 1024 * 1024,
   logLevel: 'info' as LogLevel,
   limits: defaultLimits,
 } as const;

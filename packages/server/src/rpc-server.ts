@@ -1,14 +1,18 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isIP } from 'node:net';
 import { type Bytes, type KeyValueStore, StorageError, type StorageManager } from '@hati/storage';
 import {
+  type JSONRPCError,
   JSONRPCErrorCode,
-  JSONRPCErrorException,
+  type JSONRPCID,
   type JSONRPCParams,
+  type JSONRPCRequest,
   type JSONRPCResponse,
-  JSONRPCServer,
 } from 'json-rpc-2.0';
 import { describeError, ServerError, ServerErrorCode } from './errors.js';
+import { type BodyElement, BodyScanner, MAX_REQUEST_DEPTH, MAX_REQUEST_VALUES } from './json-body-scanner.js';
 import type { Logger } from './logger.js';
+import { isLoopbackAddress } from './net-address.js';
 import type { ServerStats } from './stats.js';
 
 /** Codes of errors the caller can fix by changing the params: JSON-RPC "invalid params". */
@@ -21,20 +25,23 @@ const INPUT_CODES = new Set([
   'TTL_INVALID',
 ]);
 
-/** Our code for each error the JSON-RPC library makes itself. */
-const STANDARD_CODES: Record<number, string> = {
-  [JSONRPCErrorCode.ParseError]: ServerErrorCode.PARSE_ERROR,
-  [JSONRPCErrorCode.InvalidRequest]: ServerErrorCode.INVALID_REQUEST,
-  [JSONRPCErrorCode.MethodNotFound]: ServerErrorCode.METHOD_NOT_FOUND,
-  [JSONRPCErrorCode.InvalidParams]: ServerErrorCode.PARAMS_INVALID,
-  [JSONRPCErrorCode.InternalError]: ServerErrorCode.INTERNAL,
-};
-
-/** Turns any error into a JSON-RPC error whose `data.code` is the stable code. */
-function rpcError(err: unknown): JSONRPCErrorException {
+/** Turns any error into a JSON-RPC error object whose `data.code` is the stable code. */
+function rpcError(err: unknown): JSONRPCError {
   const { code, message } = describeError(err);
   const rpcCode = INPUT_CODES.has(code) ? JSONRPCErrorCode.InvalidParams : -32000;
-  return new JSONRPCErrorException(message, rpcCode, { code });
+  return { code: rpcCode, message, data: { code } };
+}
+
+/** A method's result: a value when the engine answered synchronously (memory), else a promise. */
+type MaybePromise<T> = T | Promise<T>;
+
+function isPromise<T>(value: MaybePromise<T>): value is Promise<T> {
+  return typeof (value as { then?: unknown } | null)?.then === 'function';
+}
+
+/** `run(value)`, after `value` has settled if it is a promise; no promise when it is not. */
+function then<T, R>(value: MaybePromise<T>, run: (value: T) => R): MaybePromise<R> {
+  return isPromise(value) ? value.then(run) : run(value);
 }
 
 function paramsError(message: string): ServerError {
@@ -80,60 +87,164 @@ function ttlParam(params: Params): number {
   );
 }
 
+export interface RpcServerOptions {
+  /** Largest request body, in bytes. */
+  maxBody: number;
+  /** Most calls in one batch; a longer batch is refused whole. */
+  maxBatch: number;
+  /** Origins whose web pages may call; any other `Origin` is refused. */
+  corsOrigins: readonly string[];
+  /** Host names accepted on a loopback listener besides `localhost` and IP addresses. */
+  hosts: readonly string[];
+  /** Refuse clients from non-loopback addresses (no credentials are configured). */
+  protectedMode: boolean;
+}
+
+/** Calls of a batch run per event-loop turn; between slices other clients are served. */
+const BATCH_SLICE = 100;
+/** Bytes of a body scanned, and of batch elements parsed, per event-loop turn, for the same reason. */
+const SCAN_SLICE_BYTES = 256 * 1024;
+const PARSE_SLICE_BYTES = 256 * 1024;
+
 /**
- * JSON-RPC 2.0 over HTTP (`POST /`), with the seed's method names. Requests and batches are
- * run by `json-rpc-2.0`; this class reads bodies (bounded), maps errors to stable codes, and
- * implements the methods.
+ * Protected mode's decision for one HTTP client: refused unless it is on this machine. An
+ * unknown address (the socket is already gone) is refused too: the HTTP listener is always TCP.
+ */
+export function protectedModeDenies(protectedMode: boolean, remoteAddress: string | undefined): boolean {
+  return protectedMode && (remoteAddress === undefined || !isLoopbackAddress(remoteAddress));
+}
+
+/** The name in a `Host` header: port and IPv6 brackets removed, lower case, no trailing dot. */
+export function hostName(header: string): string {
+  let name = header.trim().toLowerCase();
+  if (name.startsWith('[')) {
+    const close = name.indexOf(']');
+    name = close === -1 ? name.slice(1) : name.slice(1, close);
+  } else if (name.indexOf(':') === name.lastIndexOf(':')) {
+    // One colon: `name:port`. More than one is a bare IPv6 address, kept whole.
+    const colon = name.indexOf(':');
+    if (colon !== -1) name = name.slice(0, colon);
+  }
+  return name.endsWith('.') ? name.slice(0, -1) : name;
+}
+
+/**
+ * DNS rebinding: a web page at `evil.example` whose name is made to resolve to 127.0.0.1 reaches
+ * this server as same-origin, so no `Origin` check sees it; its `Host` header still says
+ * `evil.example`. `localhost` and IP literals cannot be rebound; other names must be listed.
+ * A request without `Host` (HTTP/1.0) is not from a browser and passes.
+ */
+export function hostAllowed(header: string | undefined, hosts: ReadonlySet<string>): boolean {
+  if (header === undefined) return true;
+  const name = hostName(header);
+  return name === 'localhost' || isIP(name) !== 0 || hosts.has(name);
+}
+
+/** An origin as compared: lower case (scheme and host are case-insensitive), no trailing slash. */
+function normalOrigin(origin: string): string {
+  const lower = origin.trim().toLowerCase();
+  return lower.endsWith('/') ? lower.slice(0, -1) : lower;
+}
+
+/** For messages: a header value shortened and quoted. */
+function quoted(value: string): string {
+  return JSON.stringify(value.length > 100 ? `${value.slice(0, 100)}...` : value);
+}
+
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** Stands for a call refused by the scanner without being parsed. */
+const TOO_COMPLEX = Symbol('too complex');
+
+function isId(id: unknown): id is string | number | null {
+  return typeof id === 'string' || typeof id === 'number' || id === null;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Why a parsed call is not a JSON-RPC 2.0 request, or undefined; such a call does not run. The
+ * `id` check matters: json-rpc-2.0, which ran calls before, ran one whatever its `id` was and then
+ * failed to answer it (an id nested 100,000 deep: the write was applied, the reply was HTTP 500).
+ */
+function requestProblem(request: unknown): string | undefined {
+  if (request === TOO_COMPLEX) {
+    return `a request may not be nested over ${MAX_REQUEST_DEPTH} levels deep or hold over ${MAX_REQUEST_VALUES} values`;
+  }
+  if (!isObject(request)) return 'a request must be an object';
+  if (request.jsonrpc !== '2.0') return 'jsonrpc must be "2.0"';
+  if (typeof request.method !== 'string') return 'method must be a string';
+  if ('id' in request && !isId(request.id)) return 'id must be a string, a number or null';
+  if (request.result !== undefined || request.error !== undefined) return 'a request has no result or error';
+  return undefined;
+}
+
+function invalidRequest(request: unknown, message: string): JSONRPCResponse {
+  const id = isObject(request) && isId(request.id) ? request.id : null;
+  return {
+    jsonrpc: '2.0',
+    id,
+    error: { code: JSONRPCErrorCode.InvalidRequest, message, data: { code: ServerErrorCode.INVALID_REQUEST } },
+  };
+}
+
+/**
+ * JSON-RPC 2.0 over HTTP (`POST /`), with the seed's method names. This class guards the door
+ * (Host, protected mode, path, method, Origin, content type, body and batch size), reads bodies,
+ * runs calls through a table of methods, batches in slices, and maps errors to stable codes.
+ * A call the engine answers synchronously (memory) runs without a promise, so a batch of them
+ * is cheap and its slices are short.
  */
 export class RpcServer {
-  readonly #rpc: JSONRPCServer;
+  readonly #methods = new Map<string, (params: JSONRPCParams | undefined) => MaybePromise<unknown>>();
   readonly #storage: StorageManager;
   readonly #stats: ServerStats;
   readonly #logger: Logger;
   readonly #maxBody: number;
+  readonly #maxBatch: number;
+  readonly #corsOrigins: ReadonlySet<string>;
+  readonly #hosts: ReadonlySet<string>;
+  readonly #protectedMode: boolean;
   #closing = false;
 
-  constructor(storage: StorageManager, stats: ServerStats, logger: Logger, maxBody: number) {
+  constructor(storage: StorageManager, stats: ServerStats, logger: Logger, options: RpcServerOptions) {
     this.#storage = storage;
     this.#stats = stats;
     this.#logger = logger;
-    this.#maxBody = maxBody;
-    this.#rpc = new JSONRPCServer({
-      errorListener: (message, data) => {
-        if (logger.debugEnabled) logger.debug(`json-rpc: ${message} ${String(data)}`);
-      },
-    });
-    // Every method: counted, refused while shutting down, errors mapped to stable codes.
+    this.#maxBody = options.maxBody;
+    this.#maxBatch = options.maxBatch;
+    this.#corsOrigins = new Set(options.corsOrigins.map(normalOrigin));
+    this.#hosts = new Set(options.hosts.map(hostName));
+    this.#protectedMode = options.protectedMode;
+    // Every method: counted and refused while shutting down; #run maps its errors to codes.
     // `takesParams: false` (Server.Stats) ignores params instead of requiring an object.
-    const method = (name: string, run: (params: Params) => unknown, takesParams = true) => {
-      this.#rpc.addMethod(name, async (params: JSONRPCParams | undefined) => {
+    const method = (name: string, run: (params: Params) => MaybePromise<unknown>, takesParams = true) => {
+      this.#methods.set(name, (params) => {
         this.#stats.rpcCalls++;
-        if (this.#closing) throw rpcError(new ServerError('SHUTTING_DOWN', 'the server is shutting down'));
-        try {
-          return await run(takesParams ? paramsOf(params) : {});
-        } catch (err) {
-          throw rpcError(err);
-        }
+        if (this.#closing) throw new ServerError('SHUTTING_DOWN', 'the server is shutting down');
+        return run(takesParams ? paramsOf(params) : {});
       });
     };
-    method('Storage.Set', async (p) => {
+    method('Storage.Set', (p) => {
       const encoding = encodingOf(p);
       const engine = this.#engine(p);
-      await engine.set(bytesParam(p, 'key', encoding), bytesParam(p, 'value', encoding), ttlParam(p));
-      return true;
+      return then(
+        engine.set(bytesParam(p, 'key', encoding), bytesParam(p, 'value', encoding), ttlParam(p)),
+        () => true,
+      );
     });
-    method('Storage.Get', async (p) => {
+    method('Storage.Get', (p) => {
       const encoding = encodingOf(p);
-      const value = await this.#engine(p).getBuffer(bytesParam(p, 'key', encoding));
-      return value === undefined ? null : value.toString(encoding);
+      return then(this.#engine(p).getBuffer(bytesParam(p, 'key', encoding)), (value) =>
+        value === undefined ? null : value.toString(encoding),
+      );
     });
-    method('Storage.Has', async (p) => this.#engine(p).has(bytesParam(p, 'key', encodingOf(p))));
-    method('Storage.Delete', async (p) => this.#engine(p).delete(bytesParam(p, 'key', encodingOf(p))));
-    method('Storage.FlushAll', async (p) => {
-      await this.#engine(p).flushAll();
-      return true;
-    });
-    method('Storage.Count', async (p) => this.#engine(p).count());
+    method('Storage.Has', (p) => this.#engine(p).has(bytesParam(p, 'key', encodingOf(p))));
+    method('Storage.Delete', (p) => this.#engine(p).delete(bytesParam(p, 'key', encodingOf(p))));
+    method('Storage.FlushAll', (p) => then(this.#engine(p).flushAll(), () => true));
+    method('Storage.Count', (p) => this.#engine(p).count());
     method('Server.Stats', () => this.#stats.snapshot(this.#storage), false);
   }
 
@@ -147,42 +258,205 @@ export class RpcServer {
     return this.#storage.engine(params.type);
   }
 
-  /** The HTTP request handler. */
+  /**
+   * The HTTP request handler. Every check below runs before the body is read, in this order,
+   * and answers with a JSON-RPC error body whose `data.code` says which check refused.
+   */
   handle = (req: IncomingMessage, res: ServerResponse): void => {
-    if (req.method !== 'POST') {
-      res.setHeader('allow', 'POST');
-      this.#send(
-        res,
-        405,
-        errorBody('INVALID_REQUEST', JSONRPCErrorCode.InvalidRequest, 'use POST with a JSON-RPC 2.0 body'),
-      );
-      req.resume();
+    // Every answer depends on the Origin header (CORS), so caches must key on it.
+    res.setHeader('vary', 'Origin');
+    if (!this.#checkHost(req, res)) return;
+    if (!this.#checkProtectedMode(req, res)) return;
+    if (!this.#checkPath(req, res)) return;
+    if (req.method === 'OPTIONS') {
+      this.#preflight(req, res);
       return;
     }
+    if (!this.#checkMethod(req, res)) return;
+    if (!this.#checkOrigin(req, res)) return;
+    if (!this.#checkContentType(req, res)) return;
+    this.#readBody(req, res);
+  };
+
+  /** DNS rebinding (see hostAllowed); only for requests that arrived on a loopback address. */
+  #checkHost(req: IncomingMessage, res: ServerResponse): boolean {
+    if (!isLoopbackAddress(req.socket.localAddress)) return true;
+    const host = req.headers.host;
+    if (hostAllowed(host, this.#hosts)) return true;
+    const name = hostName(host ?? '');
+    this.#refuse(
+      req,
+      res,
+      403,
+      ServerErrorCode.HOST_FORBIDDEN,
+      `Host ${quoted(name)} is not accepted on a loopback address (DNS-rebinding protection): only localhost, ` +
+        `IP addresses and the names given to --rpc-hosts are. Start the server with --rpc-hosts ${name} to allow it`,
+    );
+    return false;
+  }
+
+  /** Without credentials, a listener on a public address would let anyone on the network in. */
+  #checkProtectedMode(req: IncomingMessage, res: ServerResponse): boolean {
+    if (!protectedModeDenies(this.#protectedMode, req.socket.remoteAddress)) return true;
+    res.setHeader('connection', 'close');
+    this.#refuse(
+      req,
+      res,
+      403,
+      ServerErrorCode.DENIED,
+      'Hati is running in protected mode because no credentials are configured and the JSON-RPC listener is ' +
+        'bound to a non-loopback address: only clients on this machine (loopback) may connect. To serve only ' +
+        'this machine, bind to 127.0.0.1; to allow remote clients on a trusted network, restart with ' +
+        '--protected-mode no. (Configuring credentials will also lift protected mode, once Hati supports them.)',
+    );
+    return false;
+  }
+
+  /** JSON-RPC is served at `/` alone, so no other URL on this port can be made to act. */
+  #checkPath(req: IncomingMessage, res: ServerResponse): boolean {
+    if (req.url === '/') return true;
+    this.#refuse(
+      req,
+      res,
+      404,
+      ServerErrorCode.NOT_FOUND,
+      `no such path ${quoted(req.url ?? '')}: JSON-RPC is served at POST / (without a query string)`,
+    );
+    return false;
+  }
+
+  #checkMethod(req: IncomingMessage, res: ServerResponse): boolean {
+    if (req.method === 'POST') return true;
+    res.setHeader('allow', 'POST');
+    this.#refuse(req, res, 405, ServerErrorCode.INVALID_REQUEST, 'use POST with a JSON-RPC 2.0 body');
+    return false;
+  }
+
+  /**
+   * CSRF: a web page on another site can make a browser POST here (a form, or fetch in `no-cors`
+   * mode) and the browser sends its `Origin`. Requests without `Origin` are not from a browser
+   * page's script (curl, server-side clients) and pass. An allowed origin gets CORS headers, so
+   * its page may read the answer.
+   */
+  #checkOrigin(req: IncomingMessage, res: ServerResponse): boolean {
+    const origin = req.headers.origin;
+    if (origin === undefined) return true;
+    if (this.#corsOrigins.has(normalOrigin(origin))) {
+      res.setHeader('access-control-allow-origin', origin);
+      return true;
+    }
+    this.#refuse(
+      req,
+      res,
+      403,
+      ServerErrorCode.ORIGIN_FORBIDDEN,
+      `web pages from Origin ${quoted(origin)} may not call JSON-RPC (CSRF protection). ` +
+        `Start the server with --rpc-cors-origins ${origin} to allow them`,
+    );
+    return false;
+  }
+
+  /** The CORS preflight a browser sends before a cross-origin POST with a JSON body. */
+  #preflight(req: IncomingMessage, res: ServerResponse): void {
+    if (req.headers.origin === undefined) {
+      res.setHeader('allow', 'POST');
+      this.#refuse(req, res, 405, ServerErrorCode.INVALID_REQUEST, 'use POST with a JSON-RPC 2.0 body');
+      return;
+    }
+    if (!this.#checkOrigin(req, res)) return;
+    res.statusCode = 204;
+    res.setHeader('access-control-allow-methods', 'POST');
+    // authorization: for the credentials (HTTP Basic/Bearer) that are to come.
+    res.setHeader('access-control-allow-headers', 'content-type, authorization');
+    res.setHeader('access-control-max-age', '600');
+    res.end();
+    this.#discardBody(req);
+  }
+
+  /**
+   * A body declared JSON. Browsers send `text/plain`, form and multipart bodies cross-site
+   * without asking (no preflight); `application/json` needs a preflight, which #preflight
+   * grants only to listed origins. Checked before the body is read.
+   */
+  #checkContentType(req: IncomingMessage, res: ServerResponse): boolean {
+    const declared = req.headers['content-type'];
+    const type = (declared ?? '').split(';')[0]?.trim().toLowerCase();
+    if (type === 'application/json') return true;
+    this.#refuse(
+      req,
+      res,
+      415,
+      ServerErrorCode.CONTENT_TYPE_INVALID,
+      `send the body with Content-Type: application/json (got ${declared === undefined ? 'none' : quoted(declared)})`,
+    );
+    return false;
+  }
+
+  /**
+   * Reads the body, bounded by maxBody, scanning it as it arrives so a batch over maxBatch is
+   * refused before it is parsed (4,000,000 × `1` once froze the server for 16 minutes).
+   */
+  #readBody(req: IncomingMessage, res: ServerResponse): void {
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > this.#maxBody) {
       this.#tooLarge(req, res);
       return;
     }
+    const scanner = new BodyScanner(this.#maxBatch);
     const chunks: Buffer[] = [];
     let size = 0;
+    let refused = false;
+    // Bytes scanned in this event-loop turn: a socket read hands over up to 2 MiB at once, so
+    // past the budget the request is paused until the next turn, and other clients go first.
+    let scannedThisTurn = 0;
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
       if (size > this.#maxBody) {
-        if (!res.headersSent) this.#tooLarge(req, res);
+        if (!refused) this.#tooLarge(req, res);
+        else req.socket.destroy();
+        refused = true;
+        return;
+      }
+      if (refused) return;
+      if (!scanner.push(chunk)) {
+        refused = true;
+        chunks.length = 0;
+        this.#batchTooLarge(res);
         return;
       }
       chunks.push(chunk);
+      scannedThisTurn += chunk.length;
+      if (scannedThisTurn >= SCAN_SLICE_BYTES) {
+        req.pause();
+        setImmediate(() => {
+          scannedThisTurn = 0;
+          req.resume();
+        });
+      }
     });
     req.on('end', () => {
-      if (size > this.#maxBody) return;
-      this.#answer(Buffer.concat(chunks, size).toString('utf8'), res).catch((err: unknown) => {
+      if (refused) return;
+      scanner.finish();
+      this.#answer(Buffer.concat(chunks, size), scanner, res).catch((err: unknown) => {
         this.#logger.error(`json-rpc: ${(err as Error)?.stack ?? String(err)}`);
         if (!res.headersSent)
           this.#send(res, 500, errorBody('INTERNAL', JSONRPCErrorCode.InternalError, 'internal error'));
       });
     });
-  };
+  }
+
+  /** Answered as soon as the scanner counts one call too many; the rest of the body is dropped. */
+  #batchTooLarge(res: ServerResponse): void {
+    this.#send(
+      res,
+      413,
+      errorBody(
+        ServerErrorCode.BATCH_TOO_LARGE,
+        JSONRPCErrorCode.InvalidRequest,
+        `a batch may hold at most ${this.#maxBatch} calls (--rpc-max-batch); this one holds more, and none of it was run`,
+      ),
+    );
+  }
 
   #tooLarge(req: IncomingMessage, res: ServerResponse): void {
     res.setHeader('connection', 'close');
@@ -196,25 +470,94 @@ export class RpcServer {
     res.on('finish', () => req.socket.destroy());
   }
 
-  async #answer(body: string, res: ServerResponse): Promise<void> {
-    let request: unknown;
-    try {
-      request = JSON.parse(body);
-    } catch {
-      return this.#send(res, 200, errorBody('PARSE_ERROR', JSONRPCErrorCode.ParseError, 'invalid JSON'));
+  /** Answers a refused request, and throws away its body without keeping it. */
+  #refuse(req: IncomingMessage, res: ServerResponse, status: number, code: ServerErrorCode, message: string): void {
+    this.#send(res, status, errorBody(code, JSONRPCErrorCode.InvalidRequest, message));
+    this.#discardBody(req);
+  }
+
+  /** Reads and drops a body nobody will use; one longer than maxBody costs its connection. */
+  #discardBody(req: IncomingMessage): void {
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > this.#maxBody) req.socket.destroy();
+    });
+  }
+
+  async #answer(body: Buffer, scanner: BodyScanner, res: ServerResponse): Promise<void> {
+    if (scanner.invalid) return this.#parseError(res);
+    const { elements } = scanner;
+    if (!scanner.batch) {
+      const request = parseElement(body, elements[0] as BodyElement);
+      if (request === PARSE_FAILED) return this.#parseError(res);
+      const response = await this.#run(request);
+      if (response === null) return this.#noContent(res);
+      return this.#send(res, 200, JSON.stringify(response));
     }
-    if (Array.isArray(request) && request.length === 0) {
+    if (elements.length === 1 && elements[0]?.blank) {
       return this.#send(res, 200, errorBody('INVALID_REQUEST', JSONRPCErrorCode.InvalidRequest, 'empty batch'));
     }
-    const response = await this.#rpc.receive(request as never);
-    if (response === null || (Array.isArray(response) && response.length === 0)) {
-      res.statusCode = 204;
-      res.end();
-      return;
+    const requests = await parseBatch(body, elements);
+    if (requests === undefined) return this.#parseError(res);
+    // In slices, yielding between them: one Promise.all over the whole batch would run every
+    // call before any other client (TCP included) is served.
+    const parts: string[] = [];
+    for (let i = 0; i < requests.length; i += BATCH_SLICE) {
+      if (i > 0) await nextTurn();
+      const slice = requests.slice(i, i + BATCH_SLICE).map((request) => this.#run(request));
+      const responses = slice.some(isPromise) ? await Promise.all(slice) : (slice as Array<JSONRPCResponse | null>);
+      for (const response of responses) if (response !== null) parts.push(JSON.stringify(response));
     }
-    const responses = Array.isArray(response) ? response : [response];
-    for (const r of responses) withStableCode(r);
-    this.#send(res, 200, JSON.stringify(response));
+    if (parts.length === 0) return this.#noContent(res);
+    this.#send(res, 200, `[${parts.join(',')}]`);
+  }
+
+  /**
+   * One call: its response, or null for a notification; synchronous when the method answered
+   * synchronously. Errors of the method become error responses with the stable code.
+   */
+  #run(request: unknown): MaybePromise<JSONRPCResponse | null> {
+    const problem = requestProblem(request);
+    if (problem !== undefined) return invalidRequest(request, problem);
+    const { id, method, params } = request as JSONRPCRequest;
+    const run = this.#methods.get(method);
+    if (run === undefined) {
+      const error = { code: JSONRPCErrorCode.MethodNotFound, message: `no method ${quoted(method)}` };
+      return replyTo(id, undefined, { ...error, data: { code: ServerErrorCode.METHOD_NOT_FOUND } });
+    }
+    let result: MaybePromise<unknown>;
+    try {
+      result = run(params);
+    } catch (err) {
+      return this.#failed(id, err);
+    }
+    if (isPromise(result)) {
+      return result.then(
+        (value) => replyTo(id, value),
+        (err: unknown) => this.#failed(id, err),
+      );
+    }
+    return replyTo(id, result);
+  }
+
+  #failed(id: JSONRPCID | undefined, err: unknown): JSONRPCResponse | null {
+    const error = rpcError(err);
+    if (error.data.code === ServerErrorCode.INTERNAL) {
+      this.#logger.error(`json-rpc: ${(err as Error)?.stack ?? String(err)}`);
+    } else if (this.#logger.debugEnabled) {
+      this.#logger.debug(`json-rpc: ${error.data.code} ${error.message}`);
+    }
+    return replyTo(id, undefined, error);
+  }
+
+  #parseError(res: ServerResponse): void {
+    this.#send(res, 200, errorBody('PARSE_ERROR', JSONRPCErrorCode.ParseError, 'invalid JSON'));
+  }
+
+  #noContent(res: ServerResponse): void {
+    res.statusCode = 204;
+    res.end();
   }
 
   #send(res: ServerResponse, status: number, body: string): void {
@@ -225,12 +568,44 @@ export class RpcServer {
   }
 }
 
-/** Adds `data.code` to the errors json-rpc-2.0 makes itself (parse, invalid request, unknown method). */
-function withStableCode(response: JSONRPCResponse): void {
-  const error = response.error;
-  if (error === undefined) return;
-  if (typeof error.data?.code === 'string') return;
-  error.data = { ...(error.data ?? {}), code: STANDARD_CODES[error.code] ?? ServerErrorCode.INTERNAL };
+/** A parse failure of one call: the whole body is answered PARSE_ERROR. */
+const PARSE_FAILED = Symbol('parse failed');
+
+function parseElement(body: Buffer, element: BodyElement): unknown {
+  if (element.tooComplex) return TOO_COMPLEX;
+  try {
+    return JSON.parse(body.toString('utf8', element.start, element.end));
+  } catch {
+    return PARSE_FAILED;
+  }
+}
+
+/**
+ * The calls of a batch, parsed a slice of bytes at a time; undefined when one is not JSON (the
+ * whole batch is then a parse error, and none of it runs).
+ */
+async function parseBatch(body: Buffer, elements: readonly BodyElement[]): Promise<unknown[] | undefined> {
+  const requests: unknown[] = [];
+  let bytes = 0;
+  for (const element of elements) {
+    // A hole, as in [1,,2] or [1,].
+    if (element.blank) return undefined;
+    const request = parseElement(body, element);
+    if (request === PARSE_FAILED) return undefined;
+    requests.push(request);
+    bytes += element.end - element.start;
+    if (bytes >= PARSE_SLICE_BYTES) {
+      bytes = 0;
+      await nextTurn();
+    }
+  }
+  return requests;
+}
+
+/** The response to a call: null for a notification (no id), which gets none. */
+function replyTo(id: JSONRPCID | undefined, result: unknown, error?: JSONRPCError): JSONRPCResponse | null {
+  if (id === undefined) return null;
+  return error === undefined ? { jsonrpc: '2.0', id, result } : { jsonrpc: '2.0', id, error };
 }
 
 function errorBody(code: string, rpcCode: number, message: string): string {

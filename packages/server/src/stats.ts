@@ -28,14 +28,20 @@ export class ServerStats {
 
   async snapshot(storage: StorageManager): Promise<StatsSnapshot> {
     const memoryShards = storage.memory.shardCounts();
-    const hddShards = await storage.hdd.shardCounts();
+    // A store whose directory is gone has no count to give; STATS still answers.
+    const hddShards = storage.hdd.state === 'gone' ? undefined : await storage.hdd.shardCounts();
     const sum = (counts: number[]) => counts.reduce((a, b) => a + b, 0);
     const { rss, heapUsed, heapTotal, external } = process.memoryUsage();
     return {
       uptimeMs: Date.now() - this.startedAt,
       storage: {
         memory: { keys: sum(memoryShards), shards: memoryShards },
-        hdd: { keys: sum(hddShards), shards: hddShards, durability: storage.hdd.durability },
+        hdd: {
+          state: storage.hdd.state,
+          keys: hddShards === undefined ? null : sum(hddShards),
+          shards: hddShards ?? [],
+          durability: storage.hdd.durability,
+        },
       },
       connections: structuredClone(this.connections),
       commands: { processed: this.commandsProcessed, rpcCalls: this.rpcCalls },

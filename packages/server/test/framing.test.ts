@@ -68,26 +68,60 @@ t.test('a 100 MB line without a newline is refused without being buffered', asyn
   t.equal(await other.command('PING'), 'PONG');
 });
 
+t.test('a client that does not read its replies stops being read, and goes on once it reads', async (t) => {
+  const h = await startServer(t);
+  const c = await RawClient.tcp(t, h);
+  await c.command('SET', 'memory', '0', 'big', Buffer.alloc(100 * 1024, 0x62));
+  c.socket.pause(); // stops reading: replies pile up in the server
+  global.gc?.();
+  const before = process.memoryUsage();
+  // One 64 KB write of GETs asks for about 430 MB of replies.
+  const request = Buffer.from('GET memory big\n'.repeat(Math.floor((64 * 1024) / 15)));
+  c.socket.write(request);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const after = process.memoryUsage();
+  const grown = after.external + after.heapUsed - before.external - before.heapUsed;
+  t.ok(grown < 32 * 1024 * 1024, `the server held ${Math.round(grown / 1024 / 1024)} MiB for it, not 430`);
+  const other = await RawClient.tcp(t, h);
+  t.equal(await other.command('PING'), 'PONG', 'other clients are served meanwhile');
+  const expected = Math.floor((64 * 1024) / 15);
+  const first = c.replies.length;
+  c.socket.resume();
+  const replies = await c.next(expected, first);
+  t.equal(replies.length, expected, 'every GET is answered once the client reads');
+  t.ok(
+    replies.every((reply) => Buffer.isBuffer(reply) && reply.length === 100 * 1024),
+    'each with the whole value',
+  );
+  t.equal(await c.command('PING'), 'PONG', 'and the connection goes on');
+});
+
 t.test('a client that never reads its replies is disconnected past the output limit', async (t) => {
   const h = await startServer(t, { maxOutputBuffer: 1024 * 1024 });
   const c = await RawClient.tcp(t, h);
-  await c.command('SET', 'memory', '0', 'big', Buffer.alloc(64 * 1024, 0x62));
-  c.socket.pause(); // stops reading: replies pile up in the server
-  const request = Buffer.from('GET memory big\r\n'.repeat(1000));
-  let writes = 0;
-  while (!c.socket.destroyed && writes < 2000) {
-    c.socket.write(request);
-    writes++;
-    await new Promise((resolve) => setImmediate(resolve));
+  // hdd replies are produced when the disk answers, after the requests were read.
+  await c.command('SET', 'hdd', '0', 'big', Buffer.alloc(64 * 1024, 0x62));
+  c.socket.pause();
+  c.socket.write(Buffer.from('GET hdd big\r\n'.repeat(1000)));
+  const deadline = Date.now() + 20_000;
+  while (!h.log.some((line) => line.includes('unread')) && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
   }
+  t.match(h.log.join(''), /disconnecting a client that left \d+ bytes of replies unread \(limit 1048576\)/);
   c.socket.resume();
   await c.closed();
-  t.ok(
-    h.log.some((line) => line.includes('unread')),
-    'the server says why it disconnected',
-  );
+  t.ok(c.replies.length < 1000, `the client got ${c.replies.length} of the 1000 replies before it was cut off`);
   const other = await RawClient.tcp(t, h);
   t.equal(await other.command('PING'), 'PONG', 'the server keeps serving');
+});
+
+t.test('a reply larger than the output limit still reaches a client that reads', async (t) => {
+  const h = await startServer(t, { maxOutputBuffer: 1024 * 1024 });
+  const c = await RawClient.tcp(t, h);
+  const value = Buffer.alloc(3 * 1024 * 1024, 0x63);
+  t.equal(await c.command('SET', 'memory', '0', 'huge', value), 'OK');
+  const reply = await c.command('GET', 'memory', 'huge');
+  t.ok(Buffer.isBuffer(reply) && value.equals(reply), 'the 3 MiB value, whole');
 });
 
 t.test('1,000 connections at once', async (t) => {

@@ -18,6 +18,8 @@ t.test("every Storage method, both types, with the seed's array-wrapped params t
       'ttl as a string',
     );
     h.clock.now += 100;
+    t.same(await call(h, 'Storage.Has', { type, key: 't' }), { result: true }, 'live for its whole ttl');
+    h.clock.now += 1;
     t.same(await call(h, 'Storage.Has', { type, key: 't' }), { result: false }, 'expired');
     const binary = Buffer.from([0, 255, 13, 10]).toString('base64');
     const key = Buffer.from([0xff, 0x00]).toString('base64');
