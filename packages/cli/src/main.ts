@@ -73,6 +73,42 @@ function startOptions(y: Argv) {
       description:
         'When an acknowledged hdd write is on disk: fsync before the reply, about every second, or left to the OS',
     })
+    .option('protected-mode', {
+      type: 'string',
+      choices: ['yes', 'no'],
+      default: 'yes',
+      description:
+        'While no credentials are configured, refuse clients from other machines (bind to 127.0.0.1, or set no, to allow them)',
+    })
+    .option('max-clients', {
+      requiresArg: true,
+      coerce: integerIn('max-clients', 1, 1_000_000),
+      defaultDescription: 'from the open-file limit',
+      description: 'Most client connections at once; one more gets MAX_CLIENTS and is disconnected',
+    })
+    .option('max-input-buffer', {
+      requiresArg: true,
+      default: 1024 * 1024 * 1024,
+      defaultDescription: '1 GiB',
+      coerce: integerIn('max-input-buffer', 1024, Number.MAX_SAFE_INTEGER),
+      description: 'Bytes that unfinished requests may hold across all clients; past it a client gets TOO_LARGE',
+    })
+    .option('rpc-cors-origins', {
+      type: 'string',
+      default: '',
+      description: 'Comma-separated origins (https://app.example) whose web pages may call JSON-RPC; none by default',
+    })
+    .option('rpc-hosts', {
+      type: 'string',
+      default: '',
+      description: 'Comma-separated host names accepted in the Host header on loopback, besides localhost and IPs',
+    })
+    .option('rpc-max-batch', {
+      requiresArg: true,
+      default: 1000,
+      coerce: integerIn('rpc-max-batch', 1, 1_000_000),
+      description: 'Most calls in one JSON-RPC batch',
+    })
     .option('log-level', {
       type: 'string',
       choices: ['error', 'warn', 'info', 'debug'],
@@ -99,6 +135,12 @@ const ENV_FLAGS = new Set([
   'cpuNum',
   'shards',
   'hddDurability',
+  'protectedMode',
+  'maxClients',
+  'maxInputBuffer',
+  'rpcCorsOrigins',
+  'rpcHosts',
+  'rpcMaxBatch',
   'logLevel',
 ]);
 

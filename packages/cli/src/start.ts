@@ -14,7 +14,21 @@ export interface StartFlags {
   cpuNum: number;
   shards: number;
   hddDurability: Durability;
+  protectedMode: 'yes' | 'no';
+  maxClients?: number;
+  maxInputBuffer: number;
+  rpcCorsOrigins: string;
+  rpcHosts: string;
+  rpcMaxBatch: number;
   logLevel: LogLevel;
+}
+
+/** `a, b,,c` → ['a', 'b', 'c']. */
+function list(value: string): string[] {
+  return value
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
 }
 
 /** Starts a server with the flags of `hati start`, and runs it until SIGINT or SIGTERM. */
@@ -25,6 +39,12 @@ export async function start(flags: StartFlags, io: Io): Promise<number> {
     shards: flags.shards,
     durability: flags.hddDurability,
     logLevel: flags.logLevel,
+    protectedMode: flags.protectedMode === 'yes',
+    ...(flags.maxClients !== undefined && { maxClients: flags.maxClients }),
+    maxInputBuffer: flags.maxInputBuffer,
+    rpcCorsOrigins: list(flags.rpcCorsOrigins),
+    rpcHosts: list(flags.rpcHosts),
+    maxRpcBatch: flags.rpcMaxBatch,
     ...((flags.tcp || noListener) && { tcp: { host: flags.tcpHost, port: flags.tcpPort } }),
     ...(flags.unix !== undefined && { unix: flags.unix }),
     ...(flags.rpc && { rpc: { host: flags.rpcHost, port: flags.rpcPort } }),

@@ -28,6 +28,17 @@ export interface Address {
   port: number;
 }
 
+/** A command that starts hati under another process: `wrapper` runs `sh -c '<prelude> && exec ...'`. */
+interface Wrap {
+  wrapper: string[];
+  prelude: string;
+}
+
+/** `'a b'` → `'a b'` quoted for sh. */
+export function shellQuote(word: string): string {
+  return `'${word.replaceAll("'", `'\\''`)}'`;
+}
+
 /** A running `node dist/bin.cjs ...`; killed (SIGKILL) after the test if still running. */
 export class Hati {
   readonly child: ChildProcess;
@@ -37,7 +48,7 @@ export class Hati {
   exit: Exit | undefined;
   #waiters: Array<() => void> = [];
 
-  constructor(t: Test, args: string[], env: Record<string, string> = {}) {
+  constructor(t: Test, args: string[], env: Record<string, string> = {}, wrap?: Wrap) {
     // No HATI_* of the parent reaches the child: only what the test names.
     const base = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('HATI_')));
     // tap re-adds its NODE_OPTIONS preload to every child it sees spawned; that preload starts
@@ -45,7 +56,12 @@ export class Hati {
     // drops it and execs node, so the pid is still hati's.
     const [command, prefix] =
       process.platform === 'win32' ? [process.execPath, []] : ['env', ['-u', 'NODE_OPTIONS', process.execPath]];
-    this.child = spawn(command, [...prefix, BIN, ...args], {
+    let argv = [command, ...prefix, BIN, ...args];
+    if (wrap !== undefined) {
+      // Every step execs, so the pid is still hati's.
+      argv = [...wrap.wrapper, 'sh', '-c', `${wrap.prelude} && exec ${argv.map(shellQuote).join(' ')}`];
+    }
+    this.child = spawn(argv[0] as string, argv.slice(1), {
       env: { ...base, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -74,6 +90,11 @@ export class Hati {
 
   static spawn(t: Test, args: string[], env?: Record<string, string>): Hati {
     return new Hati(t, ['start', ...args], env);
+  }
+
+  /** `hati start <args>` run as `<wrapper> sh -c '<prelude> && exec hati start ...'` (a network namespace, a ulimit). */
+  static wrapped(t: Test, wrapper: string[], prelude: string, args: string[]): Hati {
+    return new Hati(t, ['start', ...args], {}, { wrapper, prelude });
   }
 
   get pid(): number {
