@@ -2,14 +2,14 @@ import { lstat, unlink } from 'node:fs/promises';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createConnection, createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
-import { StorageManager } from '@hati/storage';
+import { StorageManager, defaults as storageDefaults } from '@hati/storage';
 import { CommandExecutor } from './command-executor.js';
 import { Connection, type ConnectionOptions, closeGracefully } from './connection.js';
 import { type DescriptorBudget, descriptorBudget } from './descriptors.js';
 import { ServerError, ServerErrorCode } from './errors.js';
 import { InputBudget } from './input-budget.js';
 import { Logger } from './logger.js';
-import { isLoopbackAddress, isLoopbackHost } from './net-address.js';
+import { isLoopbackHost, protectedModeDenies, protectedModeMessage } from './net-address.js';
 import { type ListenAddress, type ServerOptions, serverDefaults } from './options.js';
 import { RpcServer } from './rpc-server.js';
 import { type Listener, ServerStats, type StatsSnapshot } from './stats.js';
@@ -41,9 +41,6 @@ async function listen(server: NetServer | HttpServer, what: string, args: [numbe
     });
   });
 }
-
-const PROTECTED_MODE_MESSAGE =
-  'Hati is running in protected mode: no credentials are configured and this listener is bound to a non-loopback address, so only clients on this machine may connect. To let other machines in, bind to 127.0.0.1 and reach Hati through a tunnel, or start the server with --protected-mode no on a network you trust.';
 
 /** A UNIX socket file left by a server that is gone is removed; one that answers is in use. */
 async function clearStaleSocket(path: string): Promise<void> {
@@ -108,7 +105,7 @@ export class HatiServer {
 
   static async start(options: ServerOptions): Promise<HatiServer> {
     const logger = options.logger ?? new Logger(options.logLevel ?? serverDefaults.logLevel);
-    const descriptors = descriptorBudget(options.shards ?? 8);
+    const descriptors = descriptorBudget(options.shards ?? storageDefaults.shards);
     const storage = await StorageManager.open({
       dataDir: options.dataDir ?? serverDefaults.dataDir,
       ...(options.shards !== undefined && { shards: options.shards }),
@@ -212,9 +209,11 @@ export class HatiServer {
         closeGracefully(socket, `-${ServerErrorCode.MAX_CLIENTS} ${this.#maxClientsMessage()}\r\n`);
         return;
       }
-      if (listener === 'tcp' && this.#protectedMode && !isLoopbackAddress(socket.remoteAddress)) {
-        this.logger.warn(`protected mode: refused a client from ${socket.remoteAddress}`);
-        closeGracefully(socket, `-${ServerErrorCode.DENIED} ${PROTECTED_MODE_MESSAGE}\r\n`);
+      if (listener === 'tcp' && protectedModeDenies(this.#protectedMode, socket.remoteAddress)) {
+        // Debug only: anyone who can reach the port could fill the log. Start-up warned already.
+        if (this.logger.debugEnabled)
+          this.logger.debug(`protected mode: refused a client from ${socket.remoteAddress}`);
+        closeGracefully(socket, `-${ServerErrorCode.DENIED} ${protectedModeMessage('TCP')}\r\n`);
         return;
       }
       const connection = new Connection(socket, this.#executor, this.logger, this.#connectionOptions);

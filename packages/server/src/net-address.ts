@@ -12,6 +12,24 @@ export function isLoopbackAddress(address: string | undefined): boolean {
   return address === '::1';
 }
 
+/**
+ * Protected mode's decision for one TCP or HTTP client: refused unless it is on this machine.
+ * An unknown address (the socket is already gone) is refused too.
+ */
+export function protectedModeDenies(protectedMode: boolean, remoteAddress: string | undefined): boolean {
+  return protectedMode && (remoteAddress === undefined || !isLoopbackAddress(remoteAddress));
+}
+
+/** What a client refused by protected mode is told, on either listener. */
+export function protectedModeMessage(listener: 'TCP' | 'JSON-RPC'): string {
+  return (
+    `Hati is running in protected mode because no credentials are configured and the ${listener} listener is ` +
+    'bound to a non-loopback address: only clients on this machine (loopback) may connect. To serve only ' +
+    'this machine, bind to 127.0.0.1; to allow remote clients on a trusted network, restart with ' +
+    '--protected-mode no. (Configuring credentials will also lift protected mode, once Hati supports them.)'
+  );
+}
+
 /** True for a bind address that only this machine can reach (`localhost`, 127.x, ::1). */
 export function isLoopbackHost(host: string): boolean {
   return host === 'localhost' || (host !== '' && isLoopbackAddress(host));

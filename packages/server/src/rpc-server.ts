@@ -12,7 +12,7 @@ import {
 import { describeError, ServerError, ServerErrorCode } from './errors.js';
 import { type BodyElement, BodyScanner, MAX_REQUEST_DEPTH, MAX_REQUEST_VALUES } from './json-body-scanner.js';
 import type { Logger } from './logger.js';
-import { isLoopbackAddress } from './net-address.js';
+import { isLoopbackAddress, protectedModeDenies, protectedModeMessage } from './net-address.js';
 import type { ServerStats } from './stats.js';
 
 /** Codes of errors the caller can fix by changing the params: JSON-RPC "invalid params". */
@@ -105,14 +105,6 @@ const BATCH_SLICE = 100;
 /** Bytes of a body scanned, and of batch elements parsed, per event-loop turn, for the same reason. */
 const SCAN_SLICE_BYTES = 256 * 1024;
 const PARSE_SLICE_BYTES = 256 * 1024;
-
-/**
- * Protected mode's decision for one HTTP client: refused unless it is on this machine. An
- * unknown address (the socket is already gone) is refused too: the HTTP listener is always TCP.
- */
-export function protectedModeDenies(protectedMode: boolean, remoteAddress: string | undefined): boolean {
-  return protectedMode && (remoteAddress === undefined || !isLoopbackAddress(remoteAddress));
-}
 
 /** The name in a `Host` header: port and IPv6 brackets removed, lower case, no trailing dot. */
 export function hostName(header: string): string {
@@ -299,16 +291,7 @@ export class RpcServer {
   #checkProtectedMode(req: IncomingMessage, res: ServerResponse): boolean {
     if (!protectedModeDenies(this.#protectedMode, req.socket.remoteAddress)) return true;
     res.setHeader('connection', 'close');
-    this.#refuse(
-      req,
-      res,
-      403,
-      ServerErrorCode.DENIED,
-      'Hati is running in protected mode because no credentials are configured and the JSON-RPC listener is ' +
-        'bound to a non-loopback address: only clients on this machine (loopback) may connect. To serve only ' +
-        'this machine, bind to 127.0.0.1; to allow remote clients on a trusted network, restart with ' +
-        '--protected-mode no. (Configuring credentials will also lift protected mode, once Hati supports them.)',
-    );
+    this.#refuse(req, res, 403, ServerErrorCode.DENIED, protectedModeMessage('JSON-RPC'));
     return false;
   }
 
