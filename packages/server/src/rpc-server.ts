@@ -76,10 +76,12 @@ function bytesParam(params: Params, name: string, encoding: Encoding): Bytes {
   return encoding === 'base64' ? Buffer.from(value, 'base64') : value;
 }
 
-/** A ttl given as a number or a numeric string; 0 when absent. The engine checks its range. */
+/** A ttl given as a number or a numeric string; 0 when absent or empty. The engine checks its range. */
 function ttlParam(params: Params): number {
   const ttl = params.ttl ?? 0;
   if (typeof ttl === 'number') return ttl;
+  // The seed's Go server took the ttl as a string, and an empty one meant none.
+  if (ttl === '') return 0;
   if (typeof ttl === 'string' && /^\d+$/.test(ttl)) return Number(ttl);
   throw new StorageError(
     'TTL_INVALID',
@@ -166,12 +168,19 @@ function requestProblem(request: unknown): string | undefined {
     return `a request may not be nested over ${MAX_REQUEST_DEPTH} levels deep or hold over ${MAX_REQUEST_VALUES} values`;
   }
   if (!isObject(request)) return 'a request must be an object';
-  if (request.jsonrpc !== '2.0') return 'jsonrpc must be "2.0"';
+  // Without "jsonrpc" it is JSON-RPC 1.0, as the seed's Go server (net/rpc/jsonrpc) spoke it.
+  if ('jsonrpc' in request && request.jsonrpc !== '2.0') return 'jsonrpc must be "2.0" (or absent, for JSON-RPC 1.0)';
   if (typeof request.method !== 'string') return 'method must be a string';
   if ('id' in request && !isId(request.id)) return 'id must be a string, a number or null';
   if (request.result !== undefined || request.error !== undefined) return 'a request has no result or error';
   return undefined;
 }
+
+/**
+ * A response: JSON-RPC 2.0, or 1.0 for a request without "jsonrpc" (`result` and `error` both
+ * present, one of them null, as Go's net/rpc/jsonrpc client expects).
+ */
+type RpcResponse = JSONRPCResponse | { id: JSONRPCID; result: unknown; error: JSONRPCError | null };
 
 function invalidRequest(request: unknown, message: string): JSONRPCResponse {
   const id = isObject(request) && isId(request.id) ? request.id : null;
@@ -489,7 +498,7 @@ export class RpcServer {
     for (let i = 0; i < requests.length; i += BATCH_SLICE) {
       if (i > 0) await nextTurn();
       const slice = requests.slice(i, i + BATCH_SLICE).map((request) => this.#run(request));
-      const responses = slice.some(isPromise) ? await Promise.all(slice) : (slice as Array<JSONRPCResponse | null>);
+      const responses = slice.some(isPromise) ? await Promise.all(slice) : (slice as Array<RpcResponse | null>);
       for (const response of responses) if (response !== null) parts.push(JSON.stringify(response));
     }
     if (parts.length === 0) return this.#noContent(res);
@@ -500,38 +509,39 @@ export class RpcServer {
    * One call: its response, or null for a notification; synchronous when the method answered
    * synchronously. Errors of the method become error responses with the stable code.
    */
-  #run(request: unknown): MaybePromise<JSONRPCResponse | null> {
+  #run(request: unknown): MaybePromise<RpcResponse | null> {
     const problem = requestProblem(request);
     if (problem !== undefined) return invalidRequest(request, problem);
     const { id, method, params } = request as JSONRPCRequest;
+    const v1 = !('jsonrpc' in (request as object));
     const run = this.#methods.get(method);
     if (run === undefined) {
       const error = { code: JSONRPCErrorCode.MethodNotFound, message: `no method ${quoted(method)}` };
-      return replyTo(id, undefined, { ...error, data: { code: ServerErrorCode.METHOD_NOT_FOUND } });
+      return replyTo(v1, id, undefined, { ...error, data: { code: ServerErrorCode.METHOD_NOT_FOUND } });
     }
     let result: MaybePromise<unknown>;
     try {
       result = run(params);
     } catch (err) {
-      return this.#failed(id, err);
+      return this.#failed(v1, id, err);
     }
     if (isPromise(result)) {
       return result.then(
-        (value) => replyTo(id, value),
-        (err: unknown) => this.#failed(id, err),
+        (value) => replyTo(v1, id, value),
+        (err: unknown) => this.#failed(v1, id, err),
       );
     }
-    return replyTo(id, result);
+    return replyTo(v1, id, result);
   }
 
-  #failed(id: JSONRPCID | undefined, err: unknown): JSONRPCResponse | null {
+  #failed(v1: boolean, id: JSONRPCID | undefined, err: unknown): RpcResponse | null {
     const error = rpcError(err);
     if (error.data.code === ServerErrorCode.INTERNAL) {
       this.#logger.error(`json-rpc: ${(err as Error)?.stack ?? String(err)}`);
     } else if (this.#logger.debugEnabled) {
       this.#logger.debug(`json-rpc: ${error.data.code} ${error.message}`);
     }
-    return replyTo(id, undefined, error);
+    return replyTo(v1, id, undefined, error);
   }
 
   #parseError(res: ServerResponse): void {
@@ -586,7 +596,15 @@ async function parseBatch(body: Buffer, elements: readonly BodyElement[]): Promi
 }
 
 /** The response to a call: null for a notification (no id), which gets none. */
-function replyTo(id: JSONRPCID | undefined, result: unknown, error?: JSONRPCError): JSONRPCResponse | null {
+/**
+ * The response to a call: null for a notification, which gets none (2.0: no id; 1.0: a null or
+ * missing id).
+ */
+function replyTo(v1: boolean, id: JSONRPCID | undefined, result: unknown, error?: JSONRPCError): RpcResponse | null {
+  if (v1)
+    return id === undefined || id === null
+      ? null
+      : { id, result: error === undefined ? result : null, error: error ?? null };
   if (id === undefined) return null;
   return error === undefined ? { jsonrpc: '2.0', id, result } : { jsonrpc: '2.0', id, error };
 }

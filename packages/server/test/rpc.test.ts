@@ -133,3 +133,45 @@ t.test('errors carry JSON-RPC codes and stable data.code', async (t) => {
   t.equal(get.status, 405, 'GET is not JSON-RPC');
   t.same(await call(h, 'Storage.Count', { type: 'memory' }), { result: 0 }, 'the server still serves');
 });
+
+t.test("JSON-RPC 1.0, as the seed's Go clients send it: no jsonrpc field, answered in kind", async (t) => {
+  const h = await startServer(t);
+  // Go's net/rpc/jsonrpc: params is an array of one object, the ttl a string, empty for none.
+  const set = await rpc(h, { method: 'Storage.Set', params: [{ type: 'hdd', key: 'go', value: 'v', ttl: '' }], id: 7 });
+  t.same(set, { status: 200, json: { id: 7, result: true, error: null } }, 'result, and error null');
+  const get = await rpc(h, { method: 'Storage.Get', params: [{ type: 'hdd', key: 'go' }], id: 8 });
+  t.same(get.json, { id: 8, result: 'v', error: null });
+  const bad = await rpc(h, { method: 'Storage.Get', params: [{ type: 'ram', key: 'go' }], id: 9 });
+  t.match(
+    bad.json,
+    { id: 9, result: null, error: { data: { code: 'STORAGE_TYPE_INVALID' } } },
+    'result null, error set',
+  );
+  const unknown = await rpc(h, { method: 'Storage.Nope', params: [], id: 10 });
+  t.match(unknown.json, { id: 10, result: null, error: { data: { code: 'METHOD_NOT_FOUND' } } });
+  // A 1.0 notification has a null id and gets no response.
+  const note = await rpc(h, { method: 'Storage.Set', params: [{ type: 'memory', key: 'n', value: 'v' }], id: null });
+  t.equal(note.status, 204);
+  t.same(await call(h, 'Storage.Get', { type: 'memory', key: 'n' }), { result: 'v' }, 'the notification ran');
+  // 2.0 and 1.0 calls may share a batch; each is answered in its own version.
+  const batch = await rpc(h, [
+    { method: 'Storage.Count', params: [{ type: 'hdd' }], id: 'a' },
+    { jsonrpc: '2.0', method: 'Storage.Count', params: { type: 'hdd' }, id: 'b' },
+  ]);
+  t.same(batch.json, [
+    { id: 'a', result: 1, error: null },
+    { jsonrpc: '2.0', id: 'b', result: 1 },
+  ]);
+  const wrong = await rpc(h, { jsonrpc: '1.0', method: 'Storage.Count', params: { type: 'hdd' }, id: 1 });
+  t.match(wrong.json, { error: { data: { code: 'INVALID_REQUEST' }, message: /jsonrpc must be "2.0"/ } });
+});
+
+t.test('an empty ttl string means no expiry, as the seed took it', async (t) => {
+  const h = await startServer(t);
+  t.same(await call(h, 'Storage.Set', { type: 'memory', key: 'k', value: 'v', ttl: '' }), { result: true });
+  h.clock.now += 10 ** 12;
+  t.same(await call(h, 'Storage.Get', { type: 'memory', key: 'k' }), { result: 'v' }, 'still there much later');
+  t.match(await call(h, 'Storage.Set', { type: 'memory', key: 'k', value: 'v', ttl: ' ' }), {
+    error: { data: { code: 'TTL_INVALID' } },
+  });
+});
