@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import { type ParserLimits, ProtocolError, ProtocolErrorCode, ReplyWriter, RequestParser } from '@hati/protocol';
 import type { CommandExecutor, PendingReply, WriteReply } from './command-executor.js';
+import { describeError } from './errors.js';
 import type { InputBudget } from './input-budget.js';
 import type { Logger } from './logger.js';
 
@@ -235,7 +236,8 @@ export class Connection {
         if (this.#slots[this.#head] === slot) this.#drainSlots();
       },
       (err: unknown) => {
-        slot.write = (out) => out.error('INTERNAL', (err as Error)?.message ?? String(err));
+        const { code, message } = describeError(err, this.#logger);
+        slot.write = (out) => out.error(code, message);
         slot.done = true;
         if (this.#slots[this.#head] === slot) this.#drainSlots();
       },

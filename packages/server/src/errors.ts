@@ -1,3 +1,7 @@
+import { ProtocolErrorCode } from '@hati/protocol';
+import { StorageErrorCode } from '@hati/storage';
+import type { Logger } from './logger.js';
+
 /**
  * Error codes the server adds to those of @hati/protocol and @hati/storage. The same strings
  * are the first word of a `-CODE message` reply and the `error.data.code` of a JSON-RPC error.
@@ -50,11 +54,24 @@ export class ServerError extends Error {
   }
 }
 
-/** The stable code and message of any error, for a reply: codes of Hati errors pass through. */
-export function describeError(err: unknown): { code: string; message: string } {
-  if (err instanceof Error && typeof (err as { code?: unknown }).code === 'string') {
-    const code = (err as unknown as { code: string }).code;
-    if (/^[A-Z][A-Z_]*$/.test(code)) return { code, message: err.message };
-  }
+/**
+ * Every code a reply may carry. An error with any other code (LevelDB's `LEVEL_*`, Node's
+ * `ERR_*`, a bug's TypeError) is not part of the contract and must not reach the wire as one.
+ */
+const WIRE_CODES: ReadonlySet<string> = new Set<string>([
+  ...Object.values(ProtocolErrorCode),
+  ...Object.values(StorageErrorCode),
+  ...Object.values(ServerErrorCode),
+]);
+
+/**
+ * The stable code and message of any error, for a reply: Hati's codes pass through; anything
+ * else is INTERNAL, and is logged with its stack when a logger is given (an INTERNAL reply is a
+ * bug or an unexpected failure someone must be able to find).
+ */
+export function describeError(err: unknown, logger?: Logger): { code: string; message: string } {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (err instanceof Error && typeof code === 'string' && WIRE_CODES.has(code)) return { code, message: err.message };
+  logger?.error(`internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
   return { code: ServerErrorCode.INTERNAL, message: err instanceof Error ? err.message : String(err) };
 }

@@ -87,7 +87,7 @@ export class HatiServer {
     this.#maxClients = options.maxClients ?? descriptors.maxClients;
     this.logger = logger;
     this.stats = new ServerStats();
-    this.#executor = new CommandExecutor(storage, this.stats);
+    this.#executor = new CommandExecutor(storage, this.stats, logger);
     this.#rpc = new RpcServer(storage, this.stats, logger, {
       maxBody: options.maxRpcBody ?? serverDefaults.maxRpcBody,
       maxBatch: options.maxRpcBatch ?? serverDefaults.maxRpcBatch,
