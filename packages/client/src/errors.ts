@@ -13,9 +13,9 @@ export const ClientErrorCode = {
   TIMEOUT: 'TIMEOUT',
   /** The call's AbortSignal fired before its reply came. */
   ABORTED: 'ABORTED',
-  /** The server's reply could not be read, or was not what the command returns. */
+  /** The server's reply could not be read, or was not what the command returns (JSON-RPC: no response to the call). */
   BAD_REPLY: 'BAD_REPLY',
-  /** JSON-RPC: the HTTP request failed, or the server answered with an HTTP error and no JSON-RPC error. Transient. */
+  /** JSON-RPC: no connection, or the server answered with an HTTP error status and no JSON-RPC error. Transient. */
   HTTP_ERROR: 'HTTP_ERROR',
 } as const;
 

@@ -1,10 +1,27 @@
 import type { CommandName } from '@hati/protocol';
-import { JSONRPCClient, type JSONRPCRequest, type JSONRPCResponse } from 'json-rpc-2.0';
 import { type ArgsOf, type CallOptions, CommandMethods, type ReplyOf, type StorageTypeName } from './commands.js';
 import { clientError, type HatiError, serverError } from './errors.js';
 import { clientDefaults, type RpcClientOptions } from './options.js';
 
 type Params = Record<string, unknown>;
+
+/** JSON-RPC 2.0, as far as this client writes and reads it. */
+interface RpcRequest {
+  jsonrpc: '2.0';
+  id: number;
+  method: string;
+  params: Params;
+}
+interface RpcError {
+  code: number;
+  message: string;
+  data?: { code?: unknown };
+}
+interface RpcResponse {
+  id: unknown;
+  result?: unknown;
+  error?: RpcError;
+}
 
 /** How a command of the table maps to a JSON-RPC method, and its result back. */
 const rpcMethods: { [N in CommandName]?: { method: string; params: (args: ArgsOf<N>) => Params } } = {
@@ -42,46 +59,52 @@ function fromResult(name: CommandName, result: unknown): unknown {
 }
 
 /** The JSON-RPC request of a command, or undefined when it has no JSON-RPC method. */
-function requestFor<N extends CommandName>(name: N, args: ArgsOf<N>, id: number): JSONRPCRequest | undefined {
+function requestFor<N extends CommandName>(name: N, args: ArgsOf<N>, id: number): RpcRequest | undefined {
   const mapping = rpcMethods[name];
   if (mapping === undefined) return undefined;
   return { jsonrpc: '2.0', id, method: mapping.method, params: (mapping.params as (args: ArgsOf<N>) => Params)(args) };
 }
 
 /** What a command returns from its JSON-RPC response; throws the response's error. */
-function resultOf<N extends CommandName>(name: N, response: JSONRPCResponse): ReplyOf<N> {
+function resultOf<N extends CommandName>(name: N, response: RpcResponse | undefined): ReplyOf<N> {
+  if (response === undefined) throw clientError('BAD_REPLY', `${name}: the server's answer holds no response to it`);
   if (response.error) throw toHatiError(response.error);
   return fromResult(name, response.result) as ReplyOf<N>;
 }
 
-/** A call collected by `batch`, settled from its response. */
+/** A call collected by `batch`, settled from its response (or the batch's failure). */
 interface BatchEntry {
-  request: JSONRPCRequest;
-  settle: (response: JSONRPCResponse) => void;
+  request: RpcRequest;
+  settle: (response: RpcResponse | undefined) => void;
+  fail: (error: HatiError) => void;
 }
 
-function toHatiError(error: { code: number; message: string; data?: { code?: unknown } }): HatiError {
+function toHatiError(error: RpcError): HatiError {
   const code = typeof error.data?.code === 'string' ? error.data.code : `JSONRPC_${error.code}`;
-  return serverError(code, error.message);
+  return serverError(code, String(error.message));
+}
+
+function isResponse(value: unknown): value is RpcResponse {
+  if (typeof value !== 'object' || value === null || !('id' in value)) return false;
+  const error = (value as { error?: unknown }).error;
+  return 'result' in value || (typeof error === 'object' && error !== null);
 }
 
 /**
- * The same typed methods as HatiClient, over JSON-RPC 2.0 on HTTP (json-rpc-2.0's client and
- * fetch). `batch` sends several calls in one HTTP request. PING and QUIT have no JSON-RPC
- * method: PING is answered locally after a `Server.Stats` round trip proves the server answers.
+ * The same typed methods as HatiClient, over JSON-RPC 2.0 on HTTP (`fetch`). `batch` sends
+ * several calls in one HTTP request. PING and QUIT have no JSON-RPC method: PING is answered
+ * locally after a `Server.Stats` round trip proves the server answers.
  */
 export class HatiRpcClient extends CommandMethods {
   readonly #url: string;
   readonly #headers: Record<string, string>;
   readonly #commandTimeout: number;
-  readonly #client: JSONRPCClient<CallOptions | undefined>;
 
   constructor(options: RpcClientOptions = {}) {
     super();
     this.#url = options.url ?? clientDefaults.url;
     this.#headers = { 'content-type': 'application/json', ...options.headers };
     this.#commandTimeout = options.commandTimeout ?? clientDefaults.commandTimeout;
-    this.#client = new JSONRPCClient((request, options) => this.#post(request, options));
   }
 
   call<N extends CommandName>(name: N, args: ArgsOf<N>, options: CallOptions = {}): Promise<ReplyOf<N>> {
@@ -90,7 +113,7 @@ export class HatiRpcClient extends CommandMethods {
     }
     const request = requestFor(name, args, this.#nextId());
     if (request === undefined) return Promise.reject(clientError('BAD_REPLY', `${name} has no JSON-RPC method`));
-    return Promise.resolve(this.#client.requestAdvanced(request, options)).then((response) => resultOf(name, response));
+    return this.#exchange(request, options, name).then((responses) => resultOf(name, responses.get(request.id)));
   }
 
   /**
@@ -105,20 +128,20 @@ export class HatiRpcClient extends CommandMethods {
     const collected: BatchEntry[] = [];
     const builder = new BatchBuilder(this, collected, () => this.#nextId());
     const results = Promise.all(build(builder));
-    const responses = await this.#client.requestAdvanced(
-      collected.map((c) => c.request),
-      undefined,
-    );
-    const byId = new Map(responses.map((r) => [r.id, r]));
-    for (const c of collected) {
-      const response = byId.get(c.request.id as number);
-      c.settle(
-        response ?? {
-          jsonrpc: '2.0',
-          id: c.request.id ?? null,
-          error: { code: -32603, message: 'no response for this call' },
-        },
-      );
+    // A call made outside the batch (PING) may fail while the batch is in flight: handled below.
+    results.catch(() => undefined);
+    if (collected.length > 0) {
+      try {
+        const responses = await this.#exchange(
+          collected.map((c) => c.request),
+          undefined,
+          'batch',
+        );
+        for (const c of collected) c.settle(responses.get(c.request.id));
+      } catch (err) {
+        // The request as a whole failed: every call in it fails the same way.
+        for (const c of collected) c.fail(err as HatiError);
+      }
     }
     return (await results) as { [K in keyof T]: Awaited<T[K]> };
   }
@@ -129,38 +152,58 @@ export class HatiRpcClient extends CommandMethods {
     return this.#id;
   }
 
-  async #post(request: JSONRPCRequest | JSONRPCRequest[], options: CallOptions | undefined): Promise<void> {
+  /**
+   * POSTs one request or a batch and returns the responses by id. Throws a HatiError when the
+   * exchange as a whole fails: ABORTED, TIMEOUT, HTTP_ERROR (no connection, or an HTTP error
+   * status with no JSON-RPC answer), BAD_REPLY (a success status with no JSON-RPC answer), or
+   * the server's code when it refused the whole request with a JSON-RPC error (`id: null`).
+   */
+  async #exchange(
+    payload: RpcRequest | RpcRequest[],
+    options: CallOptions | undefined,
+    label: string,
+  ): Promise<Map<unknown, RpcResponse>> {
+    const signal = options?.signal;
+    if (signal?.aborted) throw clientError('ABORTED', `${label}: aborted`, signal.reason);
     const timeout = options?.timeout ?? this.#commandTimeout;
-    const signals = [options?.signal, timeout > 0 ? AbortSignal.timeout(timeout) : undefined].filter(
-      (s): s is AbortSignal => s !== undefined,
-    );
-    let response: Response;
+    const timer = timeout > 0 ? AbortSignal.timeout(timeout) : undefined;
+    const signals = [signal, timer].filter((s): s is AbortSignal => s !== undefined);
+    let status: number;
+    let text: string;
     try {
-      response = await fetch(this.#url, {
+      const response = await fetch(this.#url, {
         method: 'POST',
         headers: this.#headers,
-        body: JSON.stringify(request),
-        ...(signals.length > 0 && { signal: AbortSignal.any(signals) }),
+        body: JSON.stringify(payload),
+        ...(signals.length > 0 && { signal: signals.length === 1 ? signals[0] : AbortSignal.any(signals) }),
       });
+      status = response.status;
+      // Inside the try: the timeout, an abort or a reset can also strike while the body streams in.
+      text = await response.text();
     } catch (err) {
-      if (options?.signal?.aborted) throw clientError('ABORTED', 'aborted', options.signal.reason);
-      if ((err as Error).name === 'TimeoutError') throw clientError('TIMEOUT', `no reply within ${timeout} ms`, err);
-      throw clientError('HTTP_ERROR', `cannot reach ${this.#url}: ${(err as Error).message}`, err);
+      if (signal?.aborted) throw clientError('ABORTED', `${label}: aborted`, signal.reason);
+      if (timer?.aborted) throw clientError('TIMEOUT', `${label}: no reply within ${timeout} ms`, err);
+      const reason = (err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : String(err);
+      throw clientError('HTTP_ERROR', `${label}: cannot reach ${this.#url}: ${reason}`, err);
     }
-    if (response.status === 204) return;
-    const text = await response.text();
     let body: unknown;
     try {
       body = JSON.parse(text);
-    } catch (err) {
-      throw clientError('HTTP_ERROR', `HTTP ${response.status} from ${this.#url}`, err);
+    } catch {
+      body = undefined;
     }
-    const single = !Array.isArray(body) ? (body as JSONRPCResponse) : undefined;
-    if (single?.error && (single.id === null || single.id === undefined)) {
-      // An error about the request as a whole (too large, not JSON): fail every call in it.
-      throw toHatiError(single.error);
+    const responses = (Array.isArray(body) ? body : [body]).filter(isResponse);
+    const whole = responses.length === 1 && !Array.isArray(body) ? responses[0] : undefined;
+    if (whole?.error && (whole.id === null || whole.id === undefined)) {
+      // An error about the request as a whole (too large, wrong path, not JSON): the server's code.
+      throw toHatiError(whole.error);
     }
-    this.#client.receive(body as JSONRPCResponse | JSONRPCResponse[]);
+    if (responses.length === 0) {
+      // An HTTP error page (a proxy, a wrong URL) is HTTP_ERROR; a success with nothing readable, BAD_REPLY.
+      const code = status >= 200 && status <= 299 ? 'BAD_REPLY' : 'HTTP_ERROR';
+      throw clientError(code, `${label}: HTTP ${status} from ${this.#url}, with no JSON-RPC answer`);
+    }
+    return new Map(responses.map((r) => [r.id, r]));
   }
 }
 
@@ -190,6 +233,7 @@ class BatchBuilder extends CommandMethods {
             reject(err);
           }
         },
+        fail: reject,
       });
     });
   }

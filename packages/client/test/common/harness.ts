@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -8,12 +9,12 @@ import { HatiServer, Logger } from '@hati/server';
 import type { Test } from 'tap';
 
 /** A server in this process with TCP, UNIX and JSON-RPC listeners; closed after the test. */
-export async function startServer(t: Test): Promise<{ server: HatiServer; dir: string }> {
+export async function startServer(t: Test, rpcPort = 0): Promise<{ server: HatiServer; dir: string }> {
   const dir = await mkdtemp(join(tmpdir(), 'hati-client-'));
   const server = await HatiServer.start({
     tcp: { host: '127.0.0.1', port: 0 },
     unix: join(dir, 'hati.sock'),
-    rpc: { host: '127.0.0.1', port: 0 },
+    rpc: { host: '127.0.0.1', port: rpcPort },
     dataDir: join(dir, 'data'),
     durability: 'no',
     logger: new Logger('error', () => {}),
@@ -36,4 +37,14 @@ export async function spawnServer(t: Test, dataDir: string, port = 0): Promise<{
   });
   const [line] = (await once(createInterface({ input: child.stdout as NodeJS.ReadableStream }), 'line')) as [string];
   return { child, port: Number(line.split(' ')[1]) };
+}
+
+/** A port nothing listens on (it was free a moment ago). */
+export async function freePort(): Promise<number> {
+  const probe = createServer();
+  probe.listen(0, '127.0.0.1');
+  await once(probe, 'listening');
+  const { port } = probe.address() as AddressInfo;
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
 }
