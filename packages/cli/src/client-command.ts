@@ -4,8 +4,9 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { createClient, type HatiClient } from '@hati/client';
 import { type CommandSpec, commands, lookupCommand, type Reply, ReplyError } from '@hati/protocol';
+import { hostPort } from './host-port.js';
 import type { Io } from './main.js';
-import { formatReply, rawReply } from './reply-format.js';
+import { formatReply, prettyJson, rawReply } from './reply-format.js';
 import { tokenize } from './tokenize.js';
 
 export interface ClientFlags {
@@ -31,8 +32,7 @@ function historyFile(env: NodeJS.ProcessEnv): string {
 }
 
 /** Connects, or explains why not. */
-async function connectTo(flags: ClientFlags): Promise<{ client: HatiClient; name: string }> {
-  const name = flags.unix ?? `${flags.tcpHost}:${flags.tcpPort}`;
+async function connectTo(flags: ClientFlags, name: string): Promise<HatiClient> {
   const client = createClient({
     ...(flags.unix !== undefined ? { path: flags.unix } : { host: flags.tcpHost, port: flags.tcpPort }),
     reconnect: false,
@@ -50,7 +50,29 @@ async function connectTo(flags: ClientFlags): Promise<{ client: HatiClient; name
     const reason = (failure as NodeJS.ErrnoException | undefined)?.code ?? failure?.message ?? 'closed';
     throw new Error(`cannot connect to ${name}: ${reason}`);
   }
-  return { client, name };
+  return client;
+}
+
+/** `help SET`: the command's syntax and summary from the command table; undefined for no such command. */
+export function commandHelp(name: string): string | undefined {
+  const spec = lookupCommand(name);
+  return spec === undefined ? undefined : `${spec.syntax}\n  ${spec.summary}\n`;
+}
+
+/** The text `help [command]` prints, or its error. */
+function help(words: string[]): { text: string } | { error: string } {
+  const [name] = words;
+  if (name === undefined) return { text: helpText() };
+  const text = commandHelp(name);
+  return text === undefined ? { error: `no command '${name}'; help lists them` } : { text };
+}
+
+/** A reply printer: raw bytes, or formatted as redis-cli does, with JSON replies (STATS) indented. */
+function printer(raw: boolean, terminal: Terminal): (reply: Reply, command?: CommandSpec) => void {
+  return (reply, command) => {
+    if (raw) terminal.stdout.write(Buffer.concat([rawReply(reply), Buffer.from('\n')]));
+    else terminal.stdout.write(`${(command?.reply === 'json' && prettyJson(reply)) || formatReply(reply)}\n`);
+  };
 }
 
 /**
@@ -60,36 +82,46 @@ async function connectTo(flags: ClientFlags): Promise<{ client: HatiClient; name
  * (error) CODE message), otherwise raw. Exit code 1 when a command failed.
  */
 export async function runClient(flags: ClientFlags, io: Io, terminal: Terminal): Promise<number> {
-  let connection: { client: HatiClient; name: string };
+  const name = flags.unix ?? hostPort(flags.tcpHost, flags.tcpPort);
+  const print = printer(flags.raw ?? terminal.stdout.isTTY !== true, terminal);
+  // `hati client help SET` needs no server.
+  if (flags.command[0]?.toLowerCase() === 'help') {
+    const answer = help(flags.command.slice(1));
+    if ('error' in answer) {
+      io.stderr(`hati: ${answer.error}\n`);
+      return 1;
+    }
+    terminal.stdout.write(answer.text);
+    return 0;
+  }
+  const prompt = flags.command.length === 0 && terminal.stdin.isTTY === true;
+  let client: HatiClient | undefined;
   try {
-    connection = await connectTo(flags);
+    client = await connectTo(flags, name);
   } catch (err) {
     io.stderr(`hati: ${(err as Error).message}\n`);
-    return 1;
+    // The prompt opens anyway, as redis-cli's does: `not connected> `, connecting on each command.
+    if (!prompt) return 1;
   }
-  const { client, name } = connection;
-  const raw = flags.raw ?? terminal.stdout.isTTY !== true;
-  const print = (reply: Reply) => {
-    if (raw) terminal.stdout.write(Buffer.concat([rawReply(reply), Buffer.from('\n')]));
-    else terminal.stdout.write(`${formatReply(reply)}\n`);
-  };
   try {
+    if (prompt) return await interactive(flags, name, client, terminal, io, print);
+    const connected = client as HatiClient;
     if (flags.command.length > 0) {
-      const reply = await client.sendCommand(joinRest(flags.command));
+      const args = joinRest(flags.command);
+      const reply = await connected.sendCommand(args);
       if (reply instanceof ReplyError) {
         io.stderr(`${formatReply(reply)}\n`);
         return 1;
       }
-      print(reply);
+      print(reply, lookupCommand(args[0] ?? ''));
       return 0;
     }
-    if (terminal.stdin.isTTY !== true) return await piped(client, terminal, io, print);
-    return await interactive(client, name, terminal, io, print);
+    return await piped(connected, terminal, io, print);
   } catch (err) {
     io.stderr(`hati: ${(err as Error).message}\n`);
     return 1;
   } finally {
-    await client.close();
+    await client?.close();
   }
 }
 
@@ -106,7 +138,12 @@ function joinRest(words: string[]): string[] {
 }
 
 /** Commands from a pipe, one per line; errors go to stderr and make the exit code 1. */
-async function piped(client: HatiClient, terminal: Terminal, io: Io, print: (reply: Reply) => void): Promise<number> {
+async function piped(
+  client: HatiClient,
+  terminal: Terminal,
+  io: Io,
+  print: (reply: Reply, command?: CommandSpec) => void,
+): Promise<number> {
   let failed = false;
   for await (const line of createInterface({ input: terminal.stdin, crlfDelay: Number.POSITIVE_INFINITY })) {
     let args: Buffer[] | undefined;
@@ -123,7 +160,7 @@ async function piped(client: HatiClient, terminal: Terminal, io: Io, print: (rep
       io.stderr(`${formatReply(reply)}\n`);
       failed = true;
     } else {
-      print(reply);
+      print(reply, lookupCommand(args[0] as Buffer));
     }
   }
   return failed ? 1 : 0;
@@ -152,14 +189,20 @@ export function complete(line: string): [string[], string] {
   return [[], word];
 }
 
-/** The prompt: `127.0.0.1:4242> `, with history kept in ~/.hati_history (HATI_HISTORY_FILE). */
+/**
+ * The prompt: `127.0.0.1:4242> `, with history kept in ~/.hati_history (HATI_HISTORY_FILE).
+ * While the server cannot be reached the prompt is `not connected> `, and each command first
+ * connects again; a command whose connection broke is reported, never sent twice.
+ */
 async function interactive(
-  client: HatiClient,
+  flags: ClientFlags,
   name: string,
+  connected: HatiClient | undefined,
   terminal: Terminal,
   io: Io,
-  print: (reply: Reply) => void,
+  print: (reply: Reply, command?: CommandSpec) => void,
 ): Promise<number> {
+  let client = connected;
   const file = historyFile(io.env);
   const history = await readFile(file, 'utf8')
     .then((text) =>
@@ -187,28 +230,63 @@ async function interactive(
   rl.on('history', (lines: string[]) => {
     lastHistory = lines;
   });
-  rl.prompt();
+  // Ctrl-C clears a typed line; on an empty line it leaves, as Ctrl-D does.
+  rl.on('SIGINT', () => {
+    if (rl.line === '') {
+      rl.close();
+      return;
+    }
+    rl.write(null, { ctrl: true, name: 'e' });
+    rl.write(null, { ctrl: true, name: 'u' });
+  });
+  const prompt = () => {
+    rl.setPrompt(client?.state === 'ready' ? `${name}> ` : 'not connected> ');
+    rl.prompt();
+  };
+  prompt();
+  let quit = false;
   for await (const line of rl) {
-    const trimmed = line.trim().toLowerCase();
-    if (trimmed === 'quit' || trimmed === 'exit') break;
-    if (trimmed === 'help') {
-      terminal.stdout.write(helpText());
-      rl.prompt();
+    const words = line.trim().split(/\s+/);
+    const first = words[0]?.toLowerCase();
+    if (words.length === 1 && (first === 'quit' || first === 'exit')) {
+      quit = true;
+      break;
+    }
+    if (first === 'help') {
+      const answer = help(words.slice(1));
+      terminal.stdout.write('error' in answer ? `(error) ${answer.error}\n` : answer.text);
+      prompt();
       continue;
     }
+    let args: Buffer[] | undefined;
     try {
-      const args = tokenize(line);
-      if (args !== undefined) print(await client.sendCommand(args));
+      args = tokenize(line);
     } catch (err) {
       terminal.stdout.write(`(error) ${(err as Error).message}\n`);
     }
-    if (client.state === 'closed') {
-      io.stderr(`hati: the connection to ${name} closed\n`);
-      break;
+    if (args !== undefined) {
+      if (client?.state !== 'ready') {
+        await client?.close();
+        client = await connectTo(flags, name).catch((err: Error) => {
+          terminal.stdout.write(`hati: ${err.message}\n`);
+          return undefined;
+        });
+      }
+      if (client !== undefined) {
+        try {
+          print(await client.sendCommand(args), lookupCommand(args[0] as Buffer));
+        } catch (err) {
+          terminal.stdout.write(`(error) ${(err as Error).message}\n`);
+        }
+        if (client.state !== 'ready') terminal.stdout.write(`hati: the connection to ${name} closed\n`);
+      }
     }
-    rl.prompt();
+    prompt();
   }
+  // Ctrl-D or Ctrl-C left the cursor after the prompt: the shell's prompt goes on a line of its own.
+  if (!quit) terminal.stdout.write('\n');
   rl.close();
+  await client?.close();
   await saveHistory(lastHistory);
   return 0;
 }

@@ -13,6 +13,11 @@ export interface Io {
   env: NodeJS.ProcessEnv;
   /** The streams `hati client` reads commands from and prints replies to. */
   terminal?: Terminal;
+  /**
+   * The binary holds SIGINT and SIGTERM while the modules load; this stops holding them and
+   * returns the first that arrived. `hati start` calls it once its own handlers are in place.
+   */
+  heldSignal?: () => NodeJS.Signals | undefined;
 }
 
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
@@ -30,6 +35,18 @@ function integerIn(name: string, min: number, max: number) {
       throw new Error(`--${name} must be an integer from ${min} to ${max}, got '${String(value)}'`);
     }
     return n;
+  };
+}
+
+/** An empty path would resolve to the working directory: refused rather than written into. */
+function directory(name: string) {
+  return (value: unknown) => {
+    if (String(value).trim() === '') {
+      throw new Error(
+        `--${name} must name a directory, got '${String(value)}' (an empty path would mean the working directory)`,
+      );
+    }
+    return String(value);
   };
 }
 
@@ -52,7 +69,13 @@ function startOptions(y: Argv) {
       coerce: integerIn('rpc-port', 0, 65535),
       description: 'Port of the JSON-RPC listener (0: any free port)',
     })
-    .option('data-dir', { type: 'string', default: './data', description: 'Directory of the persistent (hdd) store' })
+    .option('data-dir', {
+      type: 'string',
+      requiresArg: true,
+      default: './data',
+      coerce: directory('data-dir'),
+      description: 'Directory of the persistent (hdd) store',
+    })
     .option('cpu-num', {
       requiresArg: true,
       default: availableParallelism(),
@@ -168,9 +191,12 @@ function flagsFromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
  * (HATI_TCP_PORT=5000).
  */
 export async function main(argv: string[], io: Io = processIo): Promise<number> {
-  let exitCode = 0;
+  argv = helpArgs(argv);
+  // Usage errors, as yargs reports them (it may report more than one: "Did you mean start?" and "Unknown argument: strat").
+  const failures: string[] = [];
   // Commands run after parsing, and only when parsing found no usage error.
   let run: (() => Promise<number>) | undefined;
+  let startsServer = false;
   const parser = yargs(argv)
     .scriptName('hati')
     .version(version)
@@ -183,6 +209,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
           'Without --tcp, --rpc or --unix, the TCP listener starts on its defaults. Every flag can also be set in the environment as HATI_<FLAG>, e.g. HATI_TCP_PORT=5000.',
         ),
       (args) => {
+        startsServer = true;
         run = () => start(args as unknown as StartFlags, io);
       },
     )
@@ -198,14 +225,26 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
             array: true,
             description: 'A command to run once, e.g. GET memory greeting',
           })
-          .option('tcp-host', { type: 'string', default: '127.0.0.1', description: 'Host of the server' })
+          .option('tcp-host', {
+            alias: 'h',
+            type: 'string',
+            requiresArg: true,
+            default: '127.0.0.1',
+            description: 'Host of the server (-h as in redis-cli; --help for help)',
+          })
           .option('tcp-port', {
+            alias: 'p',
             requiresArg: true,
             default: 4242,
             coerce: integerIn('tcp-port', 1, 65535),
             description: 'Port of the server',
           })
-          .option('unix', { type: 'string', description: 'Connect to this UNIX socket path instead of TCP' })
+          .option('unix', {
+            alias: 's',
+            type: 'string',
+            requiresArg: true,
+            description: 'Connect to this UNIX socket path instead of TCP',
+          })
           .option('raw', {
             type: 'boolean',
             description: 'Print replies as they are (the default when stdout is not a terminal); --no-raw formats them',
@@ -215,27 +254,79 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
           ),
       (args) => {
         const flags = args as unknown as ClientFlags & { command?: Array<string | number> };
+        // The words after the `--` that clientArgs put before the command are in `_`, after `client`.
+        const command = [...(flags.command ?? []), ...args._.slice(1)].map(String);
         run = () =>
-          runClient(
-            { ...flags, command: (flags.command ?? []).map(String) },
-            io,
-            io.terminal ?? { stdin: process.stdin, stdout: process.stdout },
-          );
+          runClient({ ...flags, command }, io, io.terminal ?? { stdin: process.stdin, stdout: process.stdout });
       },
     )
+    // Listed in --help only: `hati help ...` is rewritten by helpArgs before parsing.
+    .command('help [command]', 'Show the help of a command (hati help start is hati start --help)')
     .demandCommand(1, 'name a command: hati start, or hati client')
+    .recommendCommands()
     .strict()
     .wrap(Math.min(110, process.stdout.columns ?? 110))
     .exitProcess(false)
     .fail((message, err) => {
-      exitCode = 2;
-      io.stderr(`hati: ${message ?? err?.message}\nRun 'hati --help' for usage.\n`);
+      failures.push(message ?? err?.message ?? 'usage error');
     });
   let output = '';
   await parser.parseAsync(argv, {}, (_err, _argv, text) => {
     output = text;
   });
+  if (!startsServer) {
+    // Only `hati start` handles signals; anything else is ended by one held while it loaded.
+    const held = io.heldSignal?.();
+    if (held !== undefined) process.kill(process.pid, held);
+  }
+  if (failures.length > 0) {
+    io.stderr(`hati: ${usageError(failures, argv)}\nRun 'hati --help' for usage.\n`);
+    return 2;
+  }
   if (output !== '') io.stdout(`${output}\n`);
-  if (exitCode !== 0) return exitCode;
   return run === undefined ? 0 : run();
+}
+
+/**
+ * `hati help` is `hati --help`, `hati help start` is `hati start --help`; `-h` is `--help`
+ * everywhere but in `hati client`, where it is the host, as in redis-cli.
+ */
+function helpArgs(argv: string[]): string[] {
+  if (argv[0] === 'help') {
+    // `hati help strat` goes on as `hati strat`, to be answered with the command it resembles.
+    const [name] = argv.slice(1);
+    return name === undefined ? ['--help'] : COMMANDS.includes(name) ? [name, '--help'] : [name];
+  }
+  const command = argv.findIndex((arg) => !arg.startsWith('-'));
+  if (argv[command] === 'client') return clientArgs(argv, command + 1);
+  return argv.map((arg) => (arg === '-h' ? '--help' : arg));
+}
+
+const COMMANDS = ['start', 'client'];
+/** `hati client` flags that take a value. */
+const CLIENT_VALUE_FLAGS = new Set(['-h', '--tcp-host', '--tcpHost', '-p', '--tcp-port', '--tcpPort', '-s', '--unix']);
+
+/**
+ * Flags of `hati client` go before the command: from the command's first word on, everything is
+ * the command's (`hati client SET memory 0 k -p` stores `-p`), as in redis-cli.
+ */
+function clientArgs(argv: string[], from: number): string[] {
+  for (let i = from; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === '--') return argv;
+    if (!arg.startsWith('-')) return [...argv.slice(0, i), '--', ...argv.slice(i)];
+    if (CLIENT_VALUE_FLAGS.has(arg)) i++;
+  }
+  return argv;
+}
+
+/** One line from yargs' messages: a typo'd command is named with the command it resembles. */
+function usageError(failures: string[], argv: string[]): string {
+  const suggestion = failures.find((message) => message.startsWith('Did you mean '));
+  // yargs suggests a command only when no command matched: the first word is the typo.
+  const word = argv.find((arg) => !arg.startsWith('-'));
+  if (suggestion !== undefined && word !== undefined) {
+    return `unknown command '${word}': did you mean ${suggestion.slice('Did you mean '.length)}`;
+  }
+  return failures.find((message) => message !== suggestion) ?? (failures[0] as string);
 }

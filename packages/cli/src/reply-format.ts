@@ -43,3 +43,13 @@ export function rawReply(reply: Reply): Buffer {
   if (Buffer.isBuffer(reply)) return reply;
   return Buffer.concat(reply.flatMap((item, i) => (i === 0 ? [rawReply(item)] : [Buffer.from('\n'), rawReply(item)])));
 }
+
+/** A bulk string holding a JSON document (STATS), indented for reading; undefined if it is not JSON. */
+export function prettyJson(reply: Reply): string | undefined {
+  if (!Buffer.isBuffer(reply)) return undefined;
+  try {
+    return JSON.stringify(JSON.parse(reply.toString('utf8')), null, 2);
+  } catch {
+    return undefined;
+  }
+}

@@ -7,7 +7,7 @@ import { PassThrough } from 'node:stream';
 import t, { type Test } from 'tap';
 import { complete, helpText } from '../src/client-command.js';
 import { main } from '../src/main.js';
-import { BIN, Hati, tempDir } from './common/hati.js';
+import { BIN, Hati, tempDir, within } from './common/hati.js';
 
 interface Run {
   code: number | null;
@@ -194,4 +194,195 @@ t.test('the prompt helps: help from the command table, tab completion', async (t
   t.same(complete('count M'), [['memory'], 'M']);
   t.same(complete('PING m'), [[], 'm'], 'nothing where no storage type goes');
   t.same(complete('GET memory k'), [[], 'k'], 'keys are not guessed');
+});
+
+/** The prompt on a terminal made of streams: type into it, wait for what it shows. */
+class Prompt {
+  readonly stdin = Object.assign(new PassThrough(), { isTTY: true });
+  readonly stdout = Object.assign(new PassThrough(), { isTTY: true, columns: 80 });
+  /** What was written, with readline's cursor moves and line clearing. */
+  written = '';
+  readonly errors: string[] = [];
+  readonly done: Promise<number>;
+
+  constructor(args: string[], env: NodeJS.ProcessEnv) {
+    this.stdout.setEncoding('utf8').on('data', (text: string) => {
+      this.written += text;
+    });
+    this.done = main(['client', ...args], {
+      stdout: () => {},
+      stderr: (text) => this.errors.push(text),
+      env,
+      terminal: { stdin: this.stdin, stdout: this.stdout },
+    });
+  }
+
+  /** The text shown, without escape sequences. */
+  get screen(): string {
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: matching terminal escape sequences
+    return this.written.replace(/\u001b\[[0-9;]*[A-Za-z]/g, '');
+  }
+
+  /** Types `keys` (end a line with \r). */
+  async type(keys: string): Promise<void> {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    this.stdin.write(keys);
+  }
+
+  /** Waits until the screen, from index `from` on, matches `pattern`; returns the screen from `from`. */
+  async waitFor(pattern: RegExp, from = 0): Promise<string> {
+    const deadline = Date.now() + 10_000;
+    while (!pattern.test(this.screen.slice(from))) {
+      if (Date.now() > deadline) throw new Error(`the prompt showed no ${pattern}; screen:\n${this.screen}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    return this.screen.slice(from);
+  }
+
+  exit(): Promise<number> {
+    return within(this.done, 5_000, () => `the prompt's exit; screen:\n${this.screen}`);
+  }
+}
+
+t.test('-h and -p as in redis-cli, -s for the UNIX socket; flags end at the command', async (t) => {
+  const { port, socket } = await server(t);
+  t.same(await client(['-h', '127.0.0.1', '-p', port, 'SET', 'memory', '0', 'flag', '-p']), {
+    code: 0,
+    stdout: 'OK\n',
+    stderr: '',
+  });
+  t.same(
+    await client(['-p', port, 'GET', 'memory', 'flag']),
+    { code: 0, stdout: '-p\n', stderr: '' },
+    'a -p after the command is an argument of the command',
+  );
+  t.same(await client(['-s', socket, 'HAS', 'memory', 'flag']), { code: 0, stdout: '1\n', stderr: '' });
+  t.same(await client(['-h', '127.0.0.1', '-p', '1', 'PING']), {
+    code: 1,
+    stdout: '',
+    stderr: 'hati: cannot connect to 127.0.0.1:1: ECONNREFUSED\n',
+  });
+  const help = await client(['--help']);
+  t.equal(help.code, 0);
+  t.match(help.stdout, /^ +-h, --tcp-host +Host of the server/m, '--help documents -h');
+  t.match(help.stdout, /^ +-p, --tcp-port +Port of the server/m, '--help documents -p');
+});
+
+t.test('hati client help <command>: syntax and summary from the command table, no server needed', async (t) => {
+  t.same(await client(['-p', '1', 'help', 'SET']), {
+    code: 0,
+    stdout:
+      'SET <type> <ttl> <key> <value>\n  Stores a value under a key, expiring after ttl ms (0 = never); replies OK.\n',
+    stderr: '',
+  });
+  t.same(await client(['-p', '1', 'help', 'get']), {
+    code: 0,
+    stdout: "GET <type> <key>\n  Returns a key's value, or null when it is missing or expired.\n",
+    stderr: '',
+  });
+  const all = await client(['-p', '1', 'help']);
+  t.equal(all.code, 0);
+  t.equal(all.stdout, helpText());
+  t.same(await client(['-p', '1', 'help', 'BOGUS']), {
+    code: 1,
+    stdout: '',
+    stderr: "hati: no command 'BOGUS'; help lists them\n",
+  });
+});
+
+t.test('JSON replies (STATS) are indented when formatted, one line when raw', async (t) => {
+  const { port } = await server(t);
+  const raw = await client(['-p', port, 'STATS']);
+  t.equal(raw.code, 0);
+  t.equal(raw.stdout.split('\n').length, 2, 'raw: one line');
+  t.ok(JSON.parse(raw.stdout).connections, 'raw: the JSON as sent');
+  const formatted = await client(['-p', port, '--no-raw', 'STATS']);
+  t.equal(formatted.code, 0);
+  t.match(formatted.stdout, /^\{\n {2}"[A-Za-z]+": /, 'formatted: indented');
+  t.ok(JSON.parse(formatted.stdout).connections, 'formatted: still JSON');
+  const piped = await client(['-p', port], 'STATS\n');
+  t.equal(piped.stdout.split('\n').length, 2, 'piped: one line');
+});
+
+t.test('the prompt: help <command>, STATS indented, Ctrl-D leaves on a new line', async (t) => {
+  const { port, dir } = await server(t);
+  const prompt = new Prompt(['-p', port], { HATI_HISTORY_FILE: join(dir, 'history') });
+  const ready = `127.0.0.1:${port}> `;
+  await prompt.waitFor(new RegExp(`${ready}$`));
+  let from = prompt.screen.length;
+  await prompt.type('help get\r');
+  t.match(
+    await prompt.waitFor(new RegExp(`${ready}$`), from),
+    "GET <type> <key>\n  Returns a key's value, or null when it is missing or expired.\n",
+  );
+  from = prompt.screen.length;
+  await prompt.type('help bogus\r');
+  t.match(await prompt.waitFor(new RegExp(`${ready}$`), from), "(error) no command 'bogus'; help lists them\n");
+  from = prompt.screen.length;
+  await prompt.type('STATS\r');
+  const stats = await prompt.waitFor(new RegExp(`${ready}$`), from);
+  t.match(stats, /\n\{\n {2}"[A-Za-z]+": [\s\S]*\n\}\n/, 'indented JSON');
+  await prompt.type('\u0004');
+  t.equal(await prompt.exit(), 0);
+  t.ok(prompt.screen.endsWith(`${ready}\n`), 'a newline after the prompt: the shell prompt starts on its own line');
+  t.same(prompt.errors, []);
+});
+
+t.test('the prompt: Ctrl-C clears a typed line, and on an empty line leaves on a new line', async (t) => {
+  const { port, dir } = await server(t);
+  const prompt = new Prompt(['-p', port], { HATI_HISTORY_FILE: join(dir, 'history') });
+  const ready = `127.0.0.1:${port}> `;
+  await prompt.waitFor(new RegExp(`${ready}$`));
+  await prompt.type('FLUSHALL memory');
+  await prompt.type('\u0003');
+  await prompt.type('PING\r');
+  await prompt.waitFor(/PONG\n/);
+  t.notMatch(prompt.screen, /ERR|error/, 'the cleared line was not sent');
+  await prompt.type('\u0003');
+  t.equal(await prompt.exit(), 0);
+  t.ok(prompt.screen.endsWith(`${ready}\n`), 'a newline after the prompt');
+});
+
+t.test('the prompt: not connected while the server is down, reconnects when it is back', async (t) => {
+  const dir = await tempDir(t);
+  const args = ['--tcp-host', '127.0.0.1', '--data-dir', join(dir, 'data')];
+  const first = Hati.spawn(t, [...args, '--tcp-port', '0']);
+  const port = String((await first.tcp()).port);
+  const prompt = new Prompt(['-p', port], { HATI_HISTORY_FILE: join(dir, 'history') });
+  const ready = `127.0.0.1:${port}> `;
+  await prompt.waitFor(new RegExp(`${ready}$`));
+  await prompt.type('SET hdd 0 k before\r');
+  await prompt.waitFor(/OK\n/);
+
+  first.child.kill('SIGTERM');
+  t.same(await first.waitExit(), { code: 0, signal: null });
+  let from = prompt.screen.length;
+  await prompt.type('GET hdd k\r');
+  t.match(
+    await prompt.waitFor(/not connected> $/, from),
+    `hati: cannot connect to 127.0.0.1:${port}: ECONNREFUSED\nnot connected> `,
+    'the error, then the not-connected prompt',
+  );
+
+  const second = Hati.spawn(t, [...args, '--tcp-port', port]);
+  await second.tcp();
+  from = prompt.screen.length;
+  await prompt.type('GET hdd k\r');
+  t.match(await prompt.waitFor(new RegExp(`${ready}$`), from), '"before"\n', 'reconnected: the command ran');
+  await prompt.type('quit\r');
+  t.equal(await prompt.exit(), 0);
+  t.same(prompt.errors, []);
+  second.child.kill('SIGTERM');
+  t.same(await second.waitExit(), { code: 0, signal: null });
+});
+
+t.test('the prompt opens when the server is down, as not connected', async (t) => {
+  const dir = await tempDir(t);
+  const prompt = new Prompt(['-p', '1'], { HATI_HISTORY_FILE: join(dir, 'history') });
+  await prompt.waitFor(/not connected> $/);
+  t.same(prompt.errors, ['hati: cannot connect to 127.0.0.1:1: ECONNREFUSED\n']);
+  await prompt.type('PING\r');
+  t.match(await prompt.waitFor(/ECONNREFUSED\nnot connected> $/), 'not connected> ');
+  await prompt.type('exit\r');
+  t.equal(await prompt.exit(), 0);
 });

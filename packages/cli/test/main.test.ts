@@ -1,4 +1,5 @@
 // `main()` called in-process with a capturing Io: help text, usage errors and their exit codes.
+import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
@@ -125,7 +126,7 @@ t.test('an unknown command exits 2 and names it', async (t) => {
   const { code, stdout, stderr } = await run(['stop']);
   t.equal(code, 2);
   t.equal(stdout, '');
-  t.equal(stderr, "hati: Unknown argument: stop\nRun 'hati --help' for usage.\n");
+  t.equal(stderr, "hati: unknown command 'stop': did you mean start?\nRun 'hati --help' for usage.\n");
 });
 
 t.test('no command exits 2 and names the command', async (t) => {
@@ -144,4 +145,72 @@ t.test('Io.env is where HATI_* variables are read from', async (t) => {
   const { code, stderr } = await run(['start', '--data-dir', notADir], { HATI_TCP_PORT: 'abc' });
   t.equal(code, 2, 'HATI_TCP_PORT=abc in io.env is a usage error');
   t.match(stderr, /--tcp-port must be an integer from 0 to 65535, got 'abc'/, 'message');
+});
+
+t.test('hati help start, hati start -h and hati start --help print the same, exit 0', async (t) => {
+  const expected = await run(['start', '--help']);
+  t.match(expected.stdout, /^hati start\n/);
+  for (const argv of [
+    ['help', 'start'],
+    ['start', '-h'],
+  ]) {
+    t.same(await run(argv), { code: 0, stdout: expected.stdout, stderr: '' }, argv.join(' '));
+  }
+  const client = await run(['client', '--help']);
+  t.match(client.stdout, /^hati client \[command\.\.\]\n/);
+  t.same(await run(['help', 'client']), { code: 0, stdout: client.stdout, stderr: '' }, 'help client');
+  const top = await run(['--help']);
+  for (const argv of [['help'], ['-h']]) {
+    t.same(await run(argv), { code: 0, stdout: top.stdout, stderr: '' }, argv.join(' '));
+  }
+  t.match(top.stdout, /^ +hati help \[command\] +Show the help of a command/m, '--help lists help');
+});
+
+t.test('a typo of a command: "did you mean", exit 2', async (t) => {
+  for (const [argv, meant] of [
+    [['strat'], 'start'],
+    [['strat', '--tcp-port', '0'], 'start'],
+    [['clinet', 'PING'], 'client'],
+    [['help', 'strat'], 'start'],
+  ] as Array<[string[], string]>) {
+    t.same(
+      await run(argv),
+      {
+        code: 2,
+        stdout: '',
+        stderr: `hati: unknown command '${argv[0] === 'help' ? argv[1] : argv[0]}': did you mean ${meant}?\nRun 'hati --help' for usage.\n`,
+      },
+      argv.join(' '),
+    );
+  }
+});
+
+t.test('--data-dir "" (or HATI_DATA_DIR="") is a usage error, not the working directory', async (t) => {
+  const message =
+    "hati: --data-dir must name a directory, got '' (an empty path would mean the working directory)\nRun 'hati --help' for usage.\n";
+  t.same(await run(['start', '--data-dir', '']), { code: 2, stdout: '', stderr: message });
+  t.same(await run(['start', '--data-dir', '  ']), { code: 2, stdout: '', stderr: message.replace("''", "'  '") });
+  t.same(await run(['start'], { HATI_DATA_DIR: '' }), { code: 2, stdout: '', stderr: message });
+  t.same(await run(['start', '--data-dir']), {
+    code: 2,
+    stdout: '',
+    stderr: "hati: Not enough arguments following: data-dir\nRun 'hati --help' for usage.\n",
+  });
+});
+
+t.test('a signal held while the modules loaded stops hati start before the store opens', async (t) => {
+  // bin.cts holds SIGINT/SIGTERM until main() runs and hands them over as io.heldSignal.
+  const dir = await tempDir(t);
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await main(['start', '--tcp-host', '127.0.0.1', '--tcp-port', '0', '--data-dir', join(dir, 'data')], {
+    stdout: (text) => out.push(text),
+    stderr: (text) => err.push(text),
+    env: {},
+    heldSignal: () => 'SIGTERM',
+  });
+  t.equal(code, 0);
+  t.match(out.join(''), /^hati: SIGTERM during start-up: stopping\nhati: stopped\n$/m);
+  t.notMatch(out.join(''), /listening/);
+  t.equal(existsSync(join(dir, 'data')), false, 'the store was not opened');
 });

@@ -1,5 +1,6 @@
 // `hati start` as a user runs it: the real binary, its printed lines, its listeners and its
 // exit codes.
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
@@ -8,7 +9,7 @@ import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { encodeCommand } from '@hati/protocol';
 import t, { type Test } from 'tap';
-import { Hati, lines, RawClient, rpcCall, tempDir, text } from './common/hati.js';
+import { BIN, Hati, lines, RawClient, rpcCall, tempDir, text } from './common/hati.js';
 
 const LOCAL = ['--tcp-host', '127.0.0.1', '--tcp-port', '0'];
 const NO_LISTENER = 'hati: no listener named (--tcp, --rpc, --unix): starting the TCP listener';
@@ -174,14 +175,16 @@ t.test('--cpu-num sizes the thread pool', { skip: notLinux }, async (t) => {
   t.equal(three - one, 2, `threads with HATI_CPU_NUM=3 (${three}) minus with --cpu-num 1 (${one})`);
 });
 
-t.test('a TCP port in use: exit 1 with one line saying so', async (t) => {
+t.test('a TCP port in use: exit 1 with one line naming the flag to change', async (t) => {
   const dir = await tempDir(t);
   const port = await occupy(t);
   const started = Date.now();
   const hati = Hati.spawn(t, ['--tcp-host', '127.0.0.1', '--tcp-port', String(port), '--data-dir', join(dir, 'data')]);
   t.same(await hati.waitExit(5_000), { code: 1, signal: null });
   t.ok(Date.now() - started < 5_000, 'within a few seconds');
-  t.same(lines(hati.stderr), [`hati: cannot listen on tcp 127.0.0.1:${port}: address already in use`]);
+  t.same(lines(hati.stderr), [
+    `hati: cannot listen on tcp 127.0.0.1:${port}: address already in use; pick another with --tcp-port`,
+  ]);
   t.notMatch(hati.stdout, /listening/);
 });
 
@@ -191,7 +194,9 @@ t.test('a JSON-RPC port in use: exit 1, and the data dir is not left locked', as
   const args = ['--tcp', ...LOCAL, '--rpc', '--rpc-host', '127.0.0.1', '--data-dir', join(dir, 'data')];
   const hati = Hati.spawn(t, [...args, '--rpc-port', String(port)]);
   t.same(await hati.waitExit(5_000), { code: 1, signal: null });
-  t.same(lines(hati.stderr), [`hati: cannot listen on json-rpc 127.0.0.1:${port}: address already in use`]);
+  t.same(lines(hati.stderr), [
+    `hati: cannot listen on json-rpc 127.0.0.1:${port}: address already in use; pick another with --rpc-port`,
+  ]);
   const again = Hati.spawn(t, [...args, '--rpc-port', '0']);
   t.equal((await rpcCall(await again.rpc(), 'Storage.Count', { type: 'hdd' })).body.result, 0);
   again.child.kill('SIGTERM');
@@ -247,3 +252,99 @@ t.test('a bad --log-level or an unknown flag starts no server', async (t) => {
     }),
   );
 });
+
+t.test('--data-dir "" is refused, exit 2, and nothing is written in the working directory', async (t) => {
+  const cwd = await tempDir(t);
+  for (const [args, env] of [
+    [['--data-dir', ''], {}],
+    [['--data-dir='], {}],
+    [[], { HATI_DATA_DIR: '' }],
+  ] as Array<[string[], Record<string, string>]>) {
+    const child = spawn('env', ['-u', 'NODE_OPTIONS', process.execPath, BIN, 'start', ...LOCAL, ...args], {
+      cwd,
+      env: { ...process.env, ...env },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk;
+    });
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk;
+    });
+    const code = await new Promise((resolve) => child.once('close', resolve));
+    const what = [...args, ...Object.keys(env)].join(' ');
+    t.equal(code, 2, `${what}: a usage error`);
+    t.equal(
+      stderr,
+      "hati: --data-dir must name a directory, got '' (an empty path would mean the working directory)\nRun 'hati --help' for usage.\n",
+      `${what}: one line naming the flag`,
+    );
+    t.equal(stdout, '', `${what}: nothing starts`);
+    t.same(await readdir(cwd), [], `${what}: the working directory is untouched`);
+  }
+});
+
+t.test('IPv6 addresses print in brackets, and the printed address works', async (t) => {
+  const dir = await tempDir(t);
+  const hati = Hati.spawn(t, [
+    '--tcp',
+    '--tcp-host',
+    '::1',
+    '--tcp-port',
+    '0',
+    '--rpc',
+    '--rpc-host',
+    '::1',
+    '--rpc-port',
+    '0',
+    '--data-dir',
+    join(dir, 'data'),
+  ]);
+  const [tcp, rpc] = await Promise.all([hati.tcp(), hati.rpc()]);
+  t.equal(tcp.host, '[::1]');
+  t.equal(rpc.host, '[::1]');
+  t.match(hati.stdout, new RegExp(`^hati: tcp listening on \\[::1\\]:${tcp.port}$`, 'm'));
+  t.match(hati.stdout, new RegExp(`^hati: json-rpc listening on http://\\[::1\\]:${rpc.port}/$`, 'm'));
+  // What a user copies from those lines: `::1` and port for redis-cli, the URL for curl.
+  const client = await RawClient.open(t, { host: '::1', port: tcp.port });
+  t.equal(await client.command('PING'), 'PONG');
+  const url = /^hati: json-rpc listening on (\S+)$/m.exec(hati.stdout)?.[1] as string;
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'Storage.Count', params: { type: 'memory' } }),
+  });
+  t.same(await res.json(), { jsonrpc: '2.0', id: 1, result: 0 });
+  hati.child.kill('SIGTERM');
+  t.same(await hati.waitExit(), { code: 0, signal: null });
+});
+
+t.test('--unix in a directory that does not exist: exit 1, naming the directory', async (t) => {
+  const dir = await tempDir(t);
+  const missing = join(dir, 'no', 'such');
+  const started = Date.now();
+  const hati = Hati.spawn(t, ['--unix', join(missing, 'hati.sock'), '--data-dir', join(dir, 'data')]);
+  t.same(await hati.waitExit(5_000), { code: 1, signal: null });
+  t.ok(Date.now() - started < 5_000, 'within a few seconds');
+  t.same(lines(hati.stderr), [
+    `hati: cannot listen on unix socket ${join(missing, 'hati.sock')}: directory ${missing} does not exist`,
+  ]);
+  t.notMatch(hati.stderr, /EACCES|ENOENT|permission/);
+  t.notMatch(hati.stdout, /listening/);
+  t.equal(existsSync(join(dir, 'data')), false, 'the store was not opened');
+});
+
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  t.test(`${signal} while the store opens: start-up stops, nothing is served, exit 0`, async (t) => {
+    const dir = await tempDir(t);
+    // 256 shards take a good half second to open: the signal lands while the store opens.
+    const hati = Hati.spawn(t, [...LOCAL, '--shards', '256', '--data-dir', join(dir, 'data')]);
+    await hati.waitFor(/^hati: no listener named/m);
+    hati.child.kill(signal);
+    t.same(await hati.waitExit(10_000), { code: 0, signal: null });
+    t.same(lines(hati.stdout), [NO_LISTENER, `hati: ${signal} during start-up: stopping`, 'hati: stopped']);
+    t.notMatch(hati.stdout, /listening/, 'no listening line: the server was never announced');
+    t.equal(hati.stderr, '');
+  });
+}
