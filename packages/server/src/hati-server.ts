@@ -14,6 +14,9 @@ import { type ListenAddress, type ServerOptions, serverDefaults } from './option
 import { RpcServer } from './rpc-server.js';
 import { type Listener, ServerStats, type StatsSnapshot } from './stats.js';
 
+/** Refused connections that may linger at once while the client reads its error. */
+const MAX_REFUSING = 64;
+
 /** How long a graceful shutdown waits for clients to take their last replies. */
 const SHUTDOWN_GRACE_MS = 10_000;
 
@@ -75,6 +78,8 @@ export class HatiServer {
   readonly #connections = new Set<Connection>();
   readonly #protectedMode: boolean;
   readonly #maxClients: number;
+  /** Refused connections still closing (see #refuse). */
+  #refusing = 0;
   #tcp: NetServer | undefined;
   #unix: NetServer | undefined;
   #unixPath: string | undefined;
@@ -184,7 +189,7 @@ export class HatiServer {
             id: null,
             error: { code: -32000, message: this.#maxClientsMessage(), data: { code: ServerErrorCode.MAX_CLIENTS } },
           });
-          closeGracefully(
+          this.#refuse(
             socket,
             `HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
           );
@@ -206,14 +211,14 @@ export class HatiServer {
         return;
       }
       if (this.#clients() >= this.#maxClients) {
-        closeGracefully(socket, `-${ServerErrorCode.MAX_CLIENTS} ${this.#maxClientsMessage()}\r\n`);
+        this.#refuse(socket, `-${ServerErrorCode.MAX_CLIENTS} ${this.#maxClientsMessage()}\r\n`);
         return;
       }
       if (listener === 'tcp' && protectedModeDenies(this.#protectedMode, socket.remoteAddress)) {
         // Debug only: anyone who can reach the port could fill the log. Start-up warned already.
         if (this.logger.debugEnabled)
           this.logger.debug(`protected mode: refused a client from ${socket.remoteAddress}`);
-        closeGracefully(socket, `-${ServerErrorCode.DENIED} ${protectedModeMessage('TCP')}\r\n`);
+        this.#refuse(socket, `-${ServerErrorCode.DENIED} ${protectedModeMessage('TCP')}\r\n`);
         return;
       }
       const connection = new Connection(socket, this.#executor, this.logger, this.#connectionOptions);
@@ -224,6 +229,22 @@ export class HatiServer {
         this.stats.closed(listener);
       });
     });
+  }
+
+  /**
+   * Answers a connection that is not served with one error, then closes it gracefully so the
+   * client can read the error. Those lingering closes hold descriptors too: past
+   * MAX_REFUSING at once (a flood of connections), refused sockets are dropped at once instead,
+   * so that refusing clients cannot take the descriptors the storage needs.
+   */
+  #refuse(socket: Socket, answer: string): void {
+    if (this.#refusing >= MAX_REFUSING) {
+      socket.destroy();
+      return;
+    }
+    this.#refusing++;
+    socket.once('close', () => this.#refusing--);
+    closeGracefully(socket, answer);
   }
 
   /** Client connections open now, on every listener. */

@@ -230,3 +230,35 @@ t.test('a client that sends a large pipeline and ends its side gets every reply,
     await c.closed();
   }
 });
+
+t.test('a flood of refused connections: at most 64 linger to read their error, the rest are dropped', async (t) => {
+  const h = await startServer(t, { maxClients: 1 });
+  const holder = await RawClient.tcp(t, h);
+  t.equal(await holder.command('PING'), 'PONG');
+  const { host, port } = h.server.addresses.tcp as { host: string; port: number };
+  // 100 clients that are refused and never close their side.
+  const outcomes = await Promise.all(
+    Array.from(
+      { length: 100 },
+      () =>
+        new Promise<string>((resolve) => {
+          // allowHalfOpen: the client does not close its side when the server ends.
+          const socket = connect({ port, host, allowHalfOpen: true });
+          let data = '';
+          socket.on('data', (chunk) => {
+            data += chunk.toString('latin1');
+          });
+          socket.on('error', () => {});
+          socket.once('end', () => resolve(data));
+          socket.once('close', () => resolve(data));
+          t.teardown(() => {
+            socket.destroy();
+          });
+        }),
+    ),
+  );
+  const told = outcomes.filter((data) => data.startsWith('-MAX_CLIENTS')).length;
+  t.ok(told >= 1 && told <= 64, `${told} were told MAX_CLIENTS and may linger`);
+  t.equal(outcomes.filter((data) => data === '').length, 100 - told, 'the others were dropped at once');
+  t.equal(await holder.command('PING'), 'PONG', 'the client being served is not disturbed');
+});
