@@ -130,6 +130,21 @@ export const commands = {
     reply: 'json',
     summary: 'Replies server statistics as a JSON document.',
   }),
+  ECHO: define('ECHO', {
+    args: [{ name: 'message', kind: 'text' }],
+    reply: 'bulk',
+    summary: 'Replies the message (redis-cli --pipe ends its input with it).',
+  }),
+  INFO: define('INFO', {
+    args: [{ name: 'section', kind: 'text', optional: true }],
+    reply: 'bulk',
+    summary: "Replies server information in Redis's INFO text format (Redis clients read it when they connect).",
+  }),
+  SELECT: define('SELECT', {
+    args: [{ name: 'index', kind: 'text' }],
+    reply: 'status',
+    summary: 'Replies OK for database 0, the only one (memory and hdd are the keyspaces).',
+  }),
 } as const;
 
 export type CommandName = keyof typeof commands;

@@ -21,6 +21,9 @@ t.test('the table describes each command once', async (t) => {
     PING: ['PING [message]', 0, 1, 'status'],
     QUIT: ['QUIT', 0, 0, 'status'],
     STATS: ['STATS', 0, 0, 'json'],
+    ECHO: ['ECHO <message>', 1, 1, 'bulk'],
+    INFO: ['INFO [section]', 0, 1, 'bulk'],
+    SELECT: ['SELECT <index>', 1, 1, 'status'],
   };
   t.same(Object.keys(commands).sort(), Object.keys(expected).sort());
   for (const [name, spec] of Object.entries(commands) as Array<[CommandName, CommandSpec]>) {

@@ -1,6 +1,7 @@
 import { checkArity, lookupCommand, type ReplyWriter, unknownCommand } from '@hati/protocol';
 import { StorageError, type StorageManager } from '@hati/storage';
-import { describeError } from './errors.js';
+import { describeError, ServerError } from './errors.js';
+import { infoText } from './info.js';
 import type { Logger } from './logger.js';
 import type { ServerStats } from './stats.js';
 
@@ -169,6 +170,26 @@ export class CommandExecutor {
       case 'PING':
         if (args.length > 1) out.bulk(args[1] as Buffer);
         else out.simple('PONG');
+        return undefined;
+      case 'ECHO':
+        out.bulk(args[1] as Buffer);
+        return undefined;
+      case 'INFO': {
+        const section = args.length > 1 ? (args[1] as Buffer).toString('latin1') : undefined;
+        return this.#stats.snapshot(storage).then((stats) => {
+          const text = infoText(stats, section);
+          return (out: ReplyWriter) => out.bulk(text);
+        }, errorReply);
+      }
+      case 'SELECT':
+        // One database: the storage type names the keyspace. Clients configured with db 0 send this.
+        if ((args[1] as Buffer).length !== 1 || (args[1] as Buffer)[0] !== 0x30) {
+          throw new ServerError(
+            'DB_INDEX_INVALID',
+            `Hati has only database 0 (got '${(args[1] as Buffer).toString('utf8', 0, 32)}'); memory and hdd are its keyspaces`,
+          );
+        }
+        out.ok();
         return undefined;
       case 'STATS':
         return this.#stats.snapshot(storage).then((stats) => {

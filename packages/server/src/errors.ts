@@ -26,6 +26,8 @@ export const ServerErrorCode = {
   DENIED: 'DENIED',
   /** The server has `maxClients` connections already; this one is closed after the error. */
   MAX_CLIENTS: 'MAX_CLIENTS',
+  /** `SELECT` of a database other than 0: Hati has one, whose keyspaces are the storage types. */
+  DB_INDEX_INVALID: 'DB_INDEX_INVALID',
   /** A listener could not start (address in use, no permission, bad path). */
   LISTEN_FAILED: 'LISTEN_FAILED',
   /** An unexpected failure inside the server; it is logged, and the server keeps running. */
