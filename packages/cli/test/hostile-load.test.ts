@@ -164,7 +164,15 @@ t.test('9. connection limit', async (t) => {
   t.comment(`1,100 connections: ${JSON.stringify(Object.fromEntries(tally))}`);
   t.ok(count('MAX_CLIENTS') > 0, `some connections get MAX_CLIENTS (${count('MAX_CLIENTS')})`);
   t.ok(count('PONG') > 0, `some are served (${count('PONG')})`);
-  t.equal(count('PONG') + count('MAX_CLIENTS'), 1_100, 'each connection is either served or told MAX_CLIENTS');
+  // A refused client may linger to read its error; past 64 such at once the server drops the
+  // others without a reply, so that refusing cannot take the storage's descriptors either.
+  t.ok(count('MAX_CLIENTS') >= 64, `at least 64 refused clients read why (${count('MAX_CLIENTS')})`);
+  const dropped = kinds.filter((kind) => kind.startsWith('no reply (') && kind !== 'no reply (open)').length;
+  t.equal(
+    count('PONG') + count('MAX_CLIENTS') + dropped,
+    1_100,
+    'each connection is served, told MAX_CLIENTS, or closed by the server: none is left hanging',
+  );
   const served = crowd[kinds.indexOf('PONG')];
   if (served === undefined) {
     t.fail('no served connection to write with');
