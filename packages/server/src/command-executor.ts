@@ -3,7 +3,7 @@ import { StorageError, type StorageManager } from '@hati/storage';
 import { describeError, ServerError } from './errors.js';
 import { infoText } from './info.js';
 import type { Logger } from './logger.js';
-import type { ServerStats } from './stats.js';
+import type { ServerStats, StatsSnapshot } from './stats.js';
 
 /** Writes a reply that had to wait for the disk. */
 export type WriteReply = (out: ReplyWriter) => void;
@@ -96,6 +96,14 @@ export class CommandExecutor {
     }
   }
 
+  /** STATS and INFO: the server's statistics, rendered as a bulk string. */
+  #statsReply(render: (stats: StatsSnapshot) => string): PendingReply {
+    return this.#stats.snapshot(this.#storage).then((stats) => {
+      const text = render(stats);
+      return (out: ReplyWriter) => out.bulk(text);
+    }, this.#errorReply);
+  }
+
   #run(args: Buffer[], out: ReplyWriter): PendingReply | undefined {
     const spec = lookupCommand(args[0] as Buffer);
     if (spec === undefined) throw unknownCommand(args[0] as Buffer);
@@ -176,10 +184,7 @@ export class CommandExecutor {
         return undefined;
       case 'INFO': {
         const section = args.length > 1 ? (args[1] as Buffer).toString('latin1') : undefined;
-        return this.#stats.snapshot(storage).then((stats) => {
-          const text = infoText(stats, section);
-          return (out: ReplyWriter) => out.bulk(text);
-        }, errorReply);
+        return this.#statsReply((stats) => infoText(stats, section));
       }
       case 'SELECT':
         // One database: the storage type names the keyspace. Clients configured with db 0 send this.
@@ -192,10 +197,7 @@ export class CommandExecutor {
         out.ok();
         return undefined;
       case 'STATS':
-        return this.#stats.snapshot(storage).then((stats) => {
-          const json = JSON.stringify(stats);
-          return (out: ReplyWriter) => out.bulk(json);
-        }, errorReply);
+        return this.#statsReply((stats) => JSON.stringify(stats));
       default:
         // A command in the table that this server does not run (QUIT is the connection's).
         throw unknownCommand(args[0] as Buffer);

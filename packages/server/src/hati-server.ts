@@ -11,7 +11,7 @@ import { InputBudget } from './input-budget.js';
 import { Logger } from './logger.js';
 import { isLoopbackHost, protectedModeDenies, protectedModeMessage } from './net-address.js';
 import { type ListenAddress, type ServerOptions, serverDefaults } from './options.js';
-import { RpcServer } from './rpc-server.js';
+import { errorBody, RpcServer } from './rpc-server.js';
 import { type Listener, ServerStats, type StatsSnapshot } from './stats.js';
 
 /** Refused connections that may linger at once while the client reads its error. */
@@ -98,7 +98,7 @@ export class HatiServer {
       maxBatch: options.maxRpcBatch ?? serverDefaults.maxRpcBatch,
       corsOrigins: options.rpcCorsOrigins ?? serverDefaults.rpcCorsOrigins,
       hosts: options.rpcHosts ?? serverDefaults.rpcHosts,
-      protectedMode: options.protectedMode ?? serverDefaults.protectedMode,
+      protectedMode: this.#protectedMode,
     });
     this.#connectionOptions = {
       limits: options.limits ?? {},
@@ -184,11 +184,7 @@ export class HatiServer {
       http.on('connection', (socket: Socket) => {
         if (this.#clients() >= this.#maxClients) {
           // Refused before HTTP parsing starts: answer in raw HTTP, then close.
-          const body = JSON.stringify({
-            jsonrpc: '2.0',
-            id: null,
-            error: { code: -32000, message: this.#maxClientsMessage(), data: { code: ServerErrorCode.MAX_CLIENTS } },
-          });
+          const body = errorBody(ServerErrorCode.MAX_CLIENTS, -32000, this.#maxClientsMessage());
           this.#refuse(
             socket,
             `HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,

@@ -609,6 +609,7 @@ function replyTo(v1: boolean, id: JSONRPCID | undefined, result: unknown, error?
   return error === undefined ? { jsonrpc: '2.0', id, result } : { jsonrpc: '2.0', id, error };
 }
 
-function errorBody(code: string, rpcCode: number, message: string): string {
+/** A JSON-RPC error about the request as a whole (`id: null`), with its stable code. */
+export function errorBody(code: string, rpcCode: number, message: string): string {
   return JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: rpcCode, message, data: { code } } });
 }
