@@ -4,6 +4,7 @@
 // Prints a table with the targets and writes results/server.json (results/server.quick.json
 // with BENCH_QUICK=1).
 import { join } from 'node:path';
+import { RawClient, showReply } from '@hati/test-helpers';
 import {
   assertAlive,
   ensureRedisTools,
@@ -29,7 +30,6 @@ import {
   table,
   valueRow,
 } from './report.js';
-import { describeReply, RespClient } from './resp-client.js';
 import { expectedResponse, preloadRpc, type RpcLoadResult, rpcCall, rpcLoad } from './rpc-load.js';
 import { serverConfig as cfg, type Pipeline } from './server-config.js';
 
@@ -105,19 +105,19 @@ function ratioRow(name: string, numerator: number, denominator: number, target: 
 
 /** Sets every key of the keyspace to the value with pipelined RESP commands, and checks the count. */
 async function preload(port: number, set: (k: string) => string[], count: string[], what: string): Promise<void> {
-  const client = await RespClient.connect(port);
+  const client = await RawClient.connect({ host: '127.0.0.1', port });
   try {
     const chunk = 1000;
     for (let i = 0; i < cfg.keyspace; i += chunk) {
       const commands: string[][] = [];
       for (let j = i; j < Math.min(i + chunk, cfg.keyspace); j++) commands.push(set(key(j)));
       const replies = await client.send(commands);
-      const bad = replies.find((r) => r.type !== 'status' || r.value !== 'OK');
-      if (bad !== undefined) throw new Error(`preload of ${what}: ${commands[0]?.join(' ')} got ${describeReply(bad)}`);
+      const bad = replies.find((r) => r !== 'OK');
+      if (bad !== undefined) throw new Error(`preload of ${what}: ${commands[0]?.join(' ')} got ${showReply(bad)}`);
     }
-    const counted = await client.command(...count);
-    if (counted.type !== 'integer' || counted.value !== cfg.keyspace) {
-      throw new Error(`preload of ${what}: ${count.join(' ')} got ${describeReply(counted)}, want ${cfg.keyspace}`);
+    const counted = (await client.send([count]))[0];
+    if (counted !== cfg.keyspace) {
+      throw new Error(`preload of ${what}: ${count.join(' ')} got ${showReply(counted)}, want ${cfg.keyspace}`);
     }
   } finally {
     client.close();
@@ -126,12 +126,13 @@ async function preload(port: number, set: (k: string) => string[], count: string
 
 /** Sends one request of a row with our own client and checks the reply, so a row never measures errors. */
 async function probe(port: number, command: readonly string[], want: string, what: string): Promise<void> {
-  const client = await RespClient.connect(port);
+  const client = await RawClient.connect({ host: '127.0.0.1', port });
   try {
     const args = command.map((arg) => arg.replace('__rand_int__', '000000000042'));
-    const reply = await client.command(...args);
-    if (reply.type === 'error' || reply.value !== want) {
-      throw new Error(`${what}: ${args.join(' ')} got ${describeReply(reply)}, want ${JSON.stringify(want)}`);
+    const reply = (await client.send([args]))[0];
+    const got = Buffer.isBuffer(reply) ? reply.toString('utf8') : reply;
+    if (got !== want) {
+      throw new Error(`${what}: ${args.join(' ')} got ${showReply(reply)}, want ${JSON.stringify(want)}`);
     }
   } finally {
     client.close();
@@ -140,10 +141,10 @@ async function probe(port: number, command: readonly string[], want: string, wha
 
 async function hatiStats(hati: Hati): Promise<unknown> {
   if (hati.tcpPort === undefined) return null;
-  const client = await RespClient.connect(hati.tcpPort);
+  const client = await RawClient.connect({ host: '127.0.0.1', port: hati.tcpPort });
   try {
-    const reply = await client.command('STATS');
-    return reply.type === 'bulk' && reply.value !== null ? JSON.parse(reply.value) : describeReply(reply);
+    const reply = (await client.send([['STATS']]))[0];
+    return Buffer.isBuffer(reply) ? JSON.parse(reply.toString('utf8')) : showReply(reply);
   } finally {
     client.close();
   }

@@ -1,5 +1,7 @@
 // Property-based tests: serialise → parse round trips under arbitrary chunking, and arbitrary
 // bytes into both parsers.
+
+import { holds } from '@hati/test-helpers';
 import fc from 'fast-check';
 import t from 'tap';
 import {
@@ -12,7 +14,6 @@ import {
   ReplyWriter,
 } from '../src/index.js';
 import { parseReplies, parseRequests, plain, split } from './common/feed.js';
-import { holds } from './common/holds.js';
 
 const RUNS = 300;
 // CROSS_PROTOCOL: random lines can look like HTTP headers (`x: y`); only the request parser says so.

@@ -1,12 +1,6 @@
-// docs/errors.md documents every code users can see; this keeps the Server section in step.
-import { readFile } from 'node:fs/promises';
+// docs/errors.md documents every code users can see; this keeps its Server section in step.
+import { checkErrorsDoc } from '@hati/test-helpers';
 import t from 'tap';
 import { ServerErrorCode } from '../src/index.js';
 
-t.test('docs/errors.md lists exactly the server error codes', async (t) => {
-  const doc = await readFile(new URL('../../../docs/errors.md', import.meta.url), 'utf8');
-  const section = doc.split(/^## /m).find((part) => part.startsWith('Server'));
-  t.ok(section, 'the doc has a Server section');
-  const documented = [...(section ?? '').matchAll(/^\|\s*`([A-Z_]+)`\s*\|/gm)].map((m) => m[1]).sort();
-  t.same(documented, Object.values(ServerErrorCode).sort());
-});
+checkErrorsDoc(t, { section: 'Server', codes: Object.values(ServerErrorCode) });

@@ -1,12 +1,6 @@
-// docs/errors.md documents every code users can see; this keeps it in step with the code.
-import { readFile } from 'node:fs/promises';
+// docs/errors.md documents every code users can see; this keeps its Storage section in step.
+import { checkErrorsDoc } from '@hati/test-helpers';
 import t from 'tap';
 import { StorageErrorCode } from '../src/index.js';
 
-t.test('docs/errors.md lists exactly the storage error codes', async (t) => {
-  const doc = await readFile(new URL('../../../docs/errors.md', import.meta.url), 'utf8');
-  const section = doc.split(/^## /m).find((part) => part.startsWith('Storage'));
-  t.ok(section, 'the doc has a Storage section');
-  const documented = [...(section ?? '').matchAll(/^\|\s*`([A-Z_]+)`\s*\|/gm)].map((m) => m[1]).sort();
-  t.same(documented, Object.values(StorageErrorCode).sort());
-});
+checkErrorsDoc(t, { section: 'Storage', codes: Object.values(StorageErrorCode) });

@@ -1,10 +1,11 @@
 // Property-based test: the memory engine behaves like a plain Map plus expiry times, for any
 // sequence of operations and clock moves (fast-check shrinks a failure to the shortest one).
+
+import { holds } from '@hati/test-helpers';
 import fc from 'fast-check';
 import t from 'tap';
 import { MemoryEngine } from '../src/index.js';
 import { fakeClock } from './common/conformance.js';
-import { holds } from './common/holds.js';
 
 type Op =
   | { op: 'set'; key: string; value: string; ttl: number }

@@ -1,31 +1,28 @@
-// Test helpers: the real `hati` binary as a child process, and raw protocol clients, so tests
-// see exactly what a user's terminal and tools see.
+// Test helpers: the real `hati` binary as a child process, and raw protocol clients (from
+// @hati/test-helpers, with their own RESP reader), so tests see exactly what a user's terminal
+// and tools see.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { connect, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { encodeCommand, type Reply, ReplyParser } from '@hati/protocol';
+import { type Address, encodeCommand, RawClient, rpcPost, text, within } from '@hati/test-helpers';
 import type { Test } from 'tap';
 
-export const BIN = resolve(dirname(fileURLToPath(import.meta.url)), '../../dist/bin.cjs');
+export {
+  type Address,
+  RawClient,
+  type Reply,
+  ReplyError,
+  type ReplyMap,
+  tempDir,
+  text,
+  within,
+} from '@hati/test-helpers';
 
-/** A fresh directory under the OS temp dir, removed after the test. */
-export async function tempDir(t: Test, prefix = 'hati-cli-'): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), prefix));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
+export const BIN = resolve(dirname(fileURLToPath(import.meta.url)), '../../dist/bin.cjs');
 
 export interface Exit {
   code: number | null;
   signal: NodeJS.Signals | null;
-}
-
-export interface Address {
-  host: string;
-  port: number;
 }
 
 /** A command that starts hati under another process: `wrapper` runs `sh -c '<prelude> && exec ...'`. */
@@ -143,109 +140,9 @@ export class Hati {
   }
 }
 
-/** `promise`, or an error naming `what` if it has not settled after `ms`. */
-export async function within<T>(promise: Promise<T>, ms: number, what: string | (() => string)): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${typeof what === 'string' ? what : what()}: not after ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /** Lines of a stream's text, without the empty one after the last newline. */
 export function lines(text: string): string[] {
   return text.split('\n').filter((line) => line !== '');
-}
-
-/** A client speaking raw RESP; replies are parsed as they arrive. */
-export class RawClient {
-  readonly socket: Socket;
-  readonly replies: Reply[] = [];
-  /** How the connection ended: 'end' (the server's FIN), an error code such as ECONNRESET, or undefined while open. */
-  closedBy: string | undefined;
-  readonly #closed: Promise<void>;
-  #waiters: Array<() => void> = [];
-  protocolError: Error | undefined;
-  onReply: ((reply: Reply) => void) | undefined;
-
-  private constructor(socket: Socket) {
-    this.socket = socket;
-    const parser = new ReplyParser((reply) => {
-      this.replies.push(reply);
-      this.onReply?.(reply);
-      this.#wake();
-    });
-    socket.on('data', (chunk: Buffer) => {
-      const error = parser.push(chunk);
-      if (error !== undefined) this.protocolError = error;
-    });
-    socket.on('end', () => {
-      this.closedBy ??= 'end';
-    });
-    socket.on('error', (err: NodeJS.ErrnoException) => {
-      this.closedBy ??= err.code ?? err.message;
-    });
-    this.#closed = new Promise((resolve) =>
-      socket.once('close', () => {
-        this.closedBy ??= 'close';
-        this.#wake();
-        resolve();
-      }),
-    );
-  }
-
-  static async open(t: Test, where: Address | string): Promise<RawClient> {
-    const socket = typeof where === 'string' ? connect(where) : connect(where.port, where.host);
-    await new Promise<void>((resolve, reject) => {
-      socket.once('connect', resolve);
-      socket.once('error', reject);
-    });
-    t.teardown(() => {
-      socket.destroy();
-    });
-    return new RawClient(socket);
-  }
-
-  #wake(): void {
-    for (const wake of this.#waiters.splice(0)) wake();
-  }
-
-  write(bytes: string | Buffer): boolean {
-    return this.socket.write(bytes);
-  }
-
-  /** Sends one command as a RESP array and returns its reply. */
-  async command(...args: Array<string | Buffer>): Promise<Reply> {
-    const before = this.replies.length;
-    this.write(encodeCommand(args));
-    const [reply] = await this.next(1, before);
-    return reply as Reply;
-  }
-
-  /** Waits until `count` replies arrived after index `from` (or the socket closed). */
-  async next(count: number, from = this.replies.length): Promise<Reply[]> {
-    const deadline = Date.now() + 20_000;
-    while (this.replies.length < from + count && !this.socket.destroyed && Date.now() < deadline) {
-      await new Promise<void>((resolve) => {
-        this.#waiters.push(resolve);
-        setTimeout(resolve, 100);
-      });
-    }
-    return this.replies.slice(from, from + count);
-  }
-
-  closed(): Promise<void> {
-    return this.#closed;
-  }
-}
-
-/** Reply as text: bulk strings decoded, so `t.equal(text(reply), 'v1')` reads naturally. */
-export function text(reply: Reply): unknown {
-  return Buffer.isBuffer(reply) ? reply.toString('utf8') : reply;
 }
 
 /** Calls one JSON-RPC method; returns the HTTP status and the parsed response. */
@@ -254,12 +151,13 @@ export async function rpcCall(
   method: string,
   params?: unknown,
 ): Promise<{ status: number; body: { result?: unknown; error?: unknown } }> {
-  const res = await fetch(`http://${address.host}:${address.port}/`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, ...(params !== undefined && { params }) }),
+  const { status, json } = await rpcPost(address, {
+    jsonrpc: '2.0',
+    id: 1,
+    method,
+    ...(params !== undefined && { params }),
   });
-  return { status: res.status, body: (await res.json()) as { result?: unknown; error?: unknown } };
+  return { status, body: json as { result?: unknown; error?: unknown } };
 }
 
 /**

@@ -9,9 +9,8 @@ import { connect } from 'node:net';
 import { delimiter, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
-import { type Reply, ReplyError } from '@hati/protocol';
 import type { Test } from 'tap';
-import { type Address, RawClient, within } from './hati.js';
+import { type Address, RawClient, type Reply, ReplyError, within } from './hati.js';
 
 /** TCP on a free loopback port. */
 export const LOCAL_TCP = ['--tcp', '--tcp-host', '127.0.0.1', '--tcp-port', '0'];

@@ -1,29 +1,14 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, rm } from 'node:fs/promises';
 import { type AddressInfo, createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { HatiServer, Logger } from '@hati/server';
+import { type Harness, startServer as harnessStart } from '@hati/test-helpers';
 import type { Test } from 'tap';
 
-/** A server in this process with TCP, UNIX and JSON-RPC listeners; closed after the test. */
-export async function startServer(t: Test, rpcPort = 0): Promise<{ server: HatiServer; dir: string }> {
-  const dir = await mkdtemp(join(tmpdir(), 'hati-client-'));
-  const server = await HatiServer.start({
-    tcp: { host: '127.0.0.1', port: 0 },
-    unix: join(dir, 'hati.sock'),
-    rpc: { host: '127.0.0.1', port: rpcPort },
-    dataDir: join(dir, 'data'),
-    durability: 'no',
-    logger: new Logger('error', () => {}),
-  });
-  t.teardown(async () => {
-    await server.close();
-    await rm(dir, { recursive: true, force: true });
-  });
-  return { server, dir };
+/** A server in this process with TCP, UNIX and JSON-RPC listeners, on real time; closed after the test. */
+export function startServer(t: Test, rpcPort = 0): Promise<Harness<HatiServer>> {
+  return harnessStart(t, HatiServer, Logger, { rpc: { host: '127.0.0.1', port: rpcPort }, clock: Date.now });
 }
 
 /** A server in a child process (so it can be killed for real) on `port` (0: any). */
