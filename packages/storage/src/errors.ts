@@ -36,6 +36,14 @@ export const StorageErrorCode = {
    * longer what this store holds, so it answers nothing until the server is restarted.
    */
   DATA_DIR_GONE: 'DATA_DIR_GONE',
+  /** `incrBy` found a value that is not the canonical decimal text of a 64-bit signed integer, or got a delta that is not a bigint. */
+  NOT_INTEGER: 'NOT_INTEGER',
+  /** `incrBy`'s delta, or its result, is outside the 64-bit signed range; the key is unchanged. */
+  INTEGER_OVERFLOW: 'INTEGER_OVERFLOW',
+  /** A `scan` cursor is malformed, was already used, or was dropped from the table of open scans; start again from "0". */
+  CURSOR_INVALID: 'CURSOR_INVALID',
+  /** A call argument other than a key, value or ttl is invalid (a `setIf` condition, a scan `count` or `match`, a list that is not an array). */
+  ARGUMENT_INVALID: 'ARGUMENT_INVALID',
 } as const;
 
 export type StorageErrorCode = (typeof StorageErrorCode)[keyof typeof StorageErrorCode];

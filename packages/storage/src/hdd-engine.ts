@@ -1,6 +1,8 @@
 import { join } from 'node:path';
+import { CursorTable, isStartCursor } from './cursors.js';
 import { StorageError } from './errors.js';
 import { isExpired } from './expiry.js';
+import { globMatcher } from './glob.js';
 import { shardOfBytes } from './hash.js';
 import {
   COUNT_KEY,
@@ -27,11 +29,13 @@ import {
   swapReshard,
   writeShardCount,
 } from './hdd-layout.js';
-import { HddShard, ReadKind, type ShardFaults, type ShardHooks, WriteKind } from './hdd-shard.js';
-import { checkTtl } from './input.js';
+import { HddShard, ReadKind, type ShardFaults, type ShardHooks, type UpdateOutcome, WriteKind } from './hdd-shard.js';
+import { checkArray, checkCondition, checkDelta, checkEntry, checkTtl, scanOptionsOf } from './input.js';
+import { addInteger, notIntegerError, parseInteger } from './integer.js';
 import {
   type Clock,
   checkDurability,
+  checkExpiredHook,
   checkPositiveInteger,
   checkShards,
   type Durability,
@@ -40,9 +44,20 @@ import {
   HddState,
   type HddStateEvent,
 } from './options.js';
-import type { Bytes, KeyValueStore, StoredEntry } from './store.js';
+import type { Bytes, ExpiredHook, KeyValueStore, ScanOptions, ScanResult, SetCondition, StoredEntry } from './store.js';
 
 const EMPTY = Buffer.alloc(0);
+/** Records read per step of `keys()`: each step is a fresh iterator, so none is held for long. */
+const KEYS_STEP = 10_000;
+/** Longest stored value that can be an int64's decimal text. */
+const MAX_INTEGER_TEXT = 20;
+const UNCHANGED_FALSE: UpdateOutcome = Object.freeze({ record: undefined, result: false });
+
+/** Where an open scan is: a shard, and the last data key it read there (undefined: none yet). */
+interface HddScan {
+  shard: number;
+  after: Buffer | undefined;
+}
 const EVERYSEC_MS = 1000;
 /** Entries copied per batch while resharding. */
 const RESHARD_BATCH = 1000;
@@ -63,6 +78,7 @@ interface Settings {
   sweepIntervalMs: number;
   sweepLimit: number;
   recoveryIntervalMs: number;
+  maxOpenScans: number;
   onStateChange: ((event: HddStateEvent) => void) | undefined;
   faults: ShardFaults | undefined;
   db: DbOptions;
@@ -86,6 +102,7 @@ function settingsOf(options: HddEngineOptions): Settings {
       'recoveryIntervalMs',
       options.recoveryIntervalMs ?? defaults.recoveryIntervalMs,
     ),
+    maxOpenScans: checkPositiveInteger('maxOpenScans', options.maxOpenScans ?? defaults.maxOpenScans),
     onStateChange: options.onStateChange,
     faults: (options as { [faultsKey]?: ShardFaults })[faultsKey],
     db: {
@@ -153,9 +170,14 @@ export class HddEngine implements KeyValueStore {
   #recovering = false;
   /** See #checkDirsThisTurn. */
   #dirsCheckedThisTurn = false;
+  #onExpired: ExpiredHook | undefined;
+  /** #onExpired, taking data keys and guarded, for the shards (undefined while there is none). */
+  #expiredHook: ((dataKey: Buffer) => void) | undefined;
+  readonly #scans: CursorTable<HddScan>;
 
   private constructor(settings: Settings, lock: Db, shards: HddShard[], dirs: DirIdentity[]) {
     this.#settings = settings;
+    this.#scans = new CursorTable(settings.maxOpenScans);
     this.shards = settings.shards;
     this.durability = settings.durability;
     this.dataDir = settings.dataDir;
@@ -196,6 +218,8 @@ export class HddEngine implements KeyValueStore {
             : engine.#writeFailed(shard, what, cause),
         verify: (shard) => (engine === undefined ? undefined : engine.#verify(shard)),
         faults: settings.faults,
+        // Keys found expired while opening are removed before anyone could set a hook.
+        onExpired: () => (engine === undefined ? undefined : engine.#expiredHook),
       };
       for (let i = 0; i < settings.shards; i++) {
         const what = `shard ${i} of ${settings.dataDir}`;
@@ -239,6 +263,31 @@ export class HddEngine implements KeyValueStore {
     return this.#retryFailure === '' ? this.#reason : `${this.#reason}; last try: ${this.#retryFailure}`;
   }
 
+  /**
+   * Called once for each key removed because its ttl ran out (by the sweeper, or by a call that
+   * found it expired), synchronously, once the removal is written. Keep it short; errors it throws
+   * are ignored. Keys that expired while the store was closed are removed by `open`, unannounced.
+   * Setting anything but a function or undefined throws OPTION_INVALID.
+   */
+  get onExpired(): ExpiredHook | undefined {
+    return this.#onExpired;
+  }
+
+  set onExpired(hook: ExpiredHook | undefined) {
+    const checked = checkExpiredHook(hook);
+    this.#onExpired = checked;
+    this.#expiredHook =
+      checked === undefined
+        ? undefined
+        : (dataKey) => {
+            try {
+              checked(dataKey.subarray(1));
+            } catch {
+              // Ignored: the key is removed either way, and the hook's owner has its own error handling.
+            }
+          };
+  }
+
   set(key: Bytes, value: Bytes, ttlMs = 0): Promise<void> {
     return attempt(() => {
       this.#assertOpen();
@@ -273,6 +322,163 @@ export class HddEngine implements KeyValueStore {
       const dataKey = dataKeyOf(key);
       this.#assertWritable();
       return this.#shard(dataKey).write(WriteKind.delete, dataKey, undefined, 0);
+    });
+  }
+
+  setIf(key: Bytes, value: Bytes, ttlMs: number, condition: SetCondition): Promise<boolean> {
+    return attempt(() => {
+      this.#assertOpen();
+      const dataKey = dataKeyOf(key);
+      const ttl = checkTtl(ttlMs);
+      const absent = checkCondition(condition) === 'absent';
+      const expiresAt = ttl === 0 ? 0 : this.#settings.clock() + ttl;
+      const stored: UpdateOutcome = { record: recordOf(expiresAt, value), result: true };
+      this.#assertWritable();
+      return this.#shard(dataKey).update(dataKey, (live) =>
+        (live === undefined) === absent ? stored : UNCHANGED_FALSE,
+      );
+    });
+  }
+
+  expire(key: Bytes, ttlMs: number): Promise<boolean> {
+    return attempt(() => {
+      this.#assertOpen();
+      const dataKey = dataKeyOf(key);
+      const ttl = checkTtl(ttlMs);
+      const expiresAt = ttl === 0 ? 0 : this.#settings.clock() + ttl;
+      this.#assertWritable();
+      return this.#shard(dataKey).update(dataKey, (live) => {
+        if (live === undefined) return UNCHANGED_FALSE;
+        // A copy: the record read may be one a reader of this batch was given.
+        const record = Buffer.from(live);
+        record.writeDoubleBE(expiresAt, 0);
+        return { record, result: true };
+      });
+    });
+  }
+
+  incrBy(key: Bytes, delta: bigint): Promise<bigint> {
+    return attempt(() => {
+      this.#assertOpen();
+      const dataKey = dataKeyOf(key);
+      const d = checkDelta(delta);
+      this.#assertWritable();
+      return this.#shard(dataKey).update(dataKey, (live) => {
+        let current: number | bigint = 0;
+        if (live !== undefined) {
+          if (live.length - HEADER_BYTES > MAX_INTEGER_TEXT) throw notIntegerError();
+          // latin1 maps each byte to one character, so anything but ASCII digits fails the parse.
+          current = parseInteger(live.toString('latin1', HEADER_BYTES));
+        }
+        const sum = addInteger(current, d);
+        // A missing key gets no ttl; an existing one keeps its own.
+        return { record: recordOf(live === undefined ? 0 : recordExpiry(live), String(sum)), result: BigInt(sum) };
+      });
+    });
+  }
+
+  /** Each key's value, read as `getBuffer` reads it (all in the same turn, so one read per shard). */
+  getMany(keys: readonly Bytes[]): Promise<Array<Buffer | undefined>> {
+    return attempt(() => {
+      this.#assertOpen();
+      const dataKeys = checkArray('keys', keys).map(dataKeyOf);
+      this.#assertPresent();
+      return Promise.all(
+        dataKeys.map((dataKey) => this.#shard(dataKey).read(ReadKind.bytes, dataKey) as Promise<Buffer | undefined>),
+      );
+    });
+  }
+
+  /**
+   * Stores every entry: each shard's part goes into one batch (so it is stored whole or not at
+   * all, and durable as `durability` says), and the promise resolves when every part is stored.
+   * A disk failure can leave some shards' parts stored and others not; the promise then rejects.
+   */
+  setMany(entries: ReadonlyArray<readonly [Bytes, Bytes]>, ttlMs = 0): Promise<void> {
+    return attempt(async () => {
+      this.#assertOpen();
+      const list = checkArray('entries', entries);
+      const ttl = checkTtl(ttlMs);
+      const expiresAt = ttl === 0 ? 0 : this.#settings.clock() + ttl;
+      // Everything is checked before anything is queued, so a bad entry stores nothing.
+      const dataKeys = new Array<Buffer>(list.length);
+      const records = new Array<Buffer>(list.length);
+      for (let i = 0; i < list.length; i++) {
+        const [key, value] = checkEntry(list[i], i);
+        dataKeys[i] = dataKeyOf(key);
+        records[i] = recordOf(expiresAt, value);
+      }
+      this.#assertWritable();
+      // Queued in one synchronous run, each shard's writes land in the same batch.
+      await Promise.all(
+        dataKeys.map((dataKey, i) =>
+          this.#shard(dataKey).write(WriteKind.set, dataKey, records[i] as Buffer, expiresAt),
+        ),
+      );
+    });
+  }
+
+  /**
+   * Redis SCAN (see `KeyValueStore#scan`). A cursor remembers a shard and the last key read in it;
+   * each call reads on from there with a fresh iterator, after the writes queued before it, so no
+   * LevelDB iterator or snapshot is held between calls and writes and `flushAll` in between are
+   * fine. A failed call leaves its cursor usable.
+   */
+  scan(cursor: string, options?: ScanOptions): Promise<ScanResult> {
+    return attempt(async () => {
+      this.#assertOpen();
+      const start = isStartCursor(cursor);
+      const { count, matches } = scanOptionsOf(options);
+      const from = start ? { shard: 0, after: undefined } : this.#scans.get(cursor);
+      this.#assertPresent();
+      const now = this.#settings.clock();
+      const state: HddScan = { shard: from.shard, after: from.after };
+      const keys: Buffer[] = [];
+      // Records read, plus one per shard finished (an empty shard still costs an iterator).
+      let budget = count;
+      while (state.shard < this.shards && budget > 0) {
+        const step = await (this.#shardList[state.shard] as HddShard).scan(state.after, budget, now);
+        for (const dataKey of step.live) {
+          const key = dataKey.subarray(1);
+          if (matches === undefined || matches(key)) keys.push(key);
+        }
+        budget -= step.read;
+        if (step.done) {
+          state.shard++;
+          state.after = undefined;
+          budget--;
+        } else {
+          state.after = step.last;
+        }
+      }
+      this.#assertPresent();
+      if (!start) this.#scans.delete(cursor);
+      return { cursor: state.shard < this.shards ? this.#scans.add(state) : '0', keys };
+    });
+  }
+
+  /** Every live key matching `match`, read shard by shard in bounded steps. */
+  keys(match: Bytes): Promise<Buffer[]> {
+    return attempt(async () => {
+      this.#assertOpen();
+      const matches = globMatcher(match);
+      this.#assertPresent();
+      const now = this.#settings.clock();
+      const keys: Buffer[] = [];
+      for (const shard of this.#shardList) {
+        let after: Buffer | undefined;
+        for (;;) {
+          const step = await shard.scan(after, KEYS_STEP, now);
+          for (const dataKey of step.live) {
+            const key = dataKey.subarray(1);
+            if (matches(key)) keys.push(key);
+          }
+          if (step.done) break;
+          after = step.last;
+        }
+      }
+      this.#assertPresent();
+      return keys;
     });
   }
 
@@ -356,6 +562,7 @@ export class HddEngine implements KeyValueStore {
 
   async #close(): Promise<void> {
     this.#closed = true;
+    this.#scans.clear();
     clearTimeout(this.#sweepTimer);
     clearInterval(this.#syncTimer);
     clearInterval(this.#healthTimer);

@@ -49,6 +49,11 @@ export interface ShardHooks {
   verify(shard: HddShard): StorageError | undefined;
   /** Test seam (see `faultsKey` in hdd-engine.ts). */
   faults: ShardFaults | undefined;
+  /**
+   * Whom to tell about records removed because their ttl ran out, called with each one's data
+   * key once the removal is written; undefined when nobody listens (then nothing is collected).
+   */
+  onExpired(): ((dataKey: Buffer) => void) | undefined;
 }
 
 /** Test seam: a throw from these fails the LevelDB call as a failing disk would. */
@@ -79,7 +84,35 @@ export const WriteKind = {
   barrier: 3,
   /** A read that must see the writes queued before it. */
   read: 4,
+  /** A read-modify-write of one key (see `Update`). */
+  update: 5,
 } as const;
+
+/**
+ * A read-modify-write of one key. It runs inside a batch, in queue order, so no other write of
+ * the shard comes between its read and its write: given the key's live record (undefined when
+ * missing or expired), it returns the record to store (with its expiry in the header), or
+ * undefined to leave the key as it is, and what the call resolves with. A StorageError it throws
+ * rejects that call only.
+ */
+export type Update = (live: Buffer | undefined) => UpdateOutcome;
+
+export interface UpdateOutcome {
+  record: Buffer | undefined;
+  result: unknown;
+}
+
+/** One step of a scan of a shard (see `HddShard#scan`). */
+export interface ShardScan {
+  /** Data keys of the live records read, in key order. */
+  live: Buffer[];
+  /** Records read, live or not. */
+  read: number;
+  /** The last data key read: where the next step starts (after it). */
+  last: Buffer | undefined;
+  /** No record follows. */
+  done: boolean;
+}
 
 /** What a batched read answers. */
 export const ReadKind = { text: 0, bytes: 1, has: 2, ttl: 3 } as const;
@@ -92,6 +125,7 @@ interface Job {
   expiresAt: number;
   readKind: ReadKind;
   run: (() => Promise<unknown>) | undefined;
+  update: Update | undefined;
   resolve: (value: never) => void;
   reject: (err: unknown) => void;
 }
@@ -194,7 +228,37 @@ export class HddShard {
 
   write(kind: number, dataKey: Buffer, record: Buffer | undefined, expiresAt: number): Promise<never> {
     return new Promise((resolve, reject) => {
-      this.#enqueue({ kind, dataKey, record, expiresAt, readKind: ReadKind.text, run: undefined, resolve, reject });
+      this.#enqueue({
+        kind,
+        dataKey,
+        record,
+        expiresAt,
+        readKind: ReadKind.text,
+        run: undefined,
+        update: undefined,
+        resolve,
+        reject,
+      });
+    });
+  }
+
+  /**
+   * Queues a read-modify-write of one key: atomic with every other write of the shard, and
+   * group-committed with them (200 concurrent increments of one key are one batch).
+   */
+  update<T>(dataKey: Buffer, update: Update): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.#enqueue({
+        kind: WriteKind.update,
+        dataKey,
+        record: undefined,
+        expiresAt: 0,
+        readKind: ReadKind.text,
+        run: undefined,
+        update,
+        resolve: resolve as (value: never) => void,
+        reject,
+      });
     });
   }
 
@@ -208,6 +272,7 @@ export class HddShard {
         expiresAt: 0,
         readKind: ReadKind.text,
         run,
+        update: undefined,
         resolve: resolve as (value: never) => void,
         reject,
       });
@@ -229,6 +294,7 @@ export class HddShard {
           expiresAt: 0,
           readKind: kind,
           run: undefined,
+          update: undefined,
           resolve,
           reject,
         });
@@ -299,6 +365,33 @@ export class HddShard {
   }
 
   /**
+   * Reads up to `limit` records in key order after the data key `after` (from the first when
+   * undefined) with a fresh iterator, after the writes queued before. Nothing is held between
+   * steps, so a scan resumed later sees the writes (and flushes) made in between.
+   */
+  scan(after: Buffer | undefined, limit: number, now: number): Promise<ShardScan> {
+    const step = async (): Promise<ShardScan> => {
+      this.#assertReadable();
+      const range = after === undefined ? { gte: DATA_START, lt: DATA_END, limit } : { gt: after, lt: DATA_END, limit };
+      try {
+        if (!isExpired(this.nextExpiry, now)) {
+          // Nothing has expired yet: the keys alone will do, without reading values.
+          const keys = await this.db.keys(range).all();
+          return { live: keys, read: keys.length, last: keys[keys.length - 1], done: keys.length < limit };
+        }
+        const entries = await this.db.iterator(range).all();
+        const live: Buffer[] = [];
+        for (const [k, rec] of entries) if (!isExpired(recordExpiry(rec), now)) live.push(k);
+        const last = entries[entries.length - 1];
+        return { live, read: entries.length, last: last?.[0], done: entries.length < limit };
+      } catch (err) {
+        throw ioError(`reading ${this.#config.what}`, err);
+      }
+    };
+    return this.busy ? this.barrier(step) : step();
+  }
+
+  /**
    * Runs one LevelDB write: refused while the engine refuses writes, and on failure reported to
    * the engine (which stops taking writes) before the caller sees the error.
    */
@@ -320,24 +413,26 @@ export class HddShard {
       const dataKeys = indexKeys.map((ik) => dataKeyFrom(ik, 1 + HEADER_BYTES));
       const records = await this.db.getMany(dataKeys);
       const batch = this.db.batch();
-      let removed = 0;
+      const onExpired = this.#hooks.onExpired();
+      const expired: Buffer[] = [];
       for (let i = 0; i < indexKeys.length; i++) {
         const ik = indexKeys[i] as Buffer;
         batch.del(ik);
         const rec = records[i];
         if (rec !== undefined && recordExpiry(rec) === ik.readDoubleBE(1)) {
           batch.del(dataKeys[i] as Buffer);
-          removed++;
+          expired.push(dataKeys[i] as Buffer);
         }
       }
-      batch.put(COUNT_KEY, encodeNumber(this.count - removed));
+      batch.put(COUNT_KEY, encodeNumber(this.count - expired.length));
       try {
         await this.#write('sweep', () => batch.write({ sync: this.#sync }));
       } finally {
         await batch.close();
       }
-      this.count -= removed;
+      this.count -= expired.length;
       this.unsynced = true;
+      if (onExpired !== undefined) for (const dataKey of expired) onExpired(dataKey);
     }
     this.nextExpiry = await this.#firstExpiry();
     return indexKeys.length === limit;
@@ -434,37 +529,59 @@ export class HddShard {
       batch = this.db.batch();
       let delta = 0;
       let nextExpiry = this.nextExpiry;
+      // Keys whose ttl had run out and that this batch removes or replaces, for the hook.
+      const onExpired = this.#hooks.onExpired();
+      const expired: Buffer[] | undefined = onExpired === undefined ? undefined : [];
       for (let i = start; i < end; i++) {
         const job = jobs[i] as Job;
         const slot = slots[i - start] as number;
         const rec = current[slot];
         const at = rec === undefined ? 0 : recordExpiry(rec);
+        const live = rec !== undefined && !isExpired(at, now);
         if (job.kind === WriteKind.read) {
-          results[i - start] = answerOf(job.readKind, isExpired(at, now) ? undefined : rec, now);
+          results[i - start] = answerOf(job.readKind, live ? rec : undefined, now);
           continue;
         }
         if (refused !== undefined) {
           results[i - start] = refused;
           continue;
         }
-        if (job.kind === WriteKind.set) {
-          if (rec === undefined) delta++;
-          else if (at !== 0) batch.del(indexKey(at, job.dataKey));
-          batch.put(job.dataKey, job.record as Buffer);
-          if (job.expiresAt !== 0) {
-            batch.put(indexKey(job.expiresAt, job.dataKey), EMPTY);
-            if (job.expiresAt < nextExpiry) nextExpiry = job.expiresAt;
+        if (job.kind === WriteKind.set || job.kind === WriteKind.update) {
+          let record = job.record as Buffer;
+          let expiresAt = job.expiresAt;
+          if (job.kind === WriteKind.update) {
+            let outcome: UpdateOutcome;
+            try {
+              outcome = (job.update as Update)(live ? rec : undefined);
+            } catch (err) {
+              results[i - start] = err instanceof Error ? err : new Error(String(err));
+              continue;
+            }
+            results[i - start] = outcome.result;
+            if (outcome.record === undefined) continue;
+            record = outcome.record;
+            expiresAt = recordExpiry(record);
           }
-          current[slot] = job.record;
+          if (rec === undefined) delta++;
+          else {
+            if (at !== 0) batch.del(indexKey(at, job.dataKey));
+            if (!live) expired?.push(job.dataKey);
+          }
+          batch.put(job.dataKey, record);
+          if (expiresAt !== 0) {
+            batch.put(indexKey(expiresAt, job.dataKey), EMPTY);
+            if (expiresAt < nextExpiry) nextExpiry = expiresAt;
+          }
+          current[slot] = record;
           continue;
         }
-        const live = rec !== undefined && !isExpired(at, now);
         if (job.kind === WriteKind.delete) results[i - start] = live;
         if (rec !== undefined && (job.kind === WriteKind.delete || !live)) {
           batch.del(job.dataKey);
           if (at !== 0) batch.del(indexKey(at, job.dataKey));
           delta--;
           current[slot] = undefined;
+          if (!live) expired?.push(job.dataKey);
         }
       }
       if (batch.length > 0) {
@@ -477,6 +594,9 @@ export class HddShard {
         // The data directory may have been deleted or replaced since open: then this batch went
         // to files no one will read again, and its writers must not hear "stored".
         error = this.#hooks.verify(this);
+        if (error === undefined && onExpired !== undefined && expired !== undefined) {
+          for (const dataKey of expired) onExpired(dataKey);
+        }
       } else {
         await batch.close();
       }
@@ -488,7 +608,7 @@ export class HddShard {
       const job = jobs[i] as Job;
       const result = results[i - start];
       if (error !== undefined) job.reject(error);
-      else if (result instanceof StorageError) job.reject(result);
+      else if (result instanceof Error) job.reject(result);
       else job.resolve(result as never);
     }
   }

@@ -1,4 +1,5 @@
 export { StorageError, StorageErrorCode } from './errors.js';
+export { globMatcher } from './glob.js';
 export { HddEngine } from './hdd-engine.js';
 export { MemoryEngine } from './memory-engine.js';
 export {
@@ -15,7 +16,11 @@ export {
 export { StorageManager } from './storage-manager.js';
 export {
   type Bytes,
+  type ExpiredHook,
   type KeyValueStore,
+  type ScanOptions,
+  type ScanResult,
+  SetCondition,
   StorageType,
   type StoredEntry,
   type StoreSupports,

@@ -1,6 +1,8 @@
 import { isUtf8 } from 'node:buffer';
 import { StorageError } from './errors.js';
-import type { Bytes } from './store.js';
+import { globMatcher } from './glob.js';
+import { INT64_MAX, INT64_MIN } from './integer.js';
+import type { Bytes, ScanOptions, SetCondition } from './store.js';
 
 // Normalisation of what callers pass, in one place for both engines.
 //
@@ -95,4 +97,69 @@ export function checkTtl(ttl: unknown): number {
     );
   }
   return ttl;
+}
+
+/** A `setIf` condition. */
+export function checkCondition(condition: unknown): SetCondition {
+  if (condition !== 'absent' && condition !== 'present') {
+    throw new StorageError(
+      'ARGUMENT_INVALID',
+      `condition must be 'absent' or 'present', got ${typeof condition === 'string' ? JSON.stringify(condition) : String(condition)}`,
+    );
+  }
+  return condition;
+}
+
+/** An `incrBy` delta: a bigint within the 64-bit signed range. */
+export function checkDelta(delta: unknown): bigint {
+  if (typeof delta !== 'bigint') {
+    throw new StorageError('NOT_INTEGER', `delta must be a bigint, got ${typeof delta}`);
+  }
+  if (delta < INT64_MIN || delta > INT64_MAX) {
+    throw new StorageError('INTEGER_OVERFLOW', `delta ${delta} is outside the 64-bit signed range`);
+  }
+  return delta;
+}
+
+/** A list argument (keys of `getMany`, entries of `setMany`). */
+export function checkArray<T>(what: string, list: readonly T[]): readonly T[] {
+  if (!Array.isArray(list)) throw new StorageError('ARGUMENT_INVALID', `${what} must be an array, got ${typeof list}`);
+  return list;
+}
+
+/** One `setMany` entry: a [key, value] pair. */
+export function checkEntry(entry: unknown, index: number): readonly [Bytes, Bytes] {
+  if (!Array.isArray(entry) || entry.length !== 2) {
+    throw new StorageError('ARGUMENT_INVALID', `entry ${index} must be a [key, value] pair`);
+  }
+  return entry as unknown as readonly [Bytes, Bytes];
+}
+
+/** Keys examined per `scan` call when the caller does not say. */
+export const SCAN_COUNT_DEFAULT = 10;
+/** Most keys examined per `scan` call: bounds how long one call takes, whatever it asks. */
+export const SCAN_COUNT_MAX = 100_000;
+
+/** A scan's `count`: a positive integer, clamped to SCAN_COUNT_MAX. */
+export function checkScanCount(count: unknown): number {
+  if (count === undefined) return SCAN_COUNT_DEFAULT;
+  if (typeof count !== 'number' || !Number.isInteger(count) || count < 1) {
+    throw new StorageError('ARGUMENT_INVALID', `scan count must be a positive integer, got ${String(count)}`);
+  }
+  return Math.min(count, SCAN_COUNT_MAX);
+}
+
+/** A scan call's options, checked: keys examined per call, and the glob test (undefined: every key). */
+export function scanOptionsOf(options: ScanOptions | undefined): {
+  count: number;
+  matches: ((key: Buffer) => boolean) | undefined;
+} {
+  if (options === undefined) return { count: SCAN_COUNT_DEFAULT, matches: undefined };
+  if (typeof options !== 'object' || options === null) {
+    throw new StorageError('ARGUMENT_INVALID', `scan options must be an object, got ${String(options)}`);
+  }
+  return {
+    count: checkScanCount(options.count),
+    matches: options.match === undefined ? undefined : globMatcher(options.match),
+  };
 }

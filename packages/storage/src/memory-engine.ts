@@ -1,10 +1,30 @@
+import { CursorTable, isStartCursor } from './cursors.js';
 import { StorageError } from './errors.js';
 import { isExpired, remainingMs } from './expiry.js';
 import { ExpiryHeap } from './expiry-heap.js';
+import { globMatcher } from './glob.js';
 import { shardOfString } from './hash.js';
-import { checkTtl, keyString, keyStringBytes, memoryValue } from './input.js';
-import { type Clock, checkPositiveInteger, checkShards, defaults, type MemoryEngineOptions } from './options.js';
-import type { Bytes, KeyValueStore, StoredEntry } from './store.js';
+import {
+  checkArray,
+  checkCondition,
+  checkDelta,
+  checkEntry,
+  checkTtl,
+  keyString,
+  keyStringBytes,
+  memoryValue,
+  scanOptionsOf,
+} from './input.js';
+import { addInteger, notIntegerError, parseInteger } from './integer.js';
+import {
+  type Clock,
+  checkExpiredHook,
+  checkPositiveInteger,
+  checkShards,
+  defaults,
+  type MemoryEngineOptions,
+} from './options.js';
+import type { Bytes, ExpiredHook, KeyValueStore, ScanOptions, ScanResult, SetCondition, StoredEntry } from './store.js';
 
 class MemoryShard {
   /** Canonical key string → value (UTF-8 text as a string, other bytes as a Buffer). */
@@ -12,6 +32,17 @@ class MemoryShard {
   /** Expiry time of every key that has one. Most keys have none, so this map is often empty. */
   expiries = new Map<string, number>();
   heap = new ExpiryHeap();
+}
+
+/**
+ * Where an open scan is: a shard, and an iterator over its map once started on it. Map iterators
+ * survive inserts and deletes, so every key present throughout is visited once. The price: an
+ * iterator left waiting keeps alive the hash table it was on if the map has since been resized
+ * (V8 moves it to the new table when it next advances); the bound on open scans bounds that too.
+ */
+interface MemoryScan {
+  shard: number;
+  keys: MapIterator<string> | undefined;
 }
 
 /**
@@ -34,6 +65,8 @@ export class MemoryEngine implements KeyValueStore {
   readonly #sweepIntervalMs: number;
   #sweepTimer: NodeJS.Timeout | undefined;
   #closed = false;
+  #onExpired: ExpiredHook | undefined;
+  readonly #scans: CursorTable<MemoryScan>;
 
   constructor(options: MemoryEngineOptions = {}) {
     this.shards = checkShards(options.shards ?? defaults.shards);
@@ -43,8 +76,22 @@ export class MemoryEngine implements KeyValueStore {
       'sweepIntervalMs',
       options.sweepIntervalMs ?? defaults.sweepIntervalMs,
     );
+    this.#scans = new CursorTable(checkPositiveInteger('maxOpenScans', options.maxOpenScans ?? defaults.maxOpenScans));
     this.#shardList = Array.from({ length: this.shards }, () => new MemoryShard());
     this.#scheduleSweep(this.#sweepIntervalMs);
+  }
+
+  /**
+   * Called once for each key removed because its ttl ran out (by the sweeper, or by a call that
+   * found it expired), synchronously, after the key is gone. Keep it short; errors it throws are
+   * ignored. Setting anything but a function or undefined throws OPTION_INVALID.
+   */
+  get onExpired(): ExpiredHook | undefined {
+    return this.#onExpired;
+  }
+
+  set onExpired(hook: ExpiredHook | undefined) {
+    this.#onExpired = checkExpiredHook(hook);
   }
 
   set(key: Bytes, value: Bytes, ttlMs = 0): void {
@@ -52,17 +99,133 @@ export class MemoryEngine implements KeyValueStore {
     const k = keyString(key);
     const v = memoryValue(value);
     const ttl = checkTtl(ttlMs);
+    this.#put(this.#shard(k), k, v, ttl);
+  }
+
+  setIf(key: Bytes, value: Bytes, ttlMs: number, condition: SetCondition): boolean {
+    this.#assertOpen();
+    const k = keyString(key);
+    const v = memoryValue(value);
+    const ttl = checkTtl(ttlMs);
+    const present = checkCondition(condition) === 'present';
     const shard = this.#shard(k);
-    shard.values.set(k, v);
-    if (ttl === 0) {
-      if (shard.expiries.size !== 0) shard.expiries.delete(k);
-      return;
+    if ((this.#liveIn(shard, k) !== undefined) !== present) return false;
+    this.#put(shard, k, v, ttl);
+    return true;
+  }
+
+  expire(key: Bytes, ttlMs: number): boolean {
+    this.#assertOpen();
+    const k = keyString(key);
+    const ttl = checkTtl(ttlMs);
+    const shard = this.#shard(k);
+    if (this.#liveIn(shard, k) === undefined) return false;
+    this.#setExpiry(shard, k, ttl);
+    return true;
+  }
+
+  incrBy(key: Bytes, delta: bigint): bigint {
+    this.#assertOpen();
+    const k = keyString(key);
+    const d = checkDelta(delta);
+    const shard = this.#shard(k);
+    const value = this.#liveIn(shard, k);
+    let current: number | bigint = 0;
+    if (value !== undefined) {
+      // A Buffer holds bytes that are not UTF-8, so never decimal digits.
+      if (typeof value !== 'string') throw notIntegerError();
+      current = parseInteger(value);
     }
-    const expiresAt = this.#clock() + ttl;
-    shard.expiries.set(k, expiresAt);
-    shard.heap.push(expiresAt, k);
-    // Overwriting keys with new ttls leaves stale heap entries; keep them bounded.
-    if (shard.heap.size > 2 * shard.expiries.size + 1024) shard.heap.rebuild(shard.expiries);
+    const sum = addInteger(current, d);
+    // The expiry, if any, stays as it is.
+    shard.values.set(k, String(sum));
+    return BigInt(sum);
+  }
+
+  getMany(keys: readonly Bytes[]): Array<Buffer | undefined> {
+    this.#assertOpen();
+    const ks = checkArray('keys', keys).map(keyString);
+    return ks.map((k) => {
+      const value = this.#liveIn(this.#shard(k), k);
+      if (value === undefined) return undefined;
+      return typeof value === 'string' ? Buffer.from(value, 'utf8') : Buffer.from(value);
+    });
+  }
+
+  setMany(entries: ReadonlyArray<readonly [Bytes, Bytes]>, ttlMs = 0): void {
+    this.#assertOpen();
+    const list = checkArray('entries', entries);
+    const ttl = checkTtl(ttlMs);
+    // Everything is checked before anything is stored, so a bad entry stores nothing.
+    const ks = new Array<string>(list.length);
+    const vs = new Array<string | Buffer>(list.length);
+    for (let i = 0; i < list.length; i++) {
+      const [key, value] = checkEntry(list[i], i);
+      ks[i] = keyString(key);
+      vs[i] = memoryValue(value);
+    }
+    // Expired keys about to be replaced are announced first, so that a hook never sees half an MSET.
+    if (this.#onExpired !== undefined) for (const k of ks) this.#liveIn(this.#shard(k), k);
+    for (let i = 0; i < ks.length; i++) {
+      const k = ks[i] as string;
+      this.#put(this.#shard(k), k, vs[i] as string | Buffer, ttl);
+    }
+  }
+
+  scan(cursor: string, options?: ScanOptions): ScanResult {
+    this.#assertOpen();
+    const start = isStartCursor(cursor);
+    const { count, matches } = scanOptionsOf(options);
+    let state: MemoryScan;
+    if (start) {
+      state = { shard: 0, keys: undefined };
+    } else {
+      state = this.#scans.get(cursor);
+      this.#scans.delete(cursor);
+    }
+    const now = this.#clock();
+    const keys: Buffer[] = [];
+    let examined = 0;
+    while (state.shard < this.shards && examined < count) {
+      const shard = this.#shardList[state.shard] as MemoryShard;
+      state.keys ??= shard.values.keys();
+      for (;;) {
+        if (examined === count) break;
+        const next = state.keys.next();
+        if (next.done === true) {
+          state.shard++;
+          state.keys = undefined;
+          break;
+        }
+        examined++;
+        const k = next.value;
+        if (shard.expiries.size !== 0 && isExpired(shard.expiries.get(k) ?? 0, now)) continue;
+        const bytes = keyStringBytes(k);
+        if (matches === undefined || matches(bytes)) keys.push(bytes);
+      }
+    }
+    // Shards left that hold nothing need no further call.
+    while (state.keys === undefined && state.shard < this.shards) {
+      if ((this.#shardList[state.shard] as MemoryShard).values.size !== 0) break;
+      state.shard++;
+    }
+    return { cursor: state.shard < this.shards ? this.#scans.add(state) : '0', keys };
+  }
+
+  keys(match: Bytes): Buffer[] {
+    this.#assertOpen();
+    const matches = globMatcher(match);
+    const now = this.#clock();
+    const keys: Buffer[] = [];
+    for (const shard of this.#shardList) {
+      const expiries = shard.expiries;
+      for (const k of shard.values.keys()) {
+        if (expiries.size !== 0 && isExpired(expiries.get(k) ?? 0, now)) continue;
+        const bytes = keyStringBytes(k);
+        if (matches(bytes)) keys.push(bytes);
+      }
+    }
+    return keys;
   }
 
   get(key: Bytes): string | undefined {
@@ -95,7 +258,7 @@ export class MemoryEngine implements KeyValueStore {
     const k = keyString(key);
     const shard = this.#shard(k);
     if (!shard.values.has(k)) return false;
-    const live = !this.#expire(shard, k);
+    const live = !this.#dropIfExpired(shard, k);
     if (live) {
       shard.values.delete(k);
       if (shard.expiries.size !== 0) shard.expiries.delete(k);
@@ -107,7 +270,7 @@ export class MemoryEngine implements KeyValueStore {
     this.#assertOpen();
     const k = keyString(key);
     const shard = this.#shard(k);
-    if (!shard.values.has(k) || this.#expire(shard, k)) return undefined;
+    if (!shard.values.has(k) || this.#dropIfExpired(shard, k)) return undefined;
     const expiresAt = shard.expiries.get(k);
     return expiresAt === undefined ? 0 : remainingMs(expiresAt, this.#clock());
   }
@@ -162,6 +325,7 @@ export class MemoryEngine implements KeyValueStore {
     this.#closed = true;
     clearTimeout(this.#sweepTimer);
     this.#dropAll();
+    this.#scans.clear();
   }
 
   /** Empties every shard. */
@@ -171,6 +335,30 @@ export class MemoryEngine implements KeyValueStore {
       shard.expiries = new Map();
       shard.heap.clear();
     }
+    // An open scan's iterator would walk (and keep in memory) a dropped map: restart it on the
+    // new one. Keys the scan had passed are gone, so nothing it must return is lost.
+    for (const state of this.#scans.values()) state.keys = undefined;
+  }
+
+  /** Stores `v` under `k` with a ttl (0: none), as `set` does. */
+  #put(shard: MemoryShard, k: string, v: string | Buffer, ttl: number): void {
+    // A key replaced after its ttl ran out is a key that expired: tell the hook first.
+    if (this.#onExpired !== undefined && shard.expiries.size !== 0) this.#dropIfExpired(shard, k);
+    shard.values.set(k, v);
+    this.#setExpiry(shard, k, ttl);
+  }
+
+  /** Gives the stored key `k` a ttl from now (0: none). */
+  #setExpiry(shard: MemoryShard, k: string, ttl: number): void {
+    if (ttl === 0) {
+      if (shard.expiries.size !== 0) shard.expiries.delete(k);
+      return;
+    }
+    const expiresAt = this.#clock() + ttl;
+    shard.expiries.set(k, expiresAt);
+    shard.heap.push(expiresAt, k);
+    // Overwriting keys with new ttls leaves stale heap entries; keep them bounded.
+    if (shard.heap.size > 2 * shard.expiries.size + 1024) shard.heap.rebuild(shard.expiries);
   }
 
   #assertOpen(): void {
@@ -188,17 +376,35 @@ export class MemoryEngine implements KeyValueStore {
     const shard = this.#shard(k);
     const value = shard.values.get(k);
     if (value === undefined) return undefined;
-    if (shard.expiries.size !== 0 && this.#expire(shard, k)) return undefined;
+    if (shard.expiries.size !== 0 && this.#dropIfExpired(shard, k)) return undefined;
+    return value;
+  }
+
+  /** Like #live, for a checked key whose shard is known. */
+  #liveIn(shard: MemoryShard, k: string): string | Buffer | undefined {
+    const value = shard.values.get(k);
+    if (value === undefined) return undefined;
+    if (shard.expiries.size !== 0 && this.#dropIfExpired(shard, k)) return undefined;
     return value;
   }
 
   /** Removes `k` when its ttl has run out; true when it did. */
-  #expire(shard: MemoryShard, k: string): boolean {
+  #dropIfExpired(shard: MemoryShard, k: string): boolean {
     const expiresAt = shard.expiries.get(k);
     if (expiresAt === undefined || !isExpired(expiresAt, this.#clock())) return false;
     shard.values.delete(k);
     shard.expiries.delete(k);
+    if (this.#onExpired !== undefined) this.#announce(k);
     return true;
+  }
+
+  /** Tells the onExpired hook; a throwing hook must not break the caller's operation. */
+  #announce(k: string): void {
+    try {
+      this.#onExpired?.(keyStringBytes(k));
+    } catch {
+      // Ignored: the key is removed either way, and the hook's owner has its own error handling.
+    }
   }
 
   /** Pops up to `limit` expired heap entries of one shard; true when it stopped at the limit. */
@@ -213,6 +419,7 @@ export class MemoryEngine implements KeyValueStore {
       if (expiresAt !== undefined && isExpired(expiresAt, now)) {
         shard.values.delete(k);
         shard.expiries.delete(k);
+        if (this.#onExpired !== undefined) this.#announce(k);
       }
       removed++;
     }

@@ -1,4 +1,5 @@
 import { StorageError } from './errors.js';
+import type { ExpiredHook } from './store.js';
 
 /** Milliseconds since the epoch; engines read time only through this, so tests can move it. */
 export type Clock = () => number;
@@ -23,6 +24,12 @@ export interface MemoryEngineOptions {
    * @default 1000
    */
   sweepLimit?: number;
+  /**
+   * Most scans open at once (see `scan`); past it the least recently used is dropped and its
+   * cursor fails with CURSOR_INVALID.
+   * @default 1024
+   */
+  maxOpenScans?: number;
 }
 
 export const Durability = {
@@ -78,6 +85,8 @@ export interface HddEngineOptions {
   sweepIntervalMs?: number;
   /** Most expired keys removed per shard per sweep. @default 1000 */
   sweepLimit?: number;
+  /** Most scans open at once (see `MemoryEngineOptions.maxOpenScans`). @default 1024 */
+  maxOpenScans?: number;
   /** LevelDB block cache per shard, in bytes. @default 8 MiB */
   cacheSize?: number;
   /** LevelDB write buffer (memtable) per shard, in bytes. @default 4 MiB */
@@ -128,6 +137,7 @@ export const defaults = {
   writeBufferSize: 4 * 1024 * 1024,
   maxOpenFiles: 1000,
   recoveryIntervalMs: 1000,
+  maxOpenScans: 1024,
   dataDir: './data',
 } as const;
 
@@ -159,4 +169,12 @@ export function checkDurability(durability: unknown): Durability {
     );
   }
   return durability;
+}
+
+/** An `onExpired` hook: a function, or undefined for none. */
+export function checkExpiredHook(hook: unknown): ExpiredHook | undefined {
+  if (hook !== undefined && typeof hook !== 'function') {
+    throw new StorageError('OPTION_INVALID', `onExpired must be a function or undefined, got ${typeof hook}`);
+  }
+  return hook as ExpiredHook | undefined;
 }

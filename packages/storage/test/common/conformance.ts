@@ -2,6 +2,7 @@
 // factory and registers the same tests for any engine. Tests branch on `supports`, never on names.
 import type { Test } from 'tap';
 import { type KeyValueStore, StorageError, type StoredEntry } from '../../src/index.js';
+import { commandAreas } from './conformance-commands.js';
 
 export interface FakeClock {
   now: number;
@@ -325,6 +326,8 @@ export function conformance(t: Test, harness: Harness): void {
         expiresAt: clock.now + 1000,
       });
     });
+
+    commandAreas(area);
   }
 
   t.test('use after close', async (t) => {
@@ -339,6 +342,13 @@ export function conformance(t: Test, harness: Harness): void {
       () => store.delete('k'),
       () => store.count(),
       () => store.flushAll(),
+      () => store.setIf('k', 'v', 0, 'absent'),
+      () => store.expire('k', 10),
+      () => store.incrBy('k', 1n),
+      () => store.getMany(['k']),
+      () => store.setMany([['k', 'v']]),
+      () => store.scan('0'),
+      () => store.keys('*'),
     ]) {
       t.equal(await codeOf(op), 'STORAGE_CLOSED');
     }
