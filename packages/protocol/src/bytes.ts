@@ -16,6 +16,20 @@ export const UPPER_Z = 0x5a;
 export const LOWER_A = 0x61;
 export const LOWER_Z = 0x7a;
 
+// RESP3 type bytes, and the letters of its booleans.
+export const BANG = 0x21;
+export const HASH = 0x23;
+export const PERCENT = 0x25;
+export const LEFT_PAREN = 0x28;
+export const COMMA = 0x2c;
+export const EQUALS = 0x3d;
+export const GREATER_THAN = 0x3e;
+export const UNDERSCORE = 0x5f;
+export const LOWER_F = 0x66;
+export const LOWER_T = 0x74;
+export const PIPE = 0x7c;
+export const TILDE = 0x7e;
+
 /**
  * Most digits accepted in a `*<n>` or `$<len>` header. Any limit fits in 16 digits; the slack
  * admits a few leading zeros while keeping a header line bounded (about 32 bytes).

@@ -1,35 +1,108 @@
-// The command table: each command is described once. The server validates arity and
-// dispatches with it; the inline parser reads `inlineRest` from it; the client derives its
-// typed methods from it (the literal types of each entry are kept for that).
+// The command table: each command is described once. From it the server validates arity,
+// parses arguments and dispatches; the inline parser reads `inlineRest`; JSON-RPC maps its
+// params; the clients derive their typed methods; `hati client` and `COMMAND DOCS` derive help
+// (the literal types of each entry are kept for the client's types).
 
 import { LOWER_A, LOWER_Z, showText, UPPER_A, UPPER_Z } from './bytes.js';
 import { ProtocolError, ProtocolErrorCode } from './errors.js';
 
 /**
- * What an argument holds, so the server knows how to validate it and the client how to type it:
+ * What an argument holds; each kind has one parser on the server and one type in the client:
  * `storageType` (`memory` or `hdd`, any case), `ttl` (whole milliseconds, 0 = no expiry), `key`
- * and `value` (binary-safe), `text` (free text).
+ * and `value` (binary-safe bytes), `integer` (64-bit signed, decimal), `cursor` (a SCAN cursor,
+ * decimal), `pattern` (a glob: `*`, `?`, `[a-z]`, `\\x`), `channel` (a pub/sub channel name),
+ * `name` (a connection name: no spaces), `text` (free text).
  */
-export type ArgKind = 'storageType' | 'ttl' | 'key' | 'value' | 'text';
+export type ArgKind =
+  | 'storageType'
+  | 'ttl'
+  | 'key'
+  | 'value'
+  | 'integer'
+  | 'cursor'
+  | 'pattern'
+  | 'channel'
+  | 'name'
+  | 'text';
 
-/** The shape of a reply: `boolean` is `:1`/`:0`, `json` a bulk string holding JSON. */
-export type ReplyKind = 'status' | 'bulk' | 'integer' | 'boolean' | 'json';
+/**
+ * The shape of a reply, which decides how each front end encodes it:
+ * - `status`: `+OK` (JSON-RPC `true`); `stored`: `+OK` when stored, null when a SET condition
+ *   (NX/XX) was not met (JSON-RPC `true`/`false`);
+ * - `bulk`: bytes or null; `text`: a bulk string of text (JSON-RPC: a string); `json`: a bulk
+ *   string holding JSON (JSON-RPC: the value itself);
+ * - `integer`; `boolean`: `:1`/`:0` (JSON-RPC `true`/`false`);
+ * - `bulks`: an array of bulk strings or nulls (MGET); `keys`: an array of bulk strings;
+ *   `scan`: `[cursor, [keys]]` (JSON-RPC `{cursor, keys}`); `map`: a RESP3 map, or a flat
+ *   array in RESP2 (JSON-RPC: an object);
+ * - `custom`: written by the command itself (pub/sub confirmations, COMMAND); TCP only.
+ */
+export type ReplyKind =
+  | 'status'
+  | 'stored'
+  | 'bulk'
+  | 'text'
+  | 'json'
+  | 'integer'
+  | 'boolean'
+  | 'bulks'
+  | 'keys'
+  | 'scan'
+  | 'map'
+  | 'custom';
+
+/**
+ * What a command does, for permissions (later credentials), pub/sub mode and docs. Exactly one
+ * of `read`, `write`, `connection`, `admin` is set: the permission a caller needs.
+ */
+export interface CommandFlags {
+  /** Reads keys of the storage type it names. */
+  readonly read?: true;
+  /** Changes keys of the storage type it names. */
+  readonly write?: true;
+  /** Acts on the caller's own connection only (PING, HELLO, CLIENT SETNAME, SUBSCRIBE...). */
+  readonly connection?: true;
+  /** Concerns the whole server (STATS, INFO, CLIENT LIST). */
+  readonly admin?: true;
+  /** Allowed while a RESP2 connection is subscribed (Redis's pub/sub mode). */
+  readonly pubsub?: true;
+  /** The server closes the connection after the reply (QUIT). */
+  readonly closes?: true;
+}
 
 export interface ArgSpec {
   readonly name: string;
   readonly kind: ArgKind;
   /** Only trailing arguments may be optional. */
-  readonly optional?: boolean;
+  readonly optional?: true;
+}
+
+/** A keyword option after the positional arguments: `NX`, `MATCH <pattern>`. */
+export interface OptionSpec {
+  /** Upper case, as sent (any case is accepted). */
+  readonly token: string;
+  /** The values that follow the token (none for a flag such as `NX`). */
+  readonly args?: readonly ArgSpec[];
+  /** Options of one group exclude each other (`NX` and `XX`). */
+  readonly group?: string;
+  readonly summary: string;
 }
 
 export interface CommandSpec {
-  /** Upper case, ASCII letters only. */
+  /** Upper case, ASCII letters (a subcommand: `CLIENT SETNAME`). */
   readonly name: string;
-  /** The arguments after the command name. */
+  /** The positional arguments after the command name. */
   readonly args: readonly ArgSpec[];
-  /** Fewest arguments after the name (the non-optional ones). */
+  /**
+   * The last `repeat` positional arguments may repeat (MGET's keys, MSET's key-value pairs,
+   * SUBSCRIBE's channels): one or more times, or zero or more when they are optional. 0: none.
+   */
+  readonly repeat: number;
+  /** Keyword options after the positional arguments, each given at most once. */
+  readonly options: readonly OptionSpec[];
+  /** Fewest arguments after the name. */
   readonly minArgs: number;
-  /** Most arguments after the name. */
+  /** Most arguments after the name (Infinity when arguments repeat). */
   readonly maxArgs: number;
   /**
    * Inline form only: index in `args` of the argument that takes the rest of the line verbatim
@@ -37,117 +110,603 @@ export interface CommandSpec {
    */
   readonly inlineRest?: number;
   readonly reply: ReplyKind;
+  readonly flags: CommandFlags;
+  /** For docs and COMMAND DOCS: `string`, `keyspace`, `connection`, `server`, `pubsub`. */
+  readonly group: CommandGroup;
+  /** The JSON-RPC method that runs it, or null when it has none (a decision, not an omission). */
+  readonly rpc: string | null;
+  /** The typed clients' method that runs it, or null when they have none (a decision). */
+  readonly client: string | null;
+  /** Subcommands, keyed by upper-case name (`CLIENT`'s `SETNAME`); the command itself runs none. */
+  readonly subcommands?: Readonly<Record<string, CommandSpec>>;
   /** One line, for docs and help. */
   readonly summary: string;
-  /** For example `SET <type> <ttl> <key> <value>`; optional arguments in brackets. */
+  /** For example `SET <type> <ttl> <key> <value> [NX|XX]`; optional parts in brackets. */
   readonly syntax: string;
+  /** Arguments of a call that succeeds on an empty server, for tests and help. */
+  readonly example: readonly string[];
+  /** The Hati version that added it. */
+  readonly since: string;
 }
 
-/** A `CommandSpec` keeping the literal types of its name, arguments and reply kind. */
-export type TypedCommandSpec<N extends string, A extends readonly ArgSpec[], R extends ReplyKind> = CommandSpec & {
+export type CommandGroup = 'string' | 'keyspace' | 'connection' | 'server' | 'pubsub';
+
+/** A `CommandSpec` keeping the literal types of its name, arguments, reply kind and methods. */
+export type TypedCommandSpec<
+  N extends string,
+  A extends readonly ArgSpec[],
+  R extends ReplyKind,
+  O extends readonly OptionSpec[] = readonly OptionSpec[],
+> = CommandSpec & {
   readonly name: N;
   readonly args: A;
   readonly reply: R;
+  readonly options: O;
 };
 
-interface CommandDefinition<A extends readonly ArgSpec[], R extends ReplyKind> {
+interface CommandDefinition<A extends readonly ArgSpec[], R extends ReplyKind, O extends readonly OptionSpec[]> {
   readonly args: A;
   readonly reply: R;
+  readonly flags: CommandFlags;
+  readonly group: CommandGroup;
+  readonly rpc: string | null;
+  readonly client: string | null;
   readonly summary: string;
+  readonly example: readonly string[];
+  readonly repeat?: number;
+  readonly options?: O;
   readonly inlineRest?: number;
+  readonly subcommands?: Readonly<Record<string, CommandSpec>>;
+  /** Fewer arguments than the positional ones, for a command with a second form (SCAN). */
+  readonly minArgs?: number;
+  readonly since?: string;
 }
 
-/** Builds one table entry, deriving arity and syntax from the argument list. */
-function define<const N extends string, const A extends readonly ArgSpec[], const R extends ReplyKind>(
-  name: N,
-  definition: CommandDefinition<A, R>,
-): TypedCommandSpec<N, A, R> {
-  const { args, reply, summary, inlineRest } = definition;
-  if (!/^[A-Z]+$/.test(name)) throw new Error(`command name ${name} must be upper-case ASCII letters`);
+const PERMISSIONS = ['read', 'write', 'connection', 'admin'] as const;
+
+/** Builds one table entry, deriving arity and syntax from the arguments and options. */
+function define<
+  const N extends string,
+  const A extends readonly ArgSpec[],
+  const R extends ReplyKind,
+  const O extends readonly OptionSpec[] = readonly [],
+>(name: N, definition: CommandDefinition<A, R, O>): TypedCommandSpec<N, A, R, O> {
+  const { args, reply, summary, inlineRest, flags, subcommands } = definition;
+  const options = definition.options ?? ([] as unknown as O);
+  const repeat = definition.repeat ?? 0;
+  if (!/^[A-Z]+( [A-Z-]+)?$/.test(name)) throw new Error(`command name ${name} must be upper-case ASCII letters`);
   const firstOptional = args.findIndex((arg) => arg.optional === true);
-  const minArgs = firstOptional === -1 ? args.length : firstOptional;
-  if (args.slice(minArgs).some((arg) => arg.optional !== true)) {
+  const required = firstOptional === -1 ? args.length : firstOptional;
+  if (args.slice(required).some((arg) => arg.optional !== true)) {
     throw new Error(`${name}: only trailing arguments may be optional`);
   }
-  if (inlineRest !== undefined && inlineRest !== args.length - 1) {
-    throw new Error(`${name}: inlineRest must be the index of the last argument`);
+  if (inlineRest !== undefined && (inlineRest !== args.length - 1 || repeat !== 0)) {
+    throw new Error(`${name}: inlineRest must be the index of the last argument, which may not repeat`);
   }
-  const syntax = [name, ...args.map((arg) => (arg.optional === true ? `[${arg.name}]` : `<${arg.name}>`))].join(' ');
-  const spec = { name, args, minArgs, maxArgs: args.length, reply, summary, syntax };
-  return Object.freeze(inlineRest === undefined ? spec : { ...spec, inlineRest });
+  if (repeat > args.length || (repeat > 0 && options.length > 0)) {
+    throw new Error(`${name}: repeated arguments must be the last ones, and exclude options`);
+  }
+  if (PERMISSIONS.filter((permission) => flags[permission] === true).length !== 1) {
+    throw new Error(`${name}: exactly one of the flags ${PERMISSIONS.join(', ')} must be set`);
+  }
+  if (reply === 'custom' && definition.rpc !== null) throw new Error(`${name}: a custom reply has no JSON-RPC method`);
+  // Options of one group exclude each other: each group adds the words of its longest option.
+  const groupWords = new Map<string, number>();
+  for (const option of options) {
+    const key = option.group ?? option.token;
+    groupWords.set(key, Math.max(groupWords.get(key) ?? 0, 1 + (option.args?.length ?? 0)));
+  }
+  const optionWords = [...groupWords.values()].reduce((sum, words) => sum + words, 0);
+  const minArgs = definition.minArgs ?? (subcommands === undefined ? required : 1);
+  const maxArgs = repeat > 0 || subcommands !== undefined ? Number.POSITIVE_INFINITY : args.length + optionWords;
+  const spec = {
+    name,
+    args,
+    repeat,
+    options,
+    minArgs,
+    maxArgs,
+    reply,
+    flags: Object.freeze({ ...flags }),
+    group: definition.group,
+    rpc: definition.rpc,
+    client: definition.client,
+    summary,
+    syntax: syntaxOf(name, args, repeat, options, subcommands),
+    example: definition.example,
+    since: definition.since ?? '0.1.0',
+    ...(inlineRest !== undefined && { inlineRest }),
+    ...(subcommands !== undefined && { subcommands }),
+  };
+  return Object.freeze(spec) as unknown as TypedCommandSpec<N, A, R, O>;
+}
+
+function syntaxOf(
+  name: string,
+  args: readonly ArgSpec[],
+  repeat: number,
+  options: readonly OptionSpec[],
+  subcommands: Readonly<Record<string, CommandSpec>> | undefined,
+): string {
+  if (subcommands !== undefined) return `${name} <${Object.keys(subcommands).join('|')}> [arguments]`;
+  const word = (arg: ArgSpec) => (arg.optional === true ? `[${arg.name}]` : `<${arg.name}>`);
+  const parts = [name, ...args.map(word)];
+  if (repeat > 0) {
+    const group = args
+      .slice(args.length - repeat)
+      .map((arg) => `<${arg.name}>`)
+      .join(' ');
+    parts.push(`[${group} ...]`);
+  }
+  const groups = new Map<string, string[]>();
+  for (const option of options) {
+    const text = [option.token, ...(option.args ?? []).map((arg) => `<${arg.name}>`)].join(' ');
+    const key = option.group ?? option.token;
+    groups.set(key, [...(groups.get(key) ?? []), text]);
+  }
+  for (const texts of groups.values()) parts.push(`[${texts.join('|')}]`);
+  return parts.join(' ');
 }
 
 const TYPE = { name: 'type', kind: 'storageType' } as const;
 const TTL = { name: 'ttl', kind: 'ttl' } as const;
 const KEY = { name: 'key', kind: 'key' } as const;
 const VALUE = { name: 'value', kind: 'value' } as const;
+const CHANNEL = { name: 'channel', kind: 'channel' } as const;
+const PATTERN = { name: 'pattern', kind: 'pattern' } as const;
+
+const clientSubcommands = {
+  ID: define('CLIENT ID', {
+    args: [],
+    reply: 'integer',
+    flags: { connection: true },
+    group: 'connection',
+    rpc: null,
+    client: null,
+    summary: "Replies this connection's id.",
+    example: [],
+    since: '0.2.0',
+  }),
+  SETNAME: define('CLIENT SETNAME', {
+    args: [{ name: 'connection-name', kind: 'name' }],
+    reply: 'status',
+    flags: { connection: true },
+    group: 'connection',
+    rpc: null,
+    client: null,
+    summary: 'Names this connection (shown by CLIENT LIST and STATS); an empty name removes it.',
+    example: ['worker-1'],
+    since: '0.2.0',
+  }),
+  GETNAME: define('CLIENT GETNAME', {
+    args: [],
+    reply: 'bulk',
+    flags: { connection: true },
+    group: 'connection',
+    rpc: null,
+    client: null,
+    summary: "Replies this connection's name, or null.",
+    example: [],
+    since: '0.2.0',
+  }),
+  SETINFO: define('CLIENT SETINFO', {
+    args: [
+      { name: 'attribute', kind: 'text' },
+      { name: 'value', kind: 'text' },
+    ],
+    reply: 'status',
+    flags: { connection: true },
+    group: 'connection',
+    rpc: null,
+    client: null,
+    summary: "Records the client library's LIB-NAME or LIB-VER (Redis clients send them when they connect).",
+    example: ['LIB-NAME', 'my-app'],
+    since: '0.2.0',
+  }),
+  INFO: define('CLIENT INFO', {
+    args: [],
+    reply: 'text',
+    flags: { connection: true },
+    group: 'connection',
+    rpc: null,
+    client: null,
+    summary: "Replies this connection's line of CLIENT LIST.",
+    example: [],
+    since: '0.2.0',
+  }),
+  LIST: define('CLIENT LIST', {
+    args: [],
+    reply: 'text',
+    flags: { admin: true },
+    group: 'connection',
+    rpc: null,
+    client: null,
+    summary: 'Replies one line per client connection: id, address, name, age, idle time, protocol, subscriptions.',
+    example: [],
+    since: '0.2.0',
+  }),
+} as const;
+
+const commandSubcommands = {
+  COUNT: define('COMMAND COUNT', {
+    args: [],
+    reply: 'integer',
+    flags: { connection: true },
+    group: 'server',
+    rpc: null,
+    client: null,
+    summary: 'Replies the number of commands.',
+    example: [],
+    since: '0.2.0',
+  }),
+  DOCS: define('COMMAND DOCS', {
+    args: [{ name: 'command-name', kind: 'text', optional: true }],
+    repeat: 1,
+    reply: 'custom',
+    flags: { connection: true },
+    group: 'server',
+    rpc: null,
+    client: null,
+    summary: 'Replies the docs of the named commands, or of all, as Redis does (redis-cli shows them as hints).',
+    example: ['GET'],
+    since: '0.2.0',
+  }),
+  INFO: define('COMMAND INFO', {
+    args: [{ name: 'command-name', kind: 'text', optional: true }],
+    repeat: 1,
+    reply: 'custom',
+    flags: { connection: true },
+    group: 'server',
+    rpc: null,
+    client: null,
+    summary: 'Replies arity, flags and key positions of the named commands, or of all, as Redis does.',
+    example: ['GET'],
+    since: '0.2.0',
+  }),
+} as const;
 
 /** Every command, keyed by its upper-case name. */
 export const commands = {
   SET: define('SET', {
     args: [TYPE, TTL, KEY, VALUE],
     inlineRest: 3,
-    reply: 'status',
-    summary: 'Stores a value under a key, expiring after ttl ms (0 = never); replies OK.',
+    options: [
+      { token: 'NX', group: 'condition', summary: 'only when the key does not exist' },
+      { token: 'XX', group: 'condition', summary: 'only when the key exists' },
+    ],
+    reply: 'stored',
+    flags: { write: true },
+    group: 'string',
+    rpc: 'Storage.Set',
+    client: 'set',
+    summary:
+      'Stores a value under a key, expiring after ttl ms (0 = never); replies OK, or null when NX/XX was not met.',
+    example: ['memory', '0', 'greeting', 'hello'],
   }),
   GET: define('GET', {
     args: [TYPE, KEY],
     reply: 'bulk',
+    flags: { read: true },
+    group: 'string',
+    rpc: 'Storage.Get',
+    client: 'getBuffer',
     summary: "Returns a key's value, or null when it is missing or expired.",
+    example: ['memory', 'greeting'],
   }),
   HAS: define('HAS', {
     args: [TYPE, KEY],
     reply: 'boolean',
+    flags: { read: true },
+    group: 'keyspace',
+    rpc: 'Storage.Has',
+    client: 'has',
     summary: 'Replies 1 when the key is live, else 0.',
+    example: ['memory', 'greeting'],
   }),
   DELETE: define('DELETE', {
     args: [TYPE, KEY],
     reply: 'boolean',
+    flags: { write: true },
+    group: 'keyspace',
+    rpc: 'Storage.Delete',
+    client: 'delete',
     summary: 'Removes a key; replies 1 if a live key was removed, else 0.',
+    example: ['memory', 'greeting'],
   }),
   FLUSHALL: define('FLUSHALL', {
     args: [TYPE],
     reply: 'status',
+    flags: { write: true },
+    group: 'keyspace',
+    rpc: 'Storage.FlushAll',
+    client: 'flushAll',
     summary: 'Removes every key of one storage type; replies OK.',
+    example: ['memory'],
   }),
   COUNT: define('COUNT', {
     args: [TYPE],
     reply: 'integer',
+    flags: { read: true },
+    group: 'keyspace',
+    rpc: 'Storage.Count',
+    client: 'count',
     summary: 'Replies the number of live keys of one storage type.',
+    example: ['memory'],
+  }),
+  TTL: define('TTL', {
+    args: [TYPE, KEY],
+    reply: 'integer',
+    flags: { read: true },
+    group: 'keyspace',
+    rpc: 'Storage.Ttl',
+    client: 'ttl',
+    summary: "Replies a key's remaining time to live in ms: -1 when it has none, -2 when it is missing (Redis's PTTL).",
+    example: ['memory', 'greeting'],
+    since: '0.2.0',
+  }),
+  EXPIRE: define('EXPIRE', {
+    args: [TYPE, KEY, TTL],
+    reply: 'boolean',
+    flags: { write: true },
+    group: 'keyspace',
+    rpc: 'Storage.Expire',
+    client: 'expire',
+    summary: 'Sets a live key to expire after ttl ms (0 removes its expiry); replies 1, or 0 when it is missing.',
+    example: ['memory', 'greeting', '1000'],
+    since: '0.2.0',
+  }),
+  SCAN: define('SCAN', {
+    args: [TYPE, { name: 'cursor', kind: 'cursor' }],
+    options: [
+      { token: 'MATCH', args: [PATTERN], summary: 'only keys matching the glob' },
+      { token: 'COUNT', args: [{ name: 'count', kind: 'integer' }], summary: 'keys to examine per call (a hint)' },
+      {
+        token: 'TYPE',
+        args: [{ name: 'storage-type', kind: 'storageType' }],
+        summary: "Redis's form (SCAN <cursor> ...): the storage type, memory when absent",
+      },
+    ],
+    // SCAN <cursor> [MATCH] [COUNT] [TYPE], as redis-cli --scan sends it, also works.
+    minArgs: 1,
+    reply: 'scan',
+    flags: { read: true },
+    group: 'keyspace',
+    rpc: 'Storage.Scan',
+    client: 'scan',
+    summary:
+      'Replies a cursor ("0" when done) and a batch of keys; call again with the cursor. Never blocks the server.',
+    example: ['memory', '0'],
+    since: '0.2.0',
+  }),
+  KEYS: define('KEYS', {
+    args: [TYPE, PATTERN],
+    reply: 'keys',
+    flags: { read: true },
+    group: 'keyspace',
+    rpc: 'Storage.Keys',
+    client: 'keys',
+    summary: 'Replies every live key matching a glob. Reads the whole keyspace at once: prefer SCAN on large ones.',
+    example: ['memory', '*'],
+    since: '0.2.0',
+  }),
+  INCR: define('INCR', {
+    args: [TYPE, KEY],
+    reply: 'integer',
+    flags: { write: true },
+    group: 'string',
+    rpc: 'Storage.Incr',
+    client: 'incr',
+    summary: 'Adds 1 to the 64-bit integer stored at a key (0 when missing); replies the new value.',
+    example: ['memory', 'counter'],
+    since: '0.2.0',
+  }),
+  INCRBY: define('INCRBY', {
+    args: [TYPE, KEY, { name: 'delta', kind: 'integer' }],
+    reply: 'integer',
+    flags: { write: true },
+    group: 'string',
+    rpc: 'Storage.IncrBy',
+    client: 'incrBy',
+    summary: 'Adds delta (negative subtracts) to the 64-bit integer stored at a key; replies the new value.',
+    example: ['memory', 'counter', '5'],
+    since: '0.2.0',
+  }),
+  MGET: define('MGET', {
+    args: [TYPE, KEY],
+    repeat: 1,
+    reply: 'bulks',
+    flags: { read: true },
+    group: 'string',
+    rpc: 'Storage.MGet',
+    client: 'mgetBuffer',
+    summary: 'Replies the values of the keys, in order; null for a missing one.',
+    example: ['memory', 'a', 'b'],
+    since: '0.2.0',
+  }),
+  MSET: define('MSET', {
+    args: [TYPE, KEY, VALUE],
+    repeat: 2,
+    reply: 'status',
+    flags: { write: true },
+    group: 'string',
+    rpc: 'Storage.MSet',
+    client: 'mset',
+    summary: 'Stores every key-value pair (without expiry); replies OK once all are stored.',
+    example: ['memory', 'a', '1', 'b', '2'],
+    since: '0.2.0',
+  }),
+  DBSIZE: define('DBSIZE', {
+    args: [{ name: 'type', kind: 'storageType', optional: true }],
+    reply: 'integer',
+    flags: { read: true },
+    group: 'keyspace',
+    rpc: null,
+    client: null,
+    summary: 'Replies the number of live keys of one storage type, or of both (as Redis clients ask it).',
+    example: [],
+    since: '0.2.0',
   }),
   PING: define('PING', {
     args: [{ name: 'message', kind: 'text', optional: true }],
     reply: 'status',
+    flags: { connection: true, pubsub: true },
+    group: 'connection',
+    rpc: 'Server.Ping',
+    client: 'ping',
     summary: 'Replies PONG, or the message (as a bulk string) when one is given.',
-  }),
-  QUIT: define('QUIT', {
-    args: [],
-    reply: 'status',
-    summary: 'Replies OK, then the server closes the connection.',
-  }),
-  STATS: define('STATS', {
-    args: [],
-    reply: 'json',
-    summary: 'Replies server statistics as a JSON document.',
+    example: [],
   }),
   ECHO: define('ECHO', {
     args: [{ name: 'message', kind: 'text' }],
     reply: 'bulk',
+    flags: { connection: true },
+    group: 'connection',
+    rpc: null,
+    client: null,
     summary: 'Replies the message (redis-cli --pipe ends its input with it).',
+    example: ['hello'],
   }),
-  INFO: define('INFO', {
-    args: [{ name: 'section', kind: 'text', optional: true }],
-    reply: 'bulk',
-    summary: "Replies server information in Redis's INFO text format (Redis clients read it when they connect).",
+  QUIT: define('QUIT', {
+    args: [],
+    reply: 'status',
+    flags: { connection: true, pubsub: true, closes: true },
+    group: 'connection',
+    rpc: null,
+    client: 'quit',
+    summary: 'Replies OK, then the server closes the connection.',
+    example: [],
+  }),
+  HELLO: define('HELLO', {
+    args: [{ name: 'protover', kind: 'integer', optional: true }],
+    options: [
+      {
+        token: 'AUTH',
+        args: [
+          { name: 'username', kind: 'text' },
+          { name: 'password', kind: 'text' },
+        ],
+        summary: 'credentials (none can be configured yet: refused)',
+      },
+      { token: 'SETNAME', args: [{ name: 'connection-name', kind: 'name' }], summary: 'names the connection' },
+    ],
+    reply: 'map',
+    flags: { connection: true },
+    group: 'connection',
+    rpc: null,
+    client: null,
+    summary: 'Switches the connection to RESP2 or RESP3 (maps, pushes) and replies the server map, as Redis does.',
+    example: ['3'],
+    since: '0.2.0',
   }),
   SELECT: define('SELECT', {
     args: [{ name: 'index', kind: 'text' }],
     reply: 'status',
+    flags: { connection: true },
+    group: 'connection',
+    rpc: null,
+    client: null,
     summary: 'Replies OK for database 0, the only one (memory and hdd are the keyspaces).',
+    example: ['0'],
+  }),
+  CLIENT: define('CLIENT', {
+    args: [],
+    subcommands: clientSubcommands,
+    reply: 'custom',
+    flags: { connection: true },
+    group: 'connection',
+    rpc: null,
+    client: null,
+    summary: 'Connection commands: CLIENT ID, SETNAME, GETNAME, SETINFO, INFO, LIST.',
+    example: ['ID'],
+    since: '0.2.0',
+  }),
+  COMMAND: define('COMMAND', {
+    args: [],
+    // COMMAND alone lists every command, as in Redis.
+    minArgs: 0,
+    subcommands: commandSubcommands,
+    reply: 'custom',
+    flags: { connection: true },
+    group: 'server',
+    rpc: null,
+    client: null,
+    summary: 'Describes the commands (COMMAND alone lists them all, as Redis does): COMMAND COUNT, DOCS, INFO.',
+    example: ['COUNT'],
+    since: '0.2.0',
+  }),
+  SUBSCRIBE: define('SUBSCRIBE', {
+    args: [CHANNEL],
+    repeat: 1,
+    reply: 'custom',
+    flags: { connection: true, pubsub: true },
+    group: 'pubsub',
+    rpc: null,
+    client: 'subscribe',
+    summary: 'Subscribes to channels: keyspace events such as __keyspace@memory__:<key> and __keyevent@hdd__:expired.',
+    example: ['__keyevent@memory__:set'],
+    since: '0.2.0',
+  }),
+  UNSUBSCRIBE: define('UNSUBSCRIBE', {
+    args: [{ ...CHANNEL, optional: true }],
+    repeat: 1,
+    reply: 'custom',
+    flags: { connection: true, pubsub: true },
+    group: 'pubsub',
+    rpc: null,
+    client: 'unsubscribe',
+    summary: 'Unsubscribes from the channels, or from all.',
+    example: [],
+    since: '0.2.0',
+  }),
+  PSUBSCRIBE: define('PSUBSCRIBE', {
+    args: [PATTERN],
+    repeat: 1,
+    reply: 'custom',
+    flags: { connection: true, pubsub: true },
+    group: 'pubsub',
+    rpc: null,
+    client: 'psubscribe',
+    summary: 'Subscribes to every channel matching the globs: __keyspace@hdd__:user:* for example.',
+    example: ['__keyspace@memory__:*'],
+    since: '0.2.0',
+  }),
+  PUNSUBSCRIBE: define('PUNSUBSCRIBE', {
+    args: [{ ...PATTERN, optional: true }],
+    repeat: 1,
+    reply: 'custom',
+    flags: { connection: true, pubsub: true },
+    group: 'pubsub',
+    rpc: null,
+    client: 'punsubscribe',
+    summary: 'Unsubscribes from the patterns, or from all.',
+    example: [],
+    since: '0.2.0',
+  }),
+  STATS: define('STATS', {
+    args: [],
+    reply: 'json',
+    flags: { admin: true },
+    group: 'server',
+    rpc: 'Server.Stats',
+    client: 'stats',
+    summary: 'Replies server statistics as a JSON document, with one entry per connected client.',
+    example: [],
+  }),
+  INFO: define('INFO', {
+    args: [{ name: 'section', kind: 'text', optional: true }],
+    reply: 'text',
+    flags: { admin: true },
+    group: 'server',
+    rpc: 'Server.Info',
+    client: 'info',
+    summary: "Replies server information in Redis's INFO text format (Redis clients read it when they connect).",
+    example: [],
   }),
 } as const;
 
 export type CommandName = keyof typeof commands;
+export type ClientSubcommand = keyof typeof clientSubcommands;
+export type CommandSubcommand = keyof typeof commandSubcommands;
 
 // Lookup without allocation: candidates by name length, compared byte by byte with ASCII case
 // folding (a Map would need a string, and an upper-cased copy for lower-case spellings).
@@ -163,14 +722,14 @@ function upperAscii(code: number): number {
   return code >= LOWER_A && code <= LOWER_Z ? code - 0x20 : code;
 }
 
-function sameName(upper: string, name: Uint8Array | string): boolean {
+function sameName(upper: string, name: Uint8Array | string, offset = 0): boolean {
   if (typeof name === 'string') {
-    for (let i = 0; i < upper.length; i++) {
-      if (upperAscii(name.charCodeAt(i)) !== upper.charCodeAt(i)) return false;
+    for (let i = 0; i < name.length; i++) {
+      if (upperAscii(name.charCodeAt(i)) !== upper.charCodeAt(offset + i)) return false;
     }
   } else {
-    for (let i = 0; i < upper.length; i++) {
-      if (upperAscii(name[i] as number) !== upper.charCodeAt(i)) return false;
+    for (let i = 0; i < name.length; i++) {
+      if (upperAscii(name[i] as number) !== upper.charCodeAt(offset + i)) return false;
     }
   }
   return true;
@@ -189,22 +748,92 @@ export function lookupCommand(name: Uint8Array | string): CommandSpec | undefine
   return undefined;
 }
 
+/** The subcommand of `spec` named `name` (`SETNAME` of `CLIENT`), in any case, or undefined. */
+export function lookupSubcommand(spec: CommandSpec, name: Uint8Array | string): CommandSpec | undefined {
+  if (spec.subcommands === undefined) return undefined;
+  for (const sub of Object.values(spec.subcommands)) {
+    const offset = spec.name.length + 1;
+    if (sub.name.length - offset === name.length && sameName(sub.name, name, offset)) return sub;
+  }
+  return undefined;
+}
+
+/** Every command and subcommand of the table, in table order (subcommands after their command). */
+export function allCommands(): CommandSpec[] {
+  const all: CommandSpec[] = [];
+  for (const spec of Object.values(commands) as CommandSpec[]) {
+    all.push(spec);
+    if (spec.subcommands !== undefined) all.push(...Object.values(spec.subcommands));
+  }
+  return all;
+}
+
 function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? '' : 's'}`;
 }
 
 /**
  * Undefined when `argsAfterName` suits the command, else a `WRONG_ARITY` error naming its syntax:
- * `'GET' takes 2 arguments (GET <type> <key>), got 1`.
+ * `'GET' takes 2 arguments (GET <type> <key>), got 1`. Options are checked by `readOptions`.
  */
 export function checkArity(spec: CommandSpec, argsAfterName: number): ProtocolError | undefined {
-  if (argsAfterName >= spec.minArgs && argsAfterName <= spec.maxArgs) return undefined;
-  const takes =
-    spec.minArgs === spec.maxArgs ? plural(spec.minArgs, 'argument') : `${spec.minArgs} to ${spec.maxArgs} arguments`;
+  if (argsAfterName >= spec.minArgs && argsAfterName <= spec.maxArgs) {
+    if (spec.repeat === 0 || (argsAfterName - (spec.args.length - spec.repeat)) % spec.repeat === 0) return undefined;
+  }
+  let takes: string;
+  if (spec.repeat > 0 || spec.subcommands !== undefined) takes = `at least ${plural(spec.minArgs, 'argument')}`;
+  else if (spec.minArgs === spec.maxArgs) takes = plural(spec.minArgs, 'argument');
+  else takes = `${spec.minArgs} to ${spec.maxArgs} arguments`;
+  if (spec.repeat > 1) takes += ` in groups of ${spec.repeat}`;
   return new ProtocolError(
     ProtocolErrorCode.WRONG_ARITY,
     `'${spec.name}' takes ${takes} (${spec.syntax}), got ${argsAfterName}`,
   );
+}
+
+/** What `readOptions` found: each option given, by its token, with the values after it. */
+export type OptionValues = Map<string, Uint8Array[]>;
+
+const NO_OPTIONS: OptionValues = new Map();
+
+/**
+ * Reads the keyword options of `spec` from `args[start..]` (any case), or throws a `SYNTAX`
+ * error naming what is wrong: an unknown word, a missing value, an option given twice, or two
+ * of one group (`NX` with `XX`). Allocates only when options are present.
+ */
+export function readOptions(spec: CommandSpec, args: readonly Uint8Array[], start: number): OptionValues {
+  if (start >= args.length) return NO_OPTIONS;
+  const found: OptionValues = new Map();
+  const groups = new Map<string, string>();
+  let i = start;
+  while (i < args.length) {
+    const word = args[i] as Uint8Array;
+    const option = spec.options.find(
+      (candidate) => candidate.token.length === word.length && sameName(candidate.token, word),
+    );
+    if (option === undefined) {
+      const expected =
+        spec.options.length === 0 ? 'it takes no options' : `expected ${spec.options.map((o) => o.token).join(', ')}`;
+      throw syntaxError(`'${spec.name}' has no option '${showText(word, 32)}' (${expected}): ${spec.syntax}`);
+    }
+    if (found.has(option.token)) throw syntaxError(`'${spec.name}': ${option.token} given twice`);
+    if (option.group !== undefined) {
+      const other = groups.get(option.group);
+      if (other !== undefined) throw syntaxError(`'${spec.name}': ${other} and ${option.token} exclude each other`);
+      groups.set(option.group, option.token);
+    }
+    const count = option.args?.length ?? 0;
+    if (i + count >= args.length) {
+      throw syntaxError(`'${spec.name}': ${option.token} needs ${plural(count, 'value')}: ${spec.syntax}`);
+    }
+    found.set(option.token, args.slice(i + 1, i + 1 + count) as Uint8Array[]);
+    i += 1 + count;
+  }
+  return found;
+}
+
+function syntaxError(message: string): ProtocolError {
+  return new ProtocolError(ProtocolErrorCode.SYNTAX, message);
 }
 
 /** Longest part of an unknown name shown in the error message. */
@@ -216,4 +845,13 @@ const MAX_SHOWN_NAME = 64;
  */
 export function unknownCommand(name: Uint8Array | string): ProtocolError {
   return new ProtocolError(ProtocolErrorCode.UNKNOWN_COMMAND, `unknown command '${showText(name, MAX_SHOWN_NAME)}'`);
+}
+
+/** An `UNKNOWN_COMMAND` error for a subcommand: `unknown subcommand 'FOO' of CLIENT (expected ...)`. */
+export function unknownSubcommand(spec: CommandSpec, name: Uint8Array | string): ProtocolError {
+  const known = Object.keys(spec.subcommands ?? {}).join(', ');
+  return new ProtocolError(
+    ProtocolErrorCode.UNKNOWN_COMMAND,
+    `unknown subcommand '${showText(name, MAX_SHOWN_NAME)}' of ${spec.name} (expected ${known})`,
+  );
 }

@@ -1,18 +1,35 @@
 export {
   type ArgKind,
   type ArgSpec,
+  allCommands,
+  type ClientSubcommand,
+  type CommandFlags,
+  type CommandGroup,
   type CommandName,
   type CommandSpec,
+  type CommandSubcommand,
   checkArity,
   commands,
   lookupCommand,
+  lookupSubcommand,
+  type OptionSpec,
+  type OptionValues,
   type ReplyKind,
+  readOptions,
   type TypedCommandSpec,
   unknownCommand,
+  unknownSubcommand,
 } from './commands.js';
-export { ProtocolError, ProtocolErrorCode } from './errors.js';
+export {
+  isWireCode,
+  ProtocolError,
+  ProtocolErrorCode,
+  ServerErrorCode,
+  StorageWireCode,
+  WireErrorCode,
+} from './errors.js';
 export { defaultLimits, type ParserLimits } from './options.js';
-export { type Reply, ReplyError, ReplyParser } from './reply-parser.js';
+export { type Reply, ReplyError, ReplyMap, ReplyParser, type ReplyParserOptions, ReplyPush } from './reply-parser.js';
 export { encodeCommand, encodeReply, ReplyWriter } from './reply-writer.js';
 export { RequestParser } from './request-parser.js';
-export type { ConnectionCounts, ListenerName, StatsSnapshot } from './stats.js';
+export type { ClientInfo, ConnectionCounts, ListenerName, StatsSnapshot } from './stats.js';

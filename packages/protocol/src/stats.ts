@@ -30,4 +30,35 @@ export interface StatsSnapshot {
     rpcCalls: number;
   };
   memory: { rss: number; heapUsed: number; heapTotal: number; external: number };
+  /** One entry per client connection (TCP, UNIX socket, and JSON-RPC's HTTP connections). */
+  clients: ClientInfo[];
+  pubsub: {
+    /** Channels and patterns with at least one subscriber. */
+    channels: number;
+    patterns: number;
+    /** Messages delivered to subscribers since start (one per receiver). */
+    delivered: number;
+  };
+}
+
+/** One client connection, as `STATS` and `CLIENT LIST` show it. */
+export interface ClientInfo {
+  id: number;
+  listener: ListenerName;
+  /** `host:port`, or the socket path for a UNIX socket client. */
+  address: string;
+  /** Set by `CLIENT SETNAME` or `HELLO ... SETNAME`. */
+  name: string | null;
+  /** RESP version: 2, or 3 after `HELLO 3`. */
+  protocol: 2 | 3;
+  /** Set by `CLIENT SETINFO LIB-NAME` / `LIB-VER`. */
+  libName: string | null;
+  libVersion: string | null;
+  ageMs: number;
+  /** Since its last input. */
+  idleMs: number;
+  subscriptions: number;
+  patterns: number;
+  /** The last command it ran, or null. */
+  lastCommand: string | null;
 }

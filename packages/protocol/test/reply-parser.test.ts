@@ -121,3 +121,33 @@ t.test('a large bulk reply in many chunks', async (t) => {
   t.equal(array[1], 'after');
   t.equal(parser.buffered, 0);
 });
+
+t.test('where the chunks split never changes the error of an overlong line', async (t) => {
+  // A line of limit + 1 bytes ended by a bare LF: over the limit whether or not its LF came
+  // with it.
+  const cases: Array<[string, string, number]> = [
+    [`+${'a'.repeat(41)}\n`, 'TOO_LARGE', 40],
+    [`+${'a'.repeat(41)}\r\n`, 'TOO_LARGE', 40],
+    [`+${'a'.repeat(40)}\n`, 'PROTOCOL', 40],
+    [`:${'1'.repeat(32)}\n`, 'PROTOCOL', 40],
+  ];
+  for (const [input, code, maxInlineLength] of cases) {
+    for (const { name, chunks } of chunkings(bin(input), 30)) {
+      const { error } = parseReplies(chunks, { maxInlineLength });
+      if (error?.code !== code) t.fail(`${JSON.stringify(input)} ${name}: expected ${code}, got ${error?.code}`);
+    }
+    t.equal(parseReplies([bin(input)], { maxInlineLength }).error?.code, code, JSON.stringify(input));
+  }
+});
+
+t.test('limits and the other options are one object', async (t) => {
+  const replies: Reply[] = [];
+  const parser = new ReplyParser((reply) => replies.push(reply), {
+    maxArrayLength: 2,
+    onPush: () => t.fail('no push'),
+  });
+  t.equal(parser.push(bin('*2\r\n:1\r\n:2\r\n')), undefined);
+  t.same(replies, [[1, 2]]);
+  t.equal(parser.push(bin('*3\r\n'))?.code, ProtocolErrorCode.TOO_LARGE);
+  t.throws(() => new ReplyParser(() => {}, { maxBulkLength: -1 }), RangeError);
+});

@@ -143,3 +143,53 @@ t.test('encodeReply', async (t) => {
   t.equal(text(encodeReply(new ReplyError('TTL_INVALID', 'bad ttl'))), '-TTL_INVALID bad ttl\r\n');
   t.equal(text(encodeReply([1, ['a'], []])), '*3\r\n:1\r\n*1\r\n+a\r\n*0\r\n');
 });
+
+t.test('RESP2 is the default; switching to RESP3 and back leaves RESP2 frames as they were', async (t) => {
+  const writer = new ReplyWriter();
+  t.equal(writer.resp3, false);
+  const write = (w: ReplyWriter) => {
+    w.ok();
+    w.simple('PONG');
+    w.error('ERR', 'x');
+    w.integer(-12);
+    w.bulk('hello');
+    w.bulk(Buffer.from([0, 255]));
+    w.nil();
+    w.arrayHeader(2);
+    w.arrayHeader(-1);
+    w.reply([1, 'a', null, Buffer.from('b'), new ReplyError('E', 'm'), []]);
+  };
+  const expected =
+    '+OK\r\n+PONG\r\n-ERR x\r\n:-12\r\n$5\r\nhello\r\n$2\r\n\x00\xff\r\n$-1\r\n*2\r\n*-1\r\n' +
+    '*6\r\n:1\r\n+a\r\n$-1\r\n$1\r\nb\r\n-E m\r\n*0\r\n';
+  write(writer);
+  t.equal(text(writer.take()), expected);
+  writer.resp3 = true;
+  write(writer);
+  t.not(text(writer.take()), expected, 'RESP3 differs');
+  writer.resp3 = false;
+  write(writer);
+  t.equal(text(writer.take()), expected, 'RESP2 again');
+});
+
+t.test('the RESP3 types in RESP2, as Redis writes them there', async (t) => {
+  const cases: Array<[(w: ReplyWriter) => void, string]> = [
+    [(w) => w.nullArray(), '*-1\r\n'],
+    [(w) => w.mapHeader(2), '*4\r\n'],
+    [(w) => w.setHeader(2), '*2\r\n'],
+    [(w) => w.pushHeader(3), '*3\r\n'],
+    [(w) => w.boolean(true), ':1\r\n'],
+    [(w) => w.boolean(false), ':0\r\n'],
+    [(w) => w.double(3.25), '$4\r\n3.25\r\n'],
+    [(w) => w.double(Number.NEGATIVE_INFINITY), '$4\r\n-inf\r\n'],
+    [(w) => w.bigNumber(2n ** 64n), '$20\r\n18446744073709551616\r\n'],
+    [(w) => w.verbatim('report'), '$6\r\nreport\r\n'],
+    [(w) => w.bulkError('ERR', 'a\nb'), '-ERR a b\r\n'],
+    [(w) => w.integer(2n ** 63n - 1n), ':9223372036854775807\r\n'],
+  ];
+  for (const [write, expected] of cases) {
+    const writer = new ReplyWriter();
+    write(writer);
+    t.equal(text(writer.take()), expected, JSON.stringify(expected));
+  }
+});

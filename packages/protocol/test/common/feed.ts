@@ -4,7 +4,9 @@ import {
   type ProtocolError,
   type Reply,
   ReplyError,
+  ReplyMap,
   ReplyParser,
+  ReplyPush,
   RequestParser,
 } from '../../src/index.js';
 
@@ -76,13 +78,31 @@ export function parseRequests(chunks: Buffer[], limits?: Partial<ParserLimits>):
   return { results, error };
 }
 
-/** A reply in a form `t.same` compares exactly: bulks as `{ bulk: latin1 }`, errors as `{ error, message }`. */
-export type Plain = string | number | null | { bulk: string } | { error: string; message: string } | Plain[];
+/**
+ * A reply in a form `t.same` and JSON compare exactly: bulks as `{ bulk: latin1 }`, errors as
+ * `{ error, message }`, and the RESP3 types as `{ bigint }`, `{ map: [key, value][] }`, `{ push }`.
+ */
+export type Plain =
+  | string
+  | number
+  | boolean
+  | null
+  | { bulk: string }
+  | { error: string; message: string }
+  | { bigint: string }
+  | { map: Array<[string, Plain]> }
+  | { push: Plain[] }
+  | Plain[];
 
 export function plain(reply: Reply): Plain {
-  if (reply === null || typeof reply === 'string' || typeof reply === 'number') return reply;
+  if (reply === null || typeof reply === 'string' || typeof reply === 'number' || typeof reply === 'boolean') {
+    return reply;
+  }
+  if (typeof reply === 'bigint') return { bigint: reply.toString() };
   if (Buffer.isBuffer(reply)) return { bulk: reply.toString('latin1') };
   if (reply instanceof ReplyError) return { error: reply.code, message: reply.message };
+  if (reply instanceof ReplyMap) return { map: [...reply].map(([key, value]) => [key, plain(value)]) };
+  if (reply instanceof ReplyPush) return { push: reply.items.map(plain) };
   return reply.map(plain);
 }
 
