@@ -6,13 +6,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/ensure-deps.sh
-# The server's tests run redis-cli from Debian, as users do.
-if ! command -v redis-cli >/dev/null; then
+# The server's tests run redis-cli and python's redis client from Debian, as users do.
+missing=()
+command -v redis-cli >/dev/null || missing+=(redis-tools)
+/usr/bin/python3 -c 'import redis' 2>/dev/null || missing+=(python3-redis)
+if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
-    echo "installing redis-tools (redis-cli) with apt-get" >&2
-    apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-tools >&2
+    echo "installing ${missing[*]} with apt-get" >&2
+    apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
   else
-    echo "redis-cli is missing and this is not root: the redis-cli tests will be skipped" >&2
+    echo "${missing[*]} missing and this is not root: the tests that use them will be skipped" >&2
   fi
 fi
 export TURBO_TELEMETRY_DISABLED=1 TURBO_NO_UPDATE_NOTIFIER=1

@@ -1,9 +1,10 @@
 import type { Socket } from 'node:net';
 import { type ParserLimits, ProtocolError, ProtocolErrorCode, ReplyWriter, RequestParser } from '@hati/protocol';
-import type { CommandExecutor, PendingReply, WriteReply } from './command-executor.js';
+import type { Dispatcher, PendingReply, WriteReply } from './dispatcher.js';
 import { describeError } from './errors.js';
 import type { InputBudget } from './input-budget.js';
 import type { Logger } from './logger.js';
+import type { Session, SessionTransport } from './session.js';
 
 /** A reply in request order: bytes ready now, or a writer once the disk has answered. */
 interface Slot {
@@ -30,14 +31,6 @@ const FLUSH_BYTES = 256 * 1024;
 const SLOT_BYTES = 1024 * 1024;
 /** After its last reply, how long a connection waits for the client to close its side. */
 const LINGER_MS = 5_000;
-
-const QUIT = Buffer.from('quit');
-
-function isQuit(name: Buffer): boolean {
-  if (name.length !== 4) return false;
-  for (let i = 0; i < 4; i++) if (((name[i] as number) | 0x20) !== QUIT[i]) return false;
-  return true;
-}
 
 /**
  * Closes `socket` without losing what was written to it: half-close (the FIN follows the last
@@ -73,14 +66,16 @@ export function closeGracefully(socket: Socket, last?: string): void {
  *   replies unread is disconnected.
  * - Unfinished requests are charged to the server-wide input budget; the connection whose
  *   input passes it gets TOO_LARGE and is closed.
+ * - Pushes (pub/sub messages) are written after the replies already owed, batched per microtask.
  * - After QUIT, a framing error, or the client's end of the stream, no further command is
  *   read; the connection closes gracefully once every reply owed has been written.
  * - An HTTP request line or header (a cross-protocol attack from a web page) closes the
  *   connection at once, with nothing after it run.
  */
-export class Connection {
+export class Connection implements SessionTransport {
   readonly socket: Socket;
-  readonly #executor: CommandExecutor;
+  readonly session: Session;
+  readonly #dispatcher: Dispatcher;
   readonly #logger: Logger;
   readonly #options: ConnectionOptions;
   readonly #parser: RequestParser;
@@ -98,10 +93,19 @@ export class Connection {
   #closing = false;
   #waitingForDrain = false;
   #slotsFull = false;
+  /** Pushes were written since the last flush; one flush per microtask sends them. */
+  #pushFlushQueued = false;
 
-  constructor(socket: Socket, executor: CommandExecutor, logger: Logger, options: ConnectionOptions) {
+  constructor(
+    socket: Socket,
+    dispatcher: Dispatcher,
+    logger: Logger,
+    options: ConnectionOptions,
+    openSession: (transport: SessionTransport) => Session,
+  ) {
     this.socket = socket;
-    this.#executor = executor;
+    this.#dispatcher = dispatcher;
+    this.session = openSession(this);
     this.#logger = logger;
     this.#options = options;
     this.#parser = new RequestParser((args) => this.#onCommand(args), options.limits);
@@ -115,7 +119,33 @@ export class Connection {
     socket.on('error', (err) => {
       if (this.#logger.debugEnabled) this.#logger.debug(`connection error: ${err.message}`);
     });
-    socket.once('close', () => this.#release());
+    socket.once('close', () => {
+      this.#release();
+      this.session.close();
+    });
+  }
+
+  setProtocol(version: 2 | 3): void {
+    this.#out.resp3 = version === 3;
+    this.#scratch.resp3 = version === 3;
+  }
+
+  /**
+   * A frame out of band (a pub/sub message), after the replies already owed. Pushes made in one
+   * turn go out in one write; a client that does not read them is cut off like one that does
+   * not read its replies (maxOutputBuffer).
+   */
+  push(write: WriteReply): boolean {
+    if (this.#ending || this.socket.destroyed) return false;
+    this.#reply(write);
+    if (!this.#pushFlushQueued) {
+      this.#pushFlushQueued = true;
+      queueMicrotask(() => {
+        this.#pushFlushQueued = false;
+        this.#flush();
+      });
+    }
+    return true;
   }
 
   /** Stops running requests; closes once the replies owed are written (QUIT, shutdown, client's end). */
@@ -142,6 +172,7 @@ export class Connection {
 
   #onData(chunk: Buffer): void {
     if (this.#ending) return;
+    this.session.lastCommandAt = Date.now();
     this.#afterParse(this.#parser.push(chunk));
   }
 
@@ -154,17 +185,12 @@ export class Connection {
 
   #onCommand(args: Buffer[]): void {
     if (this.#ending) return;
-    if (isQuit(args[0] as Buffer)) {
-      this.#reply((out) => out.ok());
-      this.end();
-      return;
-    }
     if (this.#pending === 0) {
-      const pending = this.#executor.execute(args, this.#out);
+      const pending = this.#dispatcher.execute(this.session, args, this.#out);
       if (pending !== undefined) this.#wait(pending);
     } else {
       // A reply ahead is still waiting for the disk: this one queues behind it.
-      const pending = this.#executor.execute(args, this.#scratch);
+      const pending = this.#dispatcher.execute(this.session, args, this.#scratch);
       if (pending !== undefined) this.#wait(pending);
       else this.#queue(this.#scratch.take());
     }

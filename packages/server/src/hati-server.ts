@@ -3,15 +3,19 @@ import { createServer as createHttpServer, type Server as HttpServer } from 'nod
 import type { AddressInfo } from 'node:net';
 import { createConnection, createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { StorageManager, defaults as storageDefaults } from '@hati/storage';
-import { CommandExecutor } from './command-executor.js';
 import { Connection, type ConnectionOptions, closeGracefully } from './connection.js';
 import { type DescriptorBudget, descriptorBudget } from './descriptors.js';
+import { Dispatcher } from './dispatcher.js';
 import { ServerError, ServerErrorCode } from './errors.js';
+import { publishExpiries } from './handlers.js';
+import type { Hub } from './hub.js';
 import { InputBudget } from './input-budget.js';
 import { Logger } from './logger.js';
-import { isLoopbackHost, protectedModeDenies, protectedModeMessage } from './net-address.js';
+import { hostPort, isLoopbackHost, protectedModeDenies, protectedModeMessage } from './net-address.js';
 import { type ListenAddress, type ServerOptions, serverDefaults } from './options.js';
+import { PubSub } from './pubsub.js';
 import { errorBody, RpcServer } from './rpc-server.js';
+import { Sessions } from './session.js';
 import { type Listener, ServerStats, type StatsSnapshot } from './stats.js';
 
 /** Refused connections that may linger at once while the client reads its error. */
@@ -72,7 +76,8 @@ export class HatiServer {
   readonly storage: StorageManager;
   readonly stats: ServerStats;
   readonly logger: Logger;
-  readonly #executor: CommandExecutor;
+  readonly #hub: Hub;
+  readonly #dispatcher: Dispatcher;
   readonly #rpc: RpcServer;
   readonly #connectionOptions: ConnectionOptions;
   readonly #connections = new Set<Connection>();
@@ -92,8 +97,10 @@ export class HatiServer {
     this.#maxClients = options.maxClients ?? descriptors.maxClients;
     this.logger = logger;
     this.stats = new ServerStats();
-    this.#executor = new CommandExecutor(storage, this.stats, logger);
-    this.#rpc = new RpcServer(storage, this.stats, logger, {
+    this.#hub = { storage, stats: this.stats, logger, pubsub: new PubSub(), sessions: new Sessions(), closing: false };
+    publishExpiries(this.#hub);
+    this.#dispatcher = new Dispatcher(this.#hub);
+    this.#rpc = new RpcServer(this.#dispatcher, this.#hub, {
       maxBody: options.maxRpcBody ?? serverDefaults.maxRpcBody,
       maxBatch: options.maxRpcBatch ?? serverDefaults.maxRpcBatch,
       corsOrigins: options.rpcCorsOrigins ?? serverDefaults.rpcCorsOrigins,
@@ -148,7 +155,7 @@ export class HatiServer {
   }
 
   statsSnapshot(): Promise<StatsSnapshot> {
-    return this.stats.snapshot(this.storage);
+    return this.stats.snapshot(this.storage, this.#hub.sessions, this.#hub.pubsub);
   }
 
   async #listen(options: ServerOptions): Promise<void> {
@@ -192,6 +199,7 @@ export class HatiServer {
           return;
         }
         this.stats.opened('rpc');
+        this.#rpc.openSession(socket);
         socket.once('close', () => this.stats.closed('rpc'));
       });
       this.#http = http;
@@ -217,7 +225,12 @@ export class HatiServer {
         this.#refuse(socket, `-${ServerErrorCode.DENIED} ${protectedModeMessage('TCP')}\r\n`);
         return;
       }
-      const connection = new Connection(socket, this.#executor, this.logger, this.#connectionOptions);
+      const address = listener === 'unix' ? (this.#unixPath ?? 'unix') : hostPort(socket);
+      const connection = new Connection(socket, this.#dispatcher, this.logger, this.#connectionOptions, (transport) => {
+        const session = this.#hub.sessions.open(listener, address, transport);
+        session.onClose(() => this.#hub.pubsub.drop(session));
+        return session;
+      });
       this.#connections.add(connection);
       this.stats.opened(listener);
       socket.once('close', () => {
@@ -260,7 +273,7 @@ export class HatiServer {
   }
 
   async #close(): Promise<void> {
-    this.#rpc.close();
+    this.#hub.closing = true;
     const closed = [this.#tcp, this.#unix, this.#http].map(
       (server) => new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve())),
     );

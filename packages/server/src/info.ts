@@ -1,10 +1,8 @@
 // INFO: the server's state in Redis's text format (`# Section` headers, `field:value` lines,
 // CRLF), which Redis clients read when they connect (ioredis's ready check looks for
 // `loading`) and tools such as redis-cli --stat show.
-import { createRequire } from 'node:module';
 import type { StatsSnapshot } from './stats.js';
-
-const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
+import { HATI_VERSION, REDIS_COMPATIBLE_VERSION } from './version.js';
 
 type Section = [title: string, fields: Array<[string, string | number]>];
 
@@ -16,7 +14,10 @@ function sections(stats: StatsSnapshot): Record<string, Section> {
     server: [
       'Server',
       [
-        ['hati_version', version],
+        ['hati_version', HATI_VERSION],
+        // Redis clients and tools read these; see version.ts.
+        ['redis_version', REDIS_COMPATIBLE_VERSION],
+        ['redis_mode', 'standalone'],
         ['process_id', process.pid],
         ['uptime_in_seconds', uptime],
         ['uptime_in_days', Math.floor(uptime / 86_400)],
@@ -29,6 +30,8 @@ function sections(stats: StatsSnapshot): Record<string, Section> {
         ['tcp_clients', tcp.current],
         ['unix_clients', unix.current],
         ['rpc_clients', rpc.current],
+        ['blocked_clients', 0],
+        ['pubsub_clients', stats.clients.filter((client) => client.subscriptions + client.patterns > 0).length],
       ],
     ],
     memory: [
@@ -52,6 +55,9 @@ function sections(stats: StatsSnapshot): Record<string, Section> {
         ['total_connections_received', tcp.total + unix.total + rpc.total],
         ['total_commands_processed', stats.commands.processed],
         ['total_rpc_calls', stats.commands.rpcCalls],
+        ['pubsub_channels', stats.pubsub.channels],
+        ['pubsub_patterns', stats.pubsub.patterns],
+        ['pubsub_messages_delivered', stats.pubsub.delivered],
       ],
     ],
     keyspace: [
@@ -59,6 +65,8 @@ function sections(stats: StatsSnapshot): Record<string, Section> {
       [
         ['memory', `keys=${memory.keys}`],
         ['hdd', hdd.keys === null ? `keys=unknown,state=${hdd.state}` : `keys=${hdd.keys}`],
+        // Both keyspaces together, where Redis tools (redis-cli --stat) look for the key count.
+        ['db0', `keys=${memory.keys + (hdd.keys ?? 0)},expires=0,avg_ttl=0`],
       ],
     ],
   };

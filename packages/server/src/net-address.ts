@@ -1,4 +1,10 @@
-import { isIP } from 'node:net';
+import { isIP, type Socket } from 'node:net';
+
+/** A socket's peer as `host:port`, IPv6 in brackets. */
+export function hostPort(socket: Socket): string {
+  const host = socket.remoteAddress ?? 'unknown';
+  return `${host.includes(':') ? `[${host}]` : host}:${socket.remotePort}`;
+}
 
 /**
  * True for an address of this machine's loopback interface: 127.0.0.0/8, ::1, and the

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { isIP } from 'node:net';
-import { type Bytes, type KeyValueStore, StorageError, type StorageManager } from '@hati/storage';
+import { isIP, type Socket } from 'node:net';
+import { type ArgSpec, allCommands, type CommandSpec, type ReplyKind } from '@hati/protocol';
+import { StorageError } from '@hati/storage';
 import {
   type JSONRPCError,
   JSONRPCErrorCode,
@@ -9,20 +10,26 @@ import {
   type JSONRPCRequest,
   type JSONRPCResponse,
 } from 'json-rpc-2.0';
+import type { Dispatcher, MapValue } from './dispatcher.js';
 import { describeError, ServerError, ServerErrorCode } from './errors.js';
+import type { Hub } from './hub.js';
 import { type BodyElement, BodyScanner, MAX_REQUEST_DEPTH, MAX_REQUEST_VALUES } from './json-body-scanner.js';
 import type { Logger } from './logger.js';
-import { isLoopbackAddress, protectedModeDenies, protectedModeMessage } from './net-address.js';
-import type { ServerStats } from './stats.js';
+import { hostPort, isLoopbackAddress, protectedModeDenies, protectedModeMessage } from './net-address.js';
+import type { Session, SessionTransport } from './session.js';
 
 /** Codes of errors the caller can fix by changing the params: JSON-RPC "invalid params". */
-const INPUT_CODES = new Set([
+const INPUT_CODES = new Set<string>([
   'PARAMS_INVALID',
   'STORAGE_TYPE_INVALID',
   'KEY_EMPTY',
   'KEY_INVALID',
   'VALUE_INVALID',
   'TTL_INVALID',
+  'NOT_INTEGER',
+  'CURSOR_INVALID',
+  'ARGUMENT_INVALID',
+  'SYNTAX',
 ]);
 
 /** Turns any error into a JSON-RPC error object whose `data.code` is the stable code. */
@@ -39,11 +46,6 @@ function isPromise<T>(value: MaybePromise<T>): value is Promise<T> {
   return typeof (value as { then?: unknown } | null)?.then === 'function';
 }
 
-/** `run(value)`, after `value` has settled if it is a promise; no promise when it is not. */
-function then<T, R>(value: MaybePromise<T>, run: (value: T) => R): MaybePromise<R> {
-  return isPromise(value) ? value.then(run) : run(value);
-}
-
 function paramsError(message: string): ServerError {
   return new ServerError('PARAMS_INVALID', message);
 }
@@ -52,7 +54,9 @@ type Params = Record<string, unknown>;
 type Encoding = 'utf8' | 'base64';
 
 /** Params as an object, or (as the seed's Go server took them) an array holding one object. */
-function paramsOf(params: JSONRPCParams | undefined): Params {
+function paramsOf(params: JSONRPCParams | undefined, spec: CommandSpec): Params {
+  // A command without arguments (Server.Stats) ignores params.
+  if (spec.args.length === 0 && spec.options.length === 0) return {};
   const value = Array.isArray(params) && params.length === 1 ? params[0] : params;
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw paramsError('params must be an object, or an array holding one object');
@@ -68,26 +72,136 @@ function encodingOf(params: Params): Encoding {
   return encoding;
 }
 
-/** A string param as bytes: UTF-8 text, or base64 with `"encoding":"base64"`. */
-function bytesParam(params: Params, name: string, encoding: Encoding): Bytes {
-  const value = params[name];
-  if (typeof value !== 'string')
-    throw paramsError(`${name} must be a string, got ${value === null ? 'null' : typeof value}`);
-  return encoding === 'base64' ? Buffer.from(value, 'base64') : value;
+function typeName(value: unknown): string {
+  return value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value;
 }
 
-/** A ttl given as a number or a numeric string; 0 when absent or empty. The engine checks its range. */
-function ttlParam(params: Params): number {
-  const ttl = params.ttl ?? 0;
-  if (typeof ttl === 'number') return ttl;
-  // The seed's Go server took the ttl as a string, and an empty one meant none.
-  if (ttl === '') return 0;
-  if (typeof ttl === 'string' && /^\d+$/.test(ttl)) return Number(ttl);
-  throw new StorageError(
-    'TTL_INVALID',
-    `ttl must be a non-negative integer number of milliseconds, got ${JSON.stringify(ttl)}`,
-  );
+/** Kinds whose params carry bytes, decoded per the call's `encoding`. */
+const BYTE_KINDS: ReadonlySet<ArgSpec['kind']> = new Set(['key', 'value', 'pattern']);
+
+/**
+ * One param as the bytes the TCP protocol would carry, so that every front end reaches the same
+ * argument parsers: strings as UTF-8 (or base64 for keys, values and patterns), numbers in
+ * decimal. A ttl or cursor may be absent (0), and a ttl may be `""` (the seed's Go server's
+ * string ttl, where empty meant none).
+ */
+function paramBytes(arg: ArgSpec, value: unknown, encoding: Encoding, name = arg.name): Buffer {
+  if ((arg.kind === 'ttl' || arg.kind === 'cursor') && (value === undefined || value === '')) return Buffer.from('0');
+  if (arg.kind === 'ttl' || arg.kind === 'integer' || arg.kind === 'cursor') {
+    if (typeof value === 'number' || (typeof value === 'string' && value !== '')) return Buffer.from(String(value));
+    if (arg.kind === 'ttl') {
+      throw new StorageError(
+        'TTL_INVALID',
+        `ttl must be a non-negative integer number of milliseconds, got ${JSON.stringify(value) ?? 'nothing'}`,
+      );
+    }
+    throw paramsError(`${name} must be an integer, got ${typeName(value)}`);
+  }
+  if (typeof value !== 'string') {
+    throw paramsError(
+      arg.kind === 'storageType'
+        ? `${name} must be a string: memory or hdd`
+        : `${name} must be a string, got ${typeName(value)}`,
+    );
+  }
+  return BYTE_KINDS.has(arg.kind) ? Buffer.from(value, encoding) : Buffer.from(value, 'utf8');
 }
+
+/**
+ * The arguments of a command from JSON-RPC params named as in the table: positional arguments
+ * by name; repeated ones as an array named in the plural (`keys`), or MSET's pairs as `entries`
+ * (an object, or an array of `[key, value]`); an option group by its name (`"condition": "NX"`);
+ * an option with a value by the value's name (`"pattern"`, `"count"`).
+ */
+function rpcArgs(spec: CommandSpec, name: Buffer, params: Params, encoding: Encoding): Buffer[] {
+  const args = [name];
+  const fixed = spec.args.length - spec.repeat;
+  for (let i = 0; i < fixed; i++) {
+    const arg = spec.args[i] as ArgSpec;
+    const value = params[arg.name];
+    if (value === undefined && arg.optional === true) break;
+    if (value === undefined && arg.kind !== 'ttl' && arg.kind !== 'cursor')
+      throw paramsError(`${arg.name} is required`);
+    args.push(paramBytes(arg, value, encoding));
+  }
+  if (spec.repeat === 1) {
+    const arg = spec.args[fixed] as ArgSpec;
+    const list = params[`${arg.name}s`];
+    if (!Array.isArray(list) || list.length === 0) throw paramsError(`${arg.name}s must be a non-empty array`);
+    list.forEach((item, i) => {
+      args.push(paramBytes(arg, item, encoding, `${arg.name}s[${i}]`));
+    });
+  } else if (spec.repeat === 2) {
+    const [keyArg, valueArg] = spec.args.slice(fixed) as [ArgSpec, ArgSpec];
+    const entries = params.entries;
+    const pairs = Array.isArray(entries) ? entries : isObject(entries) ? Object.entries(entries) : undefined;
+    if (pairs === undefined || pairs.length === 0) {
+      throw paramsError('entries must be a non-empty object of key to value, or an array of [key, value] pairs');
+    }
+    pairs.forEach((pair, i) => {
+      if (!Array.isArray(pair) || pair.length !== 2) throw paramsError(`entries[${i}] must be a [key, value] pair`);
+      args.push(paramBytes(keyArg, pair[0], encoding, `entries[${i}][0]`));
+      args.push(paramBytes(valueArg, pair[1], encoding, `entries[${i}][1]`));
+    });
+  }
+  const groups = new Set<string>();
+  for (const option of spec.options) {
+    const [first] = option.args ?? [];
+    if (option.group !== undefined) {
+      if (groups.has(option.group)) continue;
+      groups.add(option.group);
+      const chosen = params[option.group];
+      if (chosen === undefined || chosen === null) continue;
+      const tokens = spec.options.filter((o) => o.group === option.group).map((o) => o.token);
+      if (typeof chosen !== 'string' || !tokens.includes(chosen.toUpperCase())) {
+        throw paramsError(`${option.group} must be one of ${tokens.join(', ')}`);
+      }
+      args.push(Buffer.from(chosen.toUpperCase()));
+    } else if (first !== undefined && first.kind !== 'storageType' && params[first.name] !== undefined) {
+      args.push(Buffer.from(option.token), paramBytes(first, params[first.name], encoding));
+    }
+  }
+  return args;
+}
+
+/** A bulk value as JSON: text, or base64 with `"encoding":"base64"`. */
+function bulkJson(value: unknown, encoding: Encoding): string | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value === 'string') return encoding === 'utf8' ? value : Buffer.from(value).toString('base64');
+  return (value as Buffer).toString(encoding);
+}
+
+/** A handler's value as the JSON result of its reply kind (see ReplyKind in @hati/protocol). */
+function resultJson(kind: ReplyKind, value: unknown, encoding: Encoding): unknown {
+  switch (kind) {
+    case 'status':
+      return value === 'OK' ? true : bulkJson(value, 'utf8');
+    case 'bulk':
+      return bulkJson(value, encoding);
+    case 'integer':
+      // Past 2^53 a JSON number loses digits: such a value is sent as a decimal string.
+      return typeof value === 'bigint' ? (Number.isSafeInteger(Number(value)) ? Number(value) : String(value)) : value;
+    case 'bulks':
+    case 'keys':
+      return (value as unknown[]).map((item) => bulkJson(item, encoding));
+    case 'scan': {
+      const { cursor, keys } = value as { cursor: string; keys: Buffer[] };
+      return { cursor, keys: keys.map((key) => bulkJson(key, encoding)) };
+    }
+    case 'map':
+      return Object.fromEntries(value as MapValue);
+    default:
+      // stored, boolean, text, json: the value as it is.
+      return value;
+  }
+}
+
+/** A session for each HTTP connection: it cannot push, and HTTP decides when it closes. */
+const rpcTransport: SessionTransport = {
+  push: () => false,
+  setProtocol: () => {},
+  end: () => {},
+};
 
 export interface RpcServerOptions {
   /** Largest request body, in bytes. */
@@ -199,64 +313,57 @@ function invalidRequest(request: unknown, message: string): JSONRPCResponse {
  * is cheap and its slices are short.
  */
 export class RpcServer {
-  readonly #methods = new Map<string, (params: JSONRPCParams | undefined) => MaybePromise<unknown>>();
-  readonly #storage: StorageManager;
-  readonly #stats: ServerStats;
+  /** Method name → the command it runs, with the command's name as the first argument. */
+  readonly #methods = new Map<string, { spec: CommandSpec; name: Buffer }>();
+  readonly #dispatcher: Dispatcher;
+  readonly #hub: Hub;
   readonly #logger: Logger;
+  readonly #sessions = new WeakMap<Socket, Session>();
   readonly #maxBody: number;
   readonly #maxBatch: number;
   readonly #corsOrigins: ReadonlySet<string>;
   readonly #hosts: ReadonlySet<string>;
   readonly #protectedMode: boolean;
-  #closing = false;
 
-  constructor(storage: StorageManager, stats: ServerStats, logger: Logger, options: RpcServerOptions) {
-    this.#storage = storage;
-    this.#stats = stats;
-    this.#logger = logger;
+  constructor(dispatcher: Dispatcher, hub: Hub, options: RpcServerOptions) {
+    this.#dispatcher = dispatcher;
+    this.#hub = hub;
+    this.#logger = hub.logger;
     this.#maxBody = options.maxBody;
     this.#maxBatch = options.maxBatch;
     this.#corsOrigins = new Set(options.corsOrigins.map(normalOrigin));
     this.#hosts = new Set(options.hosts.map(hostName));
     this.#protectedMode = options.protectedMode;
-    // Every method: counted and refused while shutting down; #run maps its errors to codes.
-    // `takesParams: false` (Server.Stats) ignores params instead of requiring an object.
-    const method = (name: string, run: (params: Params) => MaybePromise<unknown>, takesParams = true) => {
-      this.#methods.set(name, (params) => {
-        this.#stats.rpcCalls++;
-        if (this.#closing) throw new ServerError('SHUTTING_DOWN', 'the server is shutting down');
-        return run(takesParams ? paramsOf(params) : {});
-      });
-    };
-    method('Storage.Set', (p) => {
-      const encoding = encodingOf(p);
-      const engine = this.#engine(p);
-      return then(
-        engine.set(bytesParam(p, 'key', encoding), bytesParam(p, 'value', encoding), ttlParam(p)),
-        () => true,
-      );
-    });
-    method('Storage.Get', (p) => {
-      const encoding = encodingOf(p);
-      return then(this.#engine(p).getBuffer(bytesParam(p, 'key', encoding)), (value) =>
-        value === undefined ? null : value.toString(encoding),
-      );
-    });
-    method('Storage.Has', (p) => this.#engine(p).has(bytesParam(p, 'key', encodingOf(p))));
-    method('Storage.Delete', (p) => this.#engine(p).delete(bytesParam(p, 'key', encodingOf(p))));
-    method('Storage.FlushAll', (p) => then(this.#engine(p).flushAll(), () => true));
-    method('Storage.Count', (p) => this.#engine(p).count());
-    method('Server.Stats', () => this.#stats.snapshot(this.#storage), false);
+    // The methods are the table's: a command with a JSON-RPC method needs nothing more here.
+    for (const spec of allCommands()) {
+      if (spec.rpc !== null) this.#methods.set(spec.rpc, { spec, name: Buffer.from(spec.name) });
+    }
   }
 
-  /** From now on every call answers SHUTTING_DOWN. */
-  close(): void {
-    this.#closing = true;
+  /** The JSON-RPC methods served, in table order. */
+  get methods(): string[] {
+    return [...this.#methods.keys()];
   }
 
-  #engine(params: Params): KeyValueStore {
-    if (typeof params.type !== 'string') throw paramsError('type must be a string: memory or hdd');
-    return this.#storage.engine(params.type);
+  /** Opens the session of an HTTP connection; it closes with the socket. */
+  openSession(socket: Socket): void {
+    const session = this.#hub.sessions.open('rpc', hostPort(socket), rpcTransport);
+    this.#sessions.set(socket, session);
+    socket.once('close', () => session.close());
+  }
+
+  /** Runs one call's method through the dispatcher: its JSON result, or a promise of it. */
+  #invoke(method: string, params: JSONRPCParams | undefined, socket: Socket): MaybePromise<unknown> {
+    const entry = this.#methods.get(method) as { spec: CommandSpec; name: Buffer };
+    const { spec, name } = entry;
+    const session = this.#sessions.get(socket);
+    if (session === undefined) throw new ServerError('INTERNAL', 'a JSON-RPC call on a connection without a session');
+    session.lastCommandAt = Date.now();
+    const p = paramsOf(params, spec);
+    const encoding = encodingOf(p);
+    const value = this.#dispatcher.call(spec, session, rpcArgs(spec, name, p, encoding));
+    if (isPromise(value)) return value.then((result) => resultJson(spec.reply, result, encoding));
+    return resultJson(spec.reply, value, encoding);
   }
 
   /**
@@ -429,7 +536,7 @@ export class RpcServer {
     req.on('end', () => {
       if (refused) return;
       scanner.finish();
-      this.#answer(Buffer.concat(chunks, size), scanner, res).catch((err: unknown) => {
+      this.#answer(Buffer.concat(chunks, size), scanner, req.socket, res).catch((err: unknown) => {
         this.#logger.error(`json-rpc: ${(err as Error)?.stack ?? String(err)}`);
         if (!res.headersSent)
           this.#send(res, 500, errorBody('INTERNAL', JSONRPCErrorCode.InternalError, 'internal error'));
@@ -477,13 +584,13 @@ export class RpcServer {
     });
   }
 
-  async #answer(body: Buffer, scanner: BodyScanner, res: ServerResponse): Promise<void> {
+  async #answer(body: Buffer, scanner: BodyScanner, socket: Socket, res: ServerResponse): Promise<void> {
     if (scanner.invalid) return this.#parseError(res);
     const { elements } = scanner;
     if (!scanner.batch) {
       const request = parseElement(body, elements[0] as BodyElement);
       if (request === PARSE_FAILED) return this.#parseError(res);
-      const response = await this.#run(request);
+      const response = await this.#run(request, socket);
       if (response === null) return this.#noContent(res);
       return this.#send(res, 200, JSON.stringify(response));
     }
@@ -497,7 +604,7 @@ export class RpcServer {
     const parts: string[] = [];
     for (let i = 0; i < requests.length; i += BATCH_SLICE) {
       if (i > 0) await nextTurn();
-      const slice = requests.slice(i, i + BATCH_SLICE).map((request) => this.#run(request));
+      const slice = requests.slice(i, i + BATCH_SLICE).map((request) => this.#run(request, socket));
       const responses = slice.some(isPromise) ? await Promise.all(slice) : (slice as Array<RpcResponse | null>);
       for (const response of responses) if (response !== null) parts.push(JSON.stringify(response));
     }
@@ -509,19 +616,18 @@ export class RpcServer {
    * One call: its response, or null for a notification; synchronous when the method answered
    * synchronously. Errors of the method become error responses with the stable code.
    */
-  #run(request: unknown): MaybePromise<RpcResponse | null> {
+  #run(request: unknown, socket: Socket): MaybePromise<RpcResponse | null> {
     const problem = requestProblem(request);
     if (problem !== undefined) return invalidRequest(request, problem);
     const { id, method, params } = request as JSONRPCRequest;
     const v1 = !('jsonrpc' in (request as object));
-    const run = this.#methods.get(method);
-    if (run === undefined) {
+    if (!this.#methods.has(method)) {
       const error = { code: JSONRPCErrorCode.MethodNotFound, message: `no method ${quoted(method)}` };
       return replyTo(v1, id, undefined, { ...error, data: { code: ServerErrorCode.METHOD_NOT_FOUND } });
     }
     let result: MaybePromise<unknown>;
     try {
-      result = run(params);
+      result = this.#invoke(method, params, socket);
     } catch (err) {
       return this.#failed(v1, id, err);
     }

@@ -1,5 +1,7 @@
 import type { ConnectionCounts, ListenerName, StatsSnapshot } from '@hati/protocol';
 import type { StorageManager } from '@hati/storage';
+import type { PubSub } from './pubsub.js';
+import type { Sessions } from './session.js';
 
 export type { ConnectionCounts, StatsSnapshot };
 
@@ -26,12 +28,13 @@ export class ServerStats {
     this.connections[listener].current--;
   }
 
-  async snapshot(storage: StorageManager): Promise<StatsSnapshot> {
+  async snapshot(storage: StorageManager, sessions: Sessions, pubsub: PubSub): Promise<StatsSnapshot> {
     const memoryShards = storage.memory.shardCounts();
     // A store whose directory is gone has no count to give; STATS still answers.
     const hddShards = storage.hdd.state === 'gone' ? undefined : await storage.hdd.shardCounts();
     const sum = (counts: number[]) => counts.reduce((a, b) => a + b, 0);
     const { rss, heapUsed, heapTotal, external } = process.memoryUsage();
+    const now = Date.now();
     return {
       uptimeMs: Date.now() - this.startedAt,
       storage: {
@@ -46,6 +49,8 @@ export class ServerStats {
       connections: structuredClone(this.connections),
       commands: { processed: this.commandsProcessed, rpcCalls: this.rpcCalls },
       memory: { rss, heapUsed, heapTotal, external },
+      clients: [...sessions].map((session) => session.info(now)),
+      pubsub: { ...pubsub.counts(), delivered: pubsub.delivered },
     };
   }
 }

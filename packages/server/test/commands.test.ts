@@ -1,6 +1,5 @@
-import { ReplyError } from '@hati/protocol';
 import t from 'tap';
-import { RawClient, startServer } from './common/harness.js';
+import { RawClient, ReplyError, startServer } from './common/harness.js';
 
 const errorOf = (reply: unknown) =>
   reply instanceof ReplyError ? { code: reply.code, message: reply.message } : { notAnError: reply };

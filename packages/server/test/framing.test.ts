@@ -1,9 +1,8 @@
 // Framing errors and limits: the client gets a -PROTOCOL or -TOO_LARGE reply and is
 // disconnected; the server keeps serving everyone else with bounded memory.
 import { connect } from 'node:net';
-import { ReplyError } from '@hati/protocol';
 import t from 'tap';
-import { RawClient, startServer } from './common/harness.js';
+import { RawClient, ReplyError, startServer } from './common/harness.js';
 
 const codeOf = (reply: unknown) => (reply instanceof ReplyError ? reply.code : `not an error: ${String(reply)}`);
 

@@ -2,12 +2,11 @@
 // connections, unfinished requests that hold memory, shutdown under pipelined writes. The
 // end-to-end versions against a spawned `hati start` are in packages/cli/test.
 import { connect } from 'node:net';
-import { ReplyError } from '@hati/protocol';
 import t from 'tap';
 import { descriptorBudget } from '../src/descriptors.js';
 import { HatiServer, Logger } from '../src/index.js';
 import { isLoopbackAddress, isLoopbackHost } from '../src/net-address.js';
-import { RawClient, startServer } from './common/harness.js';
+import { RawClient, ReplyError, startServer } from './common/harness.js';
 
 const codeOf = (reply: unknown) => (reply instanceof ReplyError ? reply.code : `not an error: ${String(reply)}`);
 

@@ -1,8 +1,7 @@
 // An error without one of Hati's codes (a bug, LevelDB's own LEVEL_* codes) reaches the wire as
 // INTERNAL, never under its own code, and the server logs it with its stack.
-import { ReplyError } from '@hati/protocol';
 import t from 'tap';
-import { call, RawClient, startServer } from './common/harness.js';
+import { call, RawClient, ReplyError, startServer } from './common/harness.js';
 
 function levelError(): Error {
   return Object.assign(new Error('leveldb went wrong'), { code: 'LEVEL_IO_ERROR' });

@@ -3,6 +3,7 @@
 // the storage looked at afterwards: a refused call must not have run.
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { isDeepStrictEqual } from 'node:util';
+import { holds } from '@hati/test-helpers';
 import fc from 'fast-check';
 import t, { type Test } from 'tap';
 import { BodyScanner } from '../src/json-body-scanner.js';
@@ -430,13 +431,6 @@ function scanBatch(body: Buffer, cuts: number[]): unknown[] | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** Runs a property; fails the test with fast-check's counterexample when it does not hold. */
-function holds<T>(t: Test, property: fc.IProperty<T>, numRuns: number, what: string): void {
-  const details = fc.check(property, { numRuns });
-  t.notOk(details.failed, details.failed ? (fc.defaultReportMessage(details) ?? 'failed') : what);
-  t.equal(details.numRuns, numRuns, `${what}: all ${numRuns} runs made`);
 }
 
 t.test('BodyScanner splits any JSON array as JSON.parse reads it, however the body is cut', async (t) => {

@@ -1,0 +1,340 @@
+// What each command of the table does. Handlers read their arguments with the parsers of
+// arguments.ts and return a value of their command's reply kind (or a promise of it, when the
+// disk answers); the dispatcher encodes it for the front end that asked. The memory engine
+// answers synchronously, so memory commands make no promise.
+import {
+  allCommands,
+  type ClientSubcommand,
+  type CommandName,
+  type CommandSpec,
+  type CommandSubcommand,
+  commands,
+  lookupCommand,
+  readOptions,
+} from '@hati/protocol';
+import type { HddEngine, MemoryEngine } from '@hati/storage';
+import { countArg, cursorArg, engineArg, integerArg, isStorageType, nameArg, ttlArg } from './arguments.js';
+import { commandDocs, commandInfo } from './command-docs.js';
+import { ServerError } from './errors.js';
+import type { Hub } from './hub.js';
+import { infoText } from './info.js';
+import { type SubscriptionKind, writeConfirmation } from './pubsub.js';
+import type { Session, WriteFrame } from './session.js';
+import { HATI_VERSION, REDIS_COMPATIBLE_VERSION } from './version.js';
+
+export type Handler = (hub: Hub, session: Session, args: Buffer[]) => unknown;
+
+/** Every command and subcommand name of the table. */
+export type HandlerName = CommandName | `CLIENT ${ClientSubcommand}` | `COMMAND ${CommandSubcommand}`;
+
+const OK = 'OK';
+const isMemory = (engine: MemoryEngine | HddEngine): engine is MemoryEngine => engine.type === 'memory';
+
+/** The hdd engine's expired keys, published once someone listens; wired by the server. */
+export function publishExpiries(hub: Hub): void {
+  hub.storage.memory.onExpired = (key) => hub.pubsub.keyEvent('memory', 'expired', key);
+  hub.storage.hdd.onExpired = (key) => hub.pubsub.keyEvent('hdd', 'expired', key);
+}
+
+function scan(hub: Hub, args: Buffer[]): unknown {
+  // Hati's form names the storage type first; Redis's (SCAN <cursor> ... [TYPE <type>], as
+  // redis-cli --scan sends it) starts with the cursor.
+  const hatiForm = isStorageType(args[1] as Buffer);
+  const spec = commands.SCAN;
+  const options = readOptions(spec, args, hatiForm ? 3 : 2);
+  const typeOption = options.get('TYPE')?.[0] as Buffer | undefined;
+  if (hatiForm && typeOption !== undefined) {
+    throw new ServerError('ARGUMENT_INVALID', 'SCAN <type> <cursor> takes no TYPE option: the type is named first');
+  }
+  const engine = engineArg(hub.storage, hatiForm ? (args[1] as Buffer) : (typeOption ?? Buffer.from('memory')));
+  const cursorBytes = hatiForm ? args[2] : args[1];
+  if (cursorBytes === undefined) throw new ServerError('ARGUMENT_INVALID', `SCAN needs a cursor: ${spec.syntax}`);
+  const match = options.get('MATCH')?.[0];
+  const count = options.get('COUNT')?.[0];
+  return engine.scan(cursorArg(cursorBytes as Buffer), {
+    ...(match !== undefined && { match }),
+    ...(count !== undefined && { count: countArg(count as Buffer, 'COUNT', 100_000) || 1 }),
+  });
+}
+
+function subscribe(hub: Hub, session: Session, args: Buffer[], kind: SubscriptionKind): WriteFrame {
+  const pubsub = hub.pubsub;
+  const confirmations: Array<[Buffer | null, number]> = [];
+  if (args.length === 1) {
+    // UNSUBSCRIBE / PUNSUBSCRIBE without arguments: from every one (one frame when there are none).
+    const names = kind === 'unsubscribe' ? [...session.channels] : [...session.patterns.keys()];
+    for (const name of names) {
+      const bytes = Buffer.from(name, 'latin1');
+      const count = kind === 'unsubscribe' ? pubsub.unsubscribe(session, bytes) : pubsub.punsubscribe(session, bytes);
+      confirmations.push([bytes, count]);
+    }
+    if (confirmations.length === 0) confirmations.push([null, session.subscriptions]);
+  } else {
+    for (const name of args.slice(1)) {
+      const count =
+        kind === 'subscribe'
+          ? pubsub.subscribe(session, name)
+          : kind === 'psubscribe'
+            ? pubsub.psubscribe(session, name)
+            : kind === 'unsubscribe'
+              ? pubsub.unsubscribe(session, name)
+              : pubsub.punsubscribe(session, name);
+      confirmations.push([name, count]);
+    }
+  }
+  return (out) => {
+    for (const [name, count] of confirmations) writeConfirmation(out, kind, name, count);
+  };
+}
+
+function storageName(engine: MemoryEngine | HddEngine): 'memory' | 'hdd' {
+  return engine.type;
+}
+
+/**
+ * The handler of every command and subcommand. Typed as a record of every name, so a command
+ * added to the table without a handler does not compile (and a test runs each one).
+ */
+export const handlers: Record<HandlerName, Handler> = {
+  GET(hub, _session, args) {
+    const engine = engineArg(hub.storage, args[1] as Buffer);
+    return isMemory(engine) ? engine.getStored(args[2] as Buffer) : engine.getBuffer(args[2] as Buffer);
+  },
+  SET(hub, _session, args) {
+    const engine = engineArg(hub.storage, args[1] as Buffer);
+    const ttl = ttlArg(args[2] as Buffer);
+    const key = args[3] as Buffer;
+    const value = args[4] as Buffer;
+    const pubsub = hub.pubsub;
+    if (args.length === 5) {
+      if (isMemory(engine)) {
+        engine.set(key, value, ttl);
+        pubsub.keyEvent('memory', 'set', key);
+        return true;
+      }
+      return engine.set(key, value, ttl).then(() => {
+        pubsub.keyEvent('hdd', 'set', key);
+        return true;
+      });
+    }
+    const options = readOptions(commands.SET, args, 5);
+    const condition = options.has('NX') ? 'absent' : 'present';
+    const stored = engine.setIf(key, value, ttl, condition);
+    const after = (done: boolean) => {
+      if (done) pubsub.keyEvent(storageName(engine), 'set', key);
+      return done;
+    };
+    return stored instanceof Promise ? stored.then(after) : after(stored);
+  },
+  HAS(hub, _session, args) {
+    return engineArg(hub.storage, args[1] as Buffer).has(args[2] as Buffer);
+  },
+  DELETE(hub, _session, args) {
+    const engine = engineArg(hub.storage, args[1] as Buffer);
+    const key = args[2] as Buffer;
+    const after = (removed: boolean) => {
+      if (removed) hub.pubsub.keyEvent(storageName(engine), 'del', key);
+      return removed;
+    };
+    const removed = engine.delete(key);
+    return removed instanceof Promise ? removed.then(after) : after(removed);
+  },
+  FLUSHALL(hub, _session, args) {
+    const engine = engineArg(hub.storage, args[1] as Buffer);
+    const after = () => {
+      hub.pubsub.flushed(storageName(engine));
+      return OK;
+    };
+    const done = engine.flushAll();
+    return done instanceof Promise ? done.then(after) : after();
+  },
+  COUNT(hub, _session, args) {
+    return engineArg(hub.storage, args[1] as Buffer).count();
+  },
+  TTL(hub, _session, args) {
+    // Redis's PTTL: -2 missing, -1 no expiry, else the remaining ms.
+    const toReply = (ms: number | undefined) => (ms === undefined ? -2 : ms === 0 ? -1 : ms);
+    const ttl = engineArg(hub.storage, args[1] as Buffer).ttl(args[2] as Buffer);
+    return ttl instanceof Promise ? ttl.then(toReply) : toReply(ttl);
+  },
+  EXPIRE(hub, _session, args) {
+    const engine = engineArg(hub.storage, args[1] as Buffer);
+    const key = args[2] as Buffer;
+    const after = (done: boolean) => {
+      if (done) hub.pubsub.keyEvent(storageName(engine), 'expire', key);
+      return done;
+    };
+    const done = engine.expire(key, ttlArg(args[3] as Buffer));
+    return done instanceof Promise ? done.then(after) : after(done);
+  },
+  SCAN(hub, _session, args) {
+    return scan(hub, args);
+  },
+  KEYS(hub, _session, args) {
+    return engineArg(hub.storage, args[1] as Buffer).keys(args[2] as Buffer);
+  },
+  INCR(hub, _session, args) {
+    return handlers.INCRBY(hub, _session, [args[0] as Buffer, args[1] as Buffer, args[2] as Buffer, ONE]);
+  },
+  INCRBY(hub, _session, args) {
+    const engine = engineArg(hub.storage, args[1] as Buffer);
+    const key = args[2] as Buffer;
+    const after = (value: bigint) => {
+      hub.pubsub.keyEvent(storageName(engine), 'incrby', key);
+      return value;
+    };
+    const value = engine.incrBy(key, integerArg(args[3] as Buffer, 'the delta'));
+    return value instanceof Promise ? value.then(after) : after(value);
+  },
+  MGET(hub, _session, args) {
+    return engineArg(hub.storage, args[1] as Buffer).getMany(args.slice(2));
+  },
+  MSET(hub, _session, args) {
+    const engine = engineArg(hub.storage, args[1] as Buffer);
+    const entries: Array<[Buffer, Buffer]> = [];
+    for (let i = 2; i < args.length; i += 2) entries.push([args[i] as Buffer, args[i + 1] as Buffer]);
+    const after = () => {
+      for (const [key] of entries) hub.pubsub.keyEvent(storageName(engine), 'set', key);
+      return OK;
+    };
+    const done = engine.setMany(entries);
+    return done instanceof Promise ? done.then(after) : after();
+  },
+  DBSIZE(hub, _session, args) {
+    if (args.length > 1) return engineArg(hub.storage, args[1] as Buffer).count();
+    return hub.storage.hdd.count().then((hdd) => hub.storage.memory.count() + hdd);
+  },
+  PING(_hub, session, args) {
+    if (args.length > 1) return args[1];
+    // Redis answers PING in RESP2 pub/sub mode with ["pong", ""].
+    if (session.protocol === 2 && session.subscriptions > 0) return PUBSUB_PONG;
+    return 'PONG';
+  },
+  ECHO(_hub, _session, args) {
+    return args[1];
+  },
+  QUIT() {
+    return OK;
+  },
+  HELLO(_hub, session, args) {
+    let protocol = session.protocol;
+    if (args.length > 1) {
+      const asked = args[1] as Buffer;
+      if (asked.length !== 1 || (asked[0] !== 0x32 && asked[0] !== 0x33)) {
+        throw new ServerError(
+          'NOPROTO',
+          `unsupported protocol version '${asked.toString('utf8', 0, 16)}' (Hati speaks 2 and 3)`,
+        );
+      }
+      protocol = asked[0] === 0x32 ? 2 : 3;
+      const options = readOptions(commands.HELLO, args, 2);
+      if (options.has('AUTH')) {
+        throw new ServerError(
+          'AUTH_NOT_CONFIGURED',
+          'HELLO AUTH: this server has no credentials configured; connect without AUTH',
+        );
+      }
+      const name = options.get('SETNAME')?.[0];
+      if (name !== undefined) session.name = nameArg(name as Buffer);
+    }
+    session.protocol = protocol;
+    return [
+      ['server', 'hati'],
+      // What Redis clients compare to decide which commands they may send.
+      ['version', REDIS_COMPATIBLE_VERSION],
+      ['hati_version', HATI_VERSION],
+      ['proto', protocol],
+      ['id', session.id],
+      ['mode', 'standalone'],
+      ['role', 'master'],
+      ['modules', []],
+    ];
+  },
+  SELECT(_hub, _session, args) {
+    // One database: the storage type names the keyspace. Clients configured with db 0 send this.
+    const index = args[1] as Buffer;
+    if (index.length !== 1 || index[0] !== 0x30) {
+      throw new ServerError(
+        'DB_INDEX_INVALID',
+        `Hati has only database 0 (got '${index.toString('utf8', 0, 32)}'); memory and hdd are its keyspaces`,
+      );
+    }
+    return OK;
+  },
+  CLIENT(_hub, _session, args) {
+    // Only reached without a subcommand, which the arity check refuses first.
+    throw new ServerError('ARGUMENT_INVALID', `CLIENT needs a subcommand: ${commands.CLIENT.syntax} (${args.length})`);
+  },
+  'CLIENT ID'(_hub, session) {
+    return session.id;
+  },
+  'CLIENT SETNAME'(_hub, session, args) {
+    session.name = nameArg(args[2] as Buffer);
+    return OK;
+  },
+  'CLIENT GETNAME'(_hub, session) {
+    return session.name;
+  },
+  'CLIENT SETINFO'(_hub, session, args) {
+    const attribute = (args[2] as Buffer).toString('latin1').toUpperCase();
+    const value = (args[3] as Buffer).toString('utf8');
+    if (/[\s]/.test(value)) {
+      throw new ServerError('ARGUMENT_INVALID', `CLIENT SETINFO: ${attribute} may not contain spaces or line breaks`);
+    }
+    if (attribute === 'LIB-NAME') session.libName = value;
+    else if (attribute === 'LIB-VER') session.libVersion = value;
+    else
+      throw new ServerError(
+        'ARGUMENT_INVALID',
+        `CLIENT SETINFO takes LIB-NAME or LIB-VER, got '${attribute.slice(0, 32)}'`,
+      );
+    return OK;
+  },
+  'CLIENT INFO'(_hub, session) {
+    return `${session.describe(Date.now())}\n`;
+  },
+  'CLIENT LIST'(hub) {
+    const now = Date.now();
+    return [...hub.sessions].map((session) => `${session.describe(now)}\n`).join('');
+  },
+  COMMAND() {
+    return commandInfo(Object.values(commands));
+  },
+  'COMMAND COUNT'() {
+    return allCommands().length;
+  },
+  'COMMAND DOCS'(_hub, _session, args) {
+    return commandDocs(specsNamed(args.slice(2)));
+  },
+  'COMMAND INFO'(_hub, _session, args) {
+    return commandInfo(specsNamed(args.slice(2)), true);
+  },
+  SUBSCRIBE(hub, session, args) {
+    return subscribe(hub, session, args, 'subscribe');
+  },
+  UNSUBSCRIBE(hub, session, args) {
+    return subscribe(hub, session, args, 'unsubscribe');
+  },
+  PSUBSCRIBE(hub, session, args) {
+    return subscribe(hub, session, args, 'psubscribe');
+  },
+  PUNSUBSCRIBE(hub, session, args) {
+    return subscribe(hub, session, args, 'punsubscribe');
+  },
+  STATS(hub) {
+    return hub.stats.snapshot(hub.storage, hub.sessions, hub.pubsub);
+  },
+  INFO(hub, _session, args) {
+    const section = args.length > 1 ? (args[1] as Buffer).toString('latin1') : undefined;
+    return hub.stats.snapshot(hub.storage, hub.sessions, hub.pubsub).then((stats) => infoText(stats, section));
+  },
+};
+
+const ONE = Buffer.from('1');
+const PUBSUB_PONG = [Buffer.from('pong'), Buffer.from('')];
+
+/** The specs named (unknown names are left out, as Redis does), or every top-level one. */
+function specsNamed(names: Buffer[]): Array<CommandSpec | undefined> {
+  if (names.length === 0) return Object.values(commands);
+  return names.map((name) => lookupCommand(name));
+}

@@ -1,0 +1,16 @@
+import type { StorageManager } from '@hati/storage';
+import type { Logger } from './logger.js';
+import type { PubSub } from './pubsub.js';
+import type { Sessions } from './session.js';
+import type { ServerStats } from './stats.js';
+
+/** What commands reach of the server: one instance per server, handed to every handler. */
+export interface Hub {
+  readonly storage: StorageManager;
+  readonly stats: ServerStats;
+  readonly logger: Logger;
+  readonly pubsub: PubSub;
+  readonly sessions: Sessions;
+  /** Set once shutdown starts: every command answers SHUTTING_DOWN. */
+  closing: boolean;
+}
