@@ -5,6 +5,7 @@ import {
   type ArgSpec,
   type CommandName,
   type commands,
+  type Reply,
   ReplyError,
   type ReplyKind,
   type StatsSnapshot,
@@ -15,40 +16,181 @@ export type StorageTypeName = 'memory' | 'hdd';
 /** Keys and values: strings (sent as UTF-8) or bytes. */
 export type Bytes = string | Uint8Array;
 
+/** The value an argument of each kind takes. */
 type ArgValue<K extends ArgKind> = K extends 'storageType'
   ? StorageTypeName
   : K extends 'ttl'
     ? number
-    : K extends 'text'
-      ? string
-      : Bytes;
+    : K extends 'integer'
+      ? number | bigint
+      : K extends 'cursor'
+        ? string | number
+        : K extends 'key' | 'value' | 'pattern'
+          ? Bytes
+          : string; // channel, name, text
 
-type MappedArgs<A extends readonly ArgSpec[]> = { -readonly [I in keyof A]: ArgValue<A[I]['kind']> };
+type MappedArgs<A extends readonly unknown[]> = {
+  -readonly [I in keyof A]: A[I] extends ArgSpec ? ArgValue<A[I]['kind']> : never;
+};
 
-/** Arguments as a tuple; a list whose arguments are all optional (PING) may be cut short. */
-type ArgsOfSpec<A extends readonly ArgSpec[]> = A[number] extends { optional: true }
-  ? Partial<MappedArgs<A>>
-  : MappedArgs<A>;
+/** The shorter argument lists a tuple allows by leaving out trailing optional arguments. */
+type Shortened<A extends readonly ArgSpec[]> = A extends readonly [...infer Init extends readonly ArgSpec[], infer Last]
+  ? Last extends { optional: true }
+    ? MappedArgs<Init> | Shortened<Init>
+    : never
+  : never;
 
-/** The arguments of a command, after its name, as a tuple type. */
-export type ArgsOf<N extends CommandName> = ArgsOfSpec<(typeof commands)[N]['args']>;
+/** The words of one option: its token, then its values. */
+type OptionWords<O> = O extends { token: infer T extends string; args: infer A extends readonly ArgSpec[] }
+  ? [T, ...MappedArgs<A>]
+  : O extends { token: infer T extends string }
+    ? [T]
+    : never;
+
+/**
+ * The options after the positional arguments, each optional, in table order; one slot per group
+ * of options that exclude each other (`NX` or `XX`). Options taking a storage type (SCAN's
+ * `TYPE`, for Redis's form of the command) are left out: the typed form names the type first.
+ */
+type OptionSlots<
+  O extends readonly unknown[],
+  All extends readonly unknown[] = O,
+  Seen extends string = never,
+> = O extends readonly [infer H, ...infer Rest extends readonly unknown[]]
+  ? H extends { args: readonly [{ kind: 'storageType' }, ...unknown[]] }
+    ? OptionSlots<Rest, All, Seen>
+    : H extends { group: infer G extends string }
+      ? [G] extends [Seen]
+        ? OptionSlots<Rest, All, Seen>
+        : [...([] | [Extract<All[number], { group: G; token: string }>['token']]), ...OptionSlots<Rest, All, Seen | G>]
+      : [...([] | OptionWords<H>), ...OptionSlots<Rest, All, Seen>]
+  : [];
+
+/**
+ * Commands whose last arguments repeat, and how many repeat (`CommandSpec.repeat`). The table's
+ * entry types do not keep that number, so it is restated here for the types only; a test checks
+ * it against the table.
+ */
+export const repeatedArgs = {
+  MGET: 1,
+  MSET: 2,
+  SUBSCRIBE: 1,
+  UNSUBSCRIBE: 1,
+  PSUBSCRIBE: 1,
+  PUNSUBSCRIBE: 1,
+} as const satisfies Partial<Record<CommandName, 1 | 2>>;
+
+type RepeatOf<N extends CommandName> = N extends keyof typeof repeatedArgs ? (typeof repeatedArgs)[N] : 0;
+
+/** One or more of the last argument (zero or more when it is optional). */
+type RepeatLast<A extends readonly unknown[]> = A extends readonly [
+  ...infer Init extends readonly unknown[],
+  infer Last extends ArgSpec,
+]
+  ? Last extends { optional: true }
+    ? [...MappedArgs<Init>, ...ArgValue<Last['kind']>[]]
+    : [...MappedArgs<Init>, ArgValue<Last['kind']>, ...ArgValue<Last['kind']>[]]
+  : never;
+
+/** One or more pairs of the last two arguments (MSET's key-value pairs). */
+type RepeatPairs<A extends readonly unknown[]> = A extends readonly [
+  ...infer Init extends readonly unknown[],
+  infer K extends ArgSpec,
+  infer V extends ArgSpec,
+]
+  ? [...MappedArgs<Init>, ArgValue<K['kind']>, ArgValue<V['kind']>, ...Array<ArgValue<K['kind'] | V['kind']>>]
+  : never;
+
+type SpecOf<N extends CommandName> = (typeof commands)[N];
+
+/**
+ * The tuple inside a table entry's `args` or `options`, whose type is the intersection of the
+ * general array type and the literal tuple (`readonly ArgSpec[] & readonly [...]`), which
+ * mapped and variadic tuple types do not see through.
+ */
+type Tuple<T extends readonly unknown[], Acc extends unknown[] = []> = number extends T['length']
+  ? T[number][]
+  : Acc['length'] extends T['length']
+    ? Acc
+    : Tuple<T, [...Acc, T[Acc['length']]]>;
+
+type ArgsTuple<N extends CommandName> = Tuple<SpecOf<N>['args']>;
+type OptionsTuple<N extends CommandName> = Tuple<SpecOf<N>['options']>;
+
+/**
+ * The arguments of a command, after its name, as a tuple type: positional arguments (trailing
+ * optional ones may be left out), then its options: `['memory', 0, 'k', 'v', 'NX']`,
+ * `['memory', '0', 'MATCH', 'user:*', 'COUNT', 100]`, `['memory', 'a', 'b', 'c']` (MGET).
+ */
+export type ArgsOf<N extends CommandName> =
+  RepeatOf<N> extends 1
+    ? RepeatLast<ArgsTuple<N>>
+    : RepeatOf<N> extends 2
+      ? RepeatPairs<ArgsTuple<N>>
+      : Shortened<ArgsTuple<N>> | WithOptions<MappedArgs<ArgsTuple<N>>, OptionSlots<OptionsTuple<N>>>;
+
+type WithOptions<A, O> = A extends readonly unknown[] ? (O extends readonly unknown[] ? [...A, ...O] : never) : never;
+
+/** SCAN's reply: the cursor to pass next ("0" when the iteration is complete) and a batch of keys. */
+export interface ScanReply<K = Buffer> {
+  cursor: string;
+  keys: K[];
+}
+
+/** HELLO's reply: the server map Redis clients read. */
+export interface HelloReply {
+  /** 'hati' */
+  server: string;
+  /** The Redis version Hati is compatible with (what Redis clients compare). */
+  version: string;
+  /** Hati's own version. */
+  hati_version?: string;
+  /** The protocol the connection now speaks: 2 or 3. */
+  proto: number;
+  /** The connection's id (CLIENT ID). */
+  id: number;
+  mode: string;
+  role: string;
+  modules: unknown[];
+  [field: string]: unknown;
+}
 
 type ReplyValue<R extends ReplyKind> = R extends 'status'
   ? string
-  : R extends 'bulk'
-    ? Buffer | null
-    : R extends 'integer'
-      ? number
-      : R extends 'boolean'
-        ? boolean
-        : unknown;
+  : R extends 'stored'
+    ? boolean
+    : R extends 'bulk'
+      ? Buffer | null
+      : R extends 'text'
+        ? string
+        : R extends 'integer'
+          ? number
+          : R extends 'boolean'
+            ? boolean
+            : R extends 'bulks'
+              ? Array<Buffer | null>
+              : R extends 'keys'
+                ? Buffer[]
+                : R extends 'scan'
+                  ? ScanReply
+                  : R extends 'map'
+                    ? Record<string, unknown>
+                    : R extends 'json'
+                      ? unknown
+                      : Reply; // custom: as parsed (pub/sub commands: their confirmation frames)
 
-/** What a command's reply becomes (`json` replies are parsed; STATS is typed below). */
+/**
+ * What a command's reply becomes, per its reply kind: `status` a string ('OK', or PING's text),
+ * `stored` a boolean (false: SET's NX/XX was not met), `bulk` a Buffer or null, `text` a
+ * string, `json` the parsed value (STATS typed), `integer` a number, `boolean` a boolean,
+ * `bulks` Buffers or nulls, `keys` Buffers, `scan` a ScanReply, `map` an object (HELLO typed),
+ * `custom` the reply as parsed.
+ */
 export type ReplyOf<N extends CommandName> = N extends 'STATS'
   ? StatsSnapshot
-  : N extends 'PING'
-    ? string
-    : ReplyValue<(typeof commands)[N]['reply']>;
+  : N extends 'HELLO'
+    ? HelloReply
+    : ReplyValue<SpecOf<N>['reply']>;
 
 /** Per-call options. */
 export interface CallOptions {
@@ -58,33 +200,110 @@ export interface CallOptions {
   signal?: AbortSignal;
 }
 
-/** Turns a parsed RESP reply into the value a command returns, per its reply kind. */
-export function decodeReply(kind: ReplyKind, name: string, reply: unknown): unknown {
+/** `set`'s options. */
+export interface SetOptions extends CallOptions {
+  /** Milliseconds until the key expires; 0 or absent: never. */
+  ttl?: number;
+  /**
+   * `NX`: store only when the key does not exist; `XX`: only when it exists. With a condition,
+   * `set` resolves `true` when it stored the value and `false` when the condition was not met.
+   */
+  condition?: 'NX' | 'XX';
+}
+
+/** `scan`'s and `scanIterator`'s options. */
+export interface ScanOptions extends CallOptions {
+  /** Only keys matching this glob (`*`, `?`, `[a-z]`, `\\x`). */
+  match?: Bytes;
+  /** Keys to examine per call: a hint, not an exact batch size. */
+  count?: number;
+}
+
+const bufferText = (value: Buffer) => value.toString('utf8');
+
+/** A value inside a map reply, readable as JSON: bytes as text, maps as objects. */
+function plain(value: Reply): unknown {
+  if (Buffer.isBuffer(value)) return bufferText(value);
+  if (value instanceof Map) return plainMap(value.entries());
+  if (Array.isArray(value)) return value.map(plain);
+  return value;
+}
+
+function plainMap(entries: Iterable<[string, Reply]>): Record<string, unknown> {
+  const object: Record<string, unknown> = {};
+  for (const [key, value] of entries) object[key] = plain(value);
+  return object;
+}
+
+function isBulks(reply: Reply, nulls: boolean): reply is Array<Buffer | null> {
+  return Array.isArray(reply) && reply.every((item) => Buffer.isBuffer(item) || (nulls && item === null));
+}
+
+/** Turns a parsed RESP2 or RESP3 reply into the value a command returns, per its reply kind. */
+export function decodeReply(kind: ReplyKind, name: string, reply: Reply): unknown {
   if (reply instanceof ReplyError) throw serverError(reply.code, reply.message);
   switch (kind) {
     case 'status':
       // PING with a message replies with a bulk string.
       if (typeof reply === 'string') return reply;
-      if (Buffer.isBuffer(reply)) return reply.toString('utf8');
+      if (Buffer.isBuffer(reply)) return bufferText(reply);
+      break;
+    case 'stored':
+      if (reply === null) return false;
+      if (reply === 'OK') return true;
       break;
     case 'bulk':
       if (reply === null || Buffer.isBuffer(reply)) return reply;
       break;
+    case 'text':
+      // A bulk string in RESP2, a verbatim string (its format prefix dropped by the parser) in RESP3.
+      if (Buffer.isBuffer(reply)) return bufferText(reply);
+      if (typeof reply === 'string') return reply;
+      break;
     case 'integer':
       if (typeof reply === 'number') return reply;
+      if (typeof reply === 'bigint') return Number(reply);
       break;
     case 'boolean':
       if (reply === 0 || reply === 1) return reply === 1;
+      if (typeof reply === 'boolean') return reply;
       break;
     case 'json':
-      if (Buffer.isBuffer(reply)) {
+      if (Buffer.isBuffer(reply) || typeof reply === 'string') {
         try {
-          return JSON.parse(reply.toString('utf8'));
+          return JSON.parse(String(reply));
         } catch (err) {
           throw clientError('BAD_REPLY', `${name}: the reply is not JSON`, err);
         }
       }
       break;
+    case 'bulks':
+      if (isBulks(reply, true)) return reply;
+      break;
+    case 'keys':
+      if (isBulks(reply, false)) return reply;
+      break;
+    case 'scan':
+      if (
+        Array.isArray(reply) &&
+        reply.length === 2 &&
+        Buffer.isBuffer(reply[0]) &&
+        isBulks(reply[1] as Reply, false)
+      ) {
+        return { cursor: bufferText(reply[0]), keys: reply[1] };
+      }
+      break;
+    case 'map':
+      // A RESP3 map, or in RESP2 a flat array of field, value, field, value...
+      if (reply instanceof Map) return plainMap(reply.entries());
+      if (Array.isArray(reply) && reply.length % 2 === 0) {
+        const pairs: Array<[string, Reply]> = [];
+        for (let i = 0; i < reply.length; i += 2) pairs.push([String(plain(reply[i] as Reply)), reply[i + 1] as Reply]);
+        return plainMap(pairs);
+      }
+      break;
+    case 'custom':
+      return reply;
   }
   throw clientError(
     'BAD_REPLY',
@@ -92,27 +311,46 @@ export function decodeReply(kind: ReplyKind, name: string, reply: unknown): unkn
   );
 }
 
+const toText = (value: Buffer | null) => (value === null ? null : bufferText(value));
+
 /**
- * The typed methods both clients offer, written once over `call`.
+ * The typed methods both clients offer, written once over `call`; each is the `client` method of
+ * a command of the table (plus text/bytes variants), and a test checks that none is missing.
  */
 export abstract class CommandMethods {
   /** Runs any command of the table: `call('GET', ['memory', 'k'])`. */
   abstract call<N extends CommandName>(name: N, args: ArgsOf<N>, options?: CallOptions): Promise<ReplyOf<N>>;
 
-  /** Stores `value` under `key`; `ttl` in ms (0 or absent = no expiry). */
-  async set(
+  /**
+   * Stores `value` under `key`; `ttl` in ms (0 or absent: no expiry). Without a `condition` it
+   * resolves with nothing; with `condition: 'NX'` (only if missing) or `'XX'` (only if present)
+   * it resolves `true` when stored, `false` when the condition was not met.
+   */
+  set(
     type: StorageTypeName,
     key: Bytes,
     value: Bytes,
-    options: CallOptions & { ttl?: number } = {},
-  ): Promise<void> {
-    await this.call('SET', [type, options.ttl ?? 0, key, value], options);
+    options?: SetOptions & { condition?: undefined },
+  ): Promise<undefined>;
+  set(
+    type: StorageTypeName,
+    key: Bytes,
+    value: Bytes,
+    options: SetOptions & { condition: 'NX' | 'XX' },
+  ): Promise<boolean>;
+  set(type: StorageTypeName, key: Bytes, value: Bytes, options?: SetOptions): Promise<boolean | undefined>;
+  async set(type: StorageTypeName, key: Bytes, value: Bytes, options: SetOptions = {}): Promise<boolean | undefined> {
+    const ttl = options.ttl ?? 0;
+    if (options.condition === undefined) {
+      await this.call('SET', [type, ttl, key, value], options);
+      return undefined;
+    }
+    return this.call('SET', [type, ttl, key, value, options.condition], options);
   }
 
   /** The value as UTF-8 text, or null when missing or expired. */
   async get(type: StorageTypeName, key: Bytes, options?: CallOptions): Promise<string | null> {
-    const value = await this.getBuffer(type, key, options);
-    return value === null ? null : value.toString('utf8');
+    return toText(await this.getBuffer(type, key, options));
   }
 
   /** The value's bytes, or null when missing or expired. */
@@ -138,9 +376,117 @@ export abstract class CommandMethods {
     return this.call('COUNT', [type], options);
   }
 
+  /** The key's remaining time to live in ms; -1 when it never expires, -2 when it is missing. */
+  ttl(type: StorageTypeName, key: Bytes, options?: CallOptions): Promise<number> {
+    return this.call('TTL', [type, key], options);
+  }
+
+  /** Makes a live key expire after `ttl` ms (0: never); false when the key is missing. */
+  expire(type: StorageTypeName, key: Bytes, ttl: number, options?: CallOptions): Promise<boolean> {
+    return this.call('EXPIRE', [type, key, ttl], options);
+  }
+
+  /**
+   * One step of an iteration over the keys: pass cursor '0' first, then the cursor returned,
+   * until it is '0' again. A key present throughout is returned at least once (possibly more).
+   */
+  async scan(type: StorageTypeName, cursor: string | number, options: ScanOptions = {}): Promise<ScanReply<string>> {
+    const { cursor: next, keys } = await this.scanBuffer(type, cursor, options);
+    return { cursor: next, keys: keys.map(bufferText) };
+  }
+
+  /** `scan` with the keys as bytes. */
+  scanBuffer(type: StorageTypeName, cursor: string | number, options: ScanOptions = {}): Promise<ScanReply> {
+    const { match, count } = options;
+    const args: ArgsOf<'SCAN'> =
+      match === undefined
+        ? count === undefined
+          ? [type, cursor]
+          : [type, cursor, 'COUNT', count]
+        : count === undefined
+          ? [type, cursor, 'MATCH', match]
+          : [type, cursor, 'MATCH', match, 'COUNT', count];
+    return this.call('SCAN', args, options);
+  }
+
+  /**
+   * Every key (matching `match`), by SCAN steps: `for await (const key of hati.scanIterator('hdd'))`.
+   * A key may come more than once; the server never blocks for a whole keyspace.
+   */
+  async *scanIterator(type: StorageTypeName, options: ScanOptions = {}): AsyncGenerator<string, void, undefined> {
+    let cursor = '0';
+    do {
+      const step = await this.scan(type, cursor, options);
+      cursor = step.cursor;
+      yield* step.keys;
+    } while (cursor !== '0');
+  }
+
+  /** Every live key matching the glob, as text. Reads the whole keyspace at once: prefer `scanIterator`. */
+  async keys(type: StorageTypeName, pattern: Bytes, options?: CallOptions): Promise<string[]> {
+    return (await this.keysBuffer(type, pattern, options)).map(bufferText);
+  }
+
+  /** `keys` with the keys as bytes. */
+  keysBuffer(type: StorageTypeName, pattern: Bytes, options?: CallOptions): Promise<Buffer[]> {
+    return this.call('KEYS', [type, pattern], options);
+  }
+
+  /** Adds 1 to the 64-bit integer at `key` (0 when missing); the new value. */
+  incr(type: StorageTypeName, key: Bytes, options?: CallOptions): Promise<number> {
+    return this.call('INCR', [type, key], options);
+  }
+
+  /**
+   * Adds `delta` (negative subtracts) to the 64-bit integer at `key`; the new value (beyond
+   * 2^53 a number is rounded: pass a bigint delta to send any 64-bit value exactly).
+   */
+  incrBy(type: StorageTypeName, key: Bytes, delta: number | bigint, options?: CallOptions): Promise<number> {
+    return this.call('INCRBY', [type, key, delta], options);
+  }
+
+  /** The values of the keys as text, in order; null for a missing one. */
+  async mget(type: StorageTypeName, keys: readonly Bytes[], options?: CallOptions): Promise<Array<string | null>> {
+    return (await this.mgetBuffer(type, keys, options)).map(toText);
+  }
+
+  /** The values of the keys as bytes, in order; null for a missing one. No keys: no call. */
+  async mgetBuffer(
+    type: StorageTypeName,
+    keys: readonly Bytes[],
+    options?: CallOptions,
+  ): Promise<Array<Buffer | null>> {
+    const [first, ...rest] = keys;
+    if (first === undefined) return [];
+    return this.call('MGET', [type, first, ...rest], options);
+  }
+
+  /**
+   * Stores every pair, without expiry, as one command: an object (`{ a: '1', b: '2' }`) or
+   * pairs (`[['a', '1'], [Buffer.from([0]), bytes]]`). No pairs: no call.
+   */
+  async mset(
+    type: StorageTypeName,
+    entries: Readonly<Record<string, Bytes>> | Iterable<readonly [Bytes, Bytes]>,
+    options?: CallOptions,
+  ): Promise<void> {
+    const pairs: Iterable<readonly [Bytes, Bytes]> =
+      Symbol.iterator in entries ? (entries as Iterable<readonly [Bytes, Bytes]>) : Object.entries(entries);
+    const flat: Bytes[] = [];
+    for (const [key, value] of pairs) flat.push(key, value);
+    const [key, value, ...rest] = flat;
+    if (key === undefined || value === undefined) return;
+    await this.call('MSET', [type, key, value, ...rest], options);
+  }
+
   /** 'PONG', or the message. */
   ping(message?: string, options?: CallOptions): Promise<string> {
     return this.call('PING', message === undefined ? [] : [message], options);
+  }
+
+  /** Server information in Redis's INFO text format; `section` picks one (`server`, `keyspace`, ...). */
+  info(section?: string, options?: CallOptions): Promise<string> {
+    return this.call('INFO', section === undefined ? [] : [section], options);
   }
 
   stats(options?: CallOptions): Promise<StatsSnapshot> {

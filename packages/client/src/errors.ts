@@ -17,6 +17,11 @@ export const ClientErrorCode = {
   BAD_REPLY: 'BAD_REPLY',
   /** JSON-RPC: no connection, or the server answered with an HTTP error status and no JSON-RPC error. Transient. */
   HTTP_ERROR: 'HTTP_ERROR',
+  /**
+   * The command cannot run over this client's transport: it has no JSON-RPC method (QUIT,
+   * HELLO, SUBSCRIBE, ...), or it needs RESP3 and the server refused `HELLO 3`.
+   */
+  NOT_SUPPORTED: 'NOT_SUPPORTED',
 } as const;
 
 export type ClientErrorCode = (typeof ClientErrorCode)[keyof typeof ClientErrorCode];

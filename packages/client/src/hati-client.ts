@@ -1,22 +1,51 @@
 import { EventEmitter } from 'node:events';
 import { connect, type Socket } from 'node:net';
-import { type CommandName, commands, encodeCommand, type Reply, ReplyParser } from '@hati/protocol';
-import { type ArgsOf, type CallOptions, CommandMethods, decodeReply, type ReplyOf } from './commands.js';
+import {
+  type CommandName,
+  type CommandSpec,
+  commands,
+  encodeCommand,
+  lookupCommand,
+  type Reply,
+  ReplyError,
+  type ReplyKind,
+  ReplyParser,
+} from '@hati/protocol';
+import {
+  type ArgsOf,
+  type CallOptions,
+  CommandMethods,
+  decodeReply,
+  type HelloReply,
+  type ReplyOf,
+} from './commands.js';
 import { clientError, type HatiError } from './errors.js';
 import { type ClientOptions, clientDefaults, type ReconnectOptions } from './options.js';
+import { type MessageListener, type PushListener, type SubscriptionKind, Subscriptions } from './subscriptions.js';
 
 /** One call, from the moment it is made until its reply (or error) settles it. */
 interface Pending {
   bytes: Buffer;
   name: string;
   /** How to read the reply; `raw` hands it over as parsed (`sendCommand`). */
-  kind: (typeof commands)[CommandName]['reply'] | 'raw';
+  kind: ReplyKind | 'raw';
   resolve: (value: unknown) => void;
   reject: (err: HatiError) => void;
   /** Settled early (timeout, abort): its reply, if one comes, is read and dropped. */
   settled: boolean;
   cleanup: (() => void) | undefined;
+  /**
+   * A pub/sub command (the table's `pubsub` group): in RESP3 it is answered by push frames of
+   * this kind, one per channel, instead of a reply; an error still comes as a reply.
+   */
+  confirm: SubscriptionKind | undefined;
+  /** Confirmations to wait for; 0 until known (UNSUBSCRIBE without channels: one per channel subscribed, or one). */
+  expected: number;
+  /** The confirmations received, which the call resolves with. */
+  frames: Reply[][];
 }
+
+type Arg = string | number | bigint | Uint8Array;
 
 export type ClientState = 'connecting' | 'ready' | 'reconnecting' | 'closing' | 'closed';
 
@@ -37,13 +66,21 @@ export interface ClientEvents {
  *   transient CONNECTION_LOST, and are never re-sent silently.
  * - Reconnects with capped exponential backoff plus jitter, unless `reconnect: false`.
  * - Per-call timeout and AbortSignal; the connection stays usable (a late reply is dropped).
+ * - RESP3: every (re)connect starts with `HELLO 3` (with `SETNAME` when `name` is given), then
+ *   re-subscribes what is still subscribed, then sends the offline queue. Push frames go to
+ *   `subscribe`/`psubscribe` listeners and `onPush` listeners, never to a command's reply.
  * - Events: connect, reconnecting, error (only emitted when someone listens), close.
  */
 export class HatiClient extends CommandMethods {
   readonly #events = new EventEmitter<ClientEvents>();
-  readonly #options: Required<Omit<ClientOptions, 'reconnect' | 'host' | 'port' | 'path'>> & {
+  readonly #options: Required<Omit<ClientOptions, 'reconnect' | 'host' | 'port' | 'path' | 'name'>> & {
     reconnect: Required<ReconnectOptions> | false;
+    name: string | undefined;
   };
+  readonly #subscriptions = new Subscriptions();
+  /** The protocol in effect: the one asked, until the server refuses HELLO. */
+  #protocol: 2 | 3;
+  #serverInfo: HelloReply | undefined;
   readonly #connectTo: () => Socket;
   #socket: Socket | undefined;
   #state: ClientState = 'connecting';
@@ -69,7 +106,13 @@ export class HatiClient extends CommandMethods {
       maxOfflineCommands: options.maxOfflineCommands ?? clientDefaults.maxOfflineCommands,
       commandTimeout: options.commandTimeout ?? clientDefaults.commandTimeout,
       connectTimeout: options.connectTimeout ?? clientDefaults.connectTimeout,
+      protocol: options.protocol ?? clientDefaults.protocol,
+      name: options.name,
     };
+    if (options.name !== undefined && [...options.name].some((c) => c <= ' ' || c === '\u007f')) {
+      throw new TypeError('name: a connection name may not contain spaces, line breaks or control characters');
+    }
+    this.#protocol = this.#options.protocol;
     // One place decides the transport; TLS will be a third branch here.
     this.#connectTo =
       'path' in options
@@ -83,6 +126,16 @@ export class HatiClient extends CommandMethods {
 
   get state(): ClientState {
     return this.#state;
+  }
+
+  /** The protocol the connection speaks: 3 once the server took `HELLO 3`, 2 if it refused it or 2 was asked. */
+  get protocol(): 2 | 3 {
+    return this.#protocol;
+  }
+
+  /** The server's answer to the last connection's HELLO (name, versions, connection id), once it came. */
+  get serverInfo(): HelloReply | undefined {
+    return this.#serverInfo;
   }
 
   on<E extends keyof ClientEvents>(event: E, listener: (...args: ClientEvents[E]) => void): this {
@@ -101,35 +154,147 @@ export class HatiClient extends CommandMethods {
   }
 
   call<N extends CommandName>(name: N, args: ArgsOf<N>, options: CallOptions = {}): Promise<ReplyOf<N>> {
-    const bytes = encodeCommand([name, ...(args as Array<string | number | Uint8Array>).map(argBytes)]);
-    return this.#send(name, commands[name].reply, bytes, options) as Promise<ReplyOf<N>>;
+    const spec: CommandSpec = commands[name];
+    const list = args as readonly Arg[];
+    return this.#send(
+      spec,
+      name,
+      spec.reply,
+      encodeCommand([name, ...list.map(argBytes)]),
+      list.length,
+      options,
+    ) as Promise<ReplyOf<N>>;
   }
 
   /**
    * Sends any command, named or not in the table, and resolves with the reply as parsed:
-   * a string, number, Buffer, null, array, or a ReplyError (server errors are returned, not
-   * thrown). For tools such as `hati client`; applications use the typed methods.
+   * a string, number, Buffer, null, array, ReplyMap, or a ReplyError (server errors are
+   * returned, not thrown). A pub/sub command resolves with its confirmation frames; its
+   * messages reach `onPush` listeners only, and it is not re-sent after a reconnect. For tools
+   * such as `hati client`; applications use the typed methods.
    */
   sendCommand(args: ReadonlyArray<string | Uint8Array>, options: CallOptions = {}): Promise<Reply> {
-    const name = String(args[0] ?? '').toUpperCase();
-    return this.#send(name, 'raw', encodeCommand(args), options) as Promise<Reply>;
+    const first = args[0] ?? '';
+    const name = String(first).toUpperCase();
+    const spec = lookupCommand(first);
+    return this.#send(spec, name, 'raw', encodeCommand(args), args.length - 1, options) as Promise<Reply>;
   }
 
-  #send(name: string, kind: Pending['kind'], bytes: Buffer, options: CallOptions): Promise<unknown> {
+  /**
+   * Subscribes `listener` to the channels (keyspace events: `__keyspace@memory__:<key>`,
+   * `__keyevent@hdd__:expired`, ...); resolves once the server has confirmed every channel.
+   * The listener gets `(message, channel)`. Subscriptions survive reconnects: the client
+   * subscribes again before anything else. Needs RESP3 (the default `protocol`).
+   */
+  subscribe(channels: string | readonly string[], listener: MessageListener, options?: CallOptions): Promise<void> {
+    return this.#listen('SUBSCRIBE', this.#subscriptions.channels, channels, listener, options);
+  }
+
+  /**
+   * Subscribes `listener` to every channel matching the globs (`__keyspace@hdd__:user:*`); the
+   * listener gets `(message, channel, pattern)`. Otherwise as `subscribe`.
+   */
+  psubscribe(patterns: string | readonly string[], listener: MessageListener, options?: CallOptions): Promise<void> {
+    return this.#listen('PSUBSCRIBE', this.#subscriptions.patterns, patterns, listener, options);
+  }
+
+  /**
+   * Removes `listener` (or, without one, every listener) from the channels (or from all); the
+   * server stops sending a channel once no listener is left. Resolves once it has confirmed.
+   */
+  unsubscribe(channels?: string | readonly string[], listener?: MessageListener, options?: CallOptions): Promise<void> {
+    return this.#unlisten('UNSUBSCRIBE', this.#subscriptions.channels, channels, listener, options);
+  }
+
+  /** `unsubscribe` for patterns. */
+  punsubscribe(
+    patterns?: string | readonly string[],
+    listener?: MessageListener,
+    options?: CallOptions,
+  ): Promise<void> {
+    return this.#unlisten('PUNSUBSCRIBE', this.#subscriptions.patterns, patterns, listener, options);
+  }
+
+  /**
+   * Calls `listener` with the items of every push frame the server sends (messages,
+   * confirmations, anything newer), as parsed; returns the function that stops it.
+   */
+  onPush(listener: PushListener): () => void {
+    return this.#subscriptions.onPush(listener);
+  }
+
+  #listen(
+    name: 'SUBSCRIBE' | 'PSUBSCRIBE',
+    listeners: Subscriptions['channels'],
+    given: string | readonly string[],
+    listener: MessageListener,
+    options: CallOptions = {},
+  ): Promise<void> {
+    const names = typeof given === 'string' ? [given] : [...given];
+    if (names.length === 0) return Promise.resolve();
+    // Listening at once: a message may come before the confirmation. Undone if the call fails,
+    // so that a reconnect does not subscribe it again behind the caller's back.
+    listeners.add(names, listener);
+    const undo = () => listeners.remove(names, listener);
+    return this.#send(
+      commands[name],
+      name,
+      'custom',
+      encodeCommand([name, ...names]),
+      names.length,
+      options,
+      undo,
+    ).then(() => undefined);
+  }
+
+  #unlisten(
+    name: 'UNSUBSCRIBE' | 'PUNSUBSCRIBE',
+    listeners: Subscriptions['channels'],
+    given: string | readonly string[] | undefined,
+    listener: MessageListener | undefined,
+    options: CallOptions = {},
+  ): Promise<void> {
+    let names: string[];
+    if (given === undefined && listener === undefined) {
+      // From every one, including those subscribed through sendCommand.
+      listeners.clear();
+      names = [];
+    } else {
+      names = listeners.remove(
+        given === undefined ? listeners.names() : typeof given === 'string' ? [given] : given,
+        listener,
+      );
+      if (names.length === 0) return Promise.resolve();
+    }
+    return this.#send(commands[name], name, 'custom', encodeCommand([name, ...names]), names.length, options).then(
+      () => undefined,
+    );
+  }
+
+  #send(
+    spec: CommandSpec | undefined,
+    name: string,
+    kind: Pending['kind'],
+    bytes: Buffer,
+    argCount: number,
+    options: CallOptions,
+    onFail?: () => void,
+  ): Promise<unknown> {
     return new Promise((resolve, reject) => {
+      const fail = (err: HatiError) => {
+        onFail?.();
+        reject(err);
+      };
       if (this.#state === 'closing' || this.#state === 'closed' || this.#quitting) {
-        reject(clientError('CONNECTION_CLOSED', `${name}: the client is closed`));
+        fail(clientError('CONNECTION_CLOSED', `${name}: the client is closed`));
         return;
       }
-      const pending: Pending = {
-        bytes,
-        name,
-        kind,
-        resolve,
-        reject,
-        settled: false,
-        cleanup: undefined,
-      };
+      const confirm = confirmationOf(spec);
+      if (confirm !== undefined && this.#protocol === 2) {
+        fail(clientError('NOT_SUPPORTED', `${name}: pub/sub needs RESP3, and this connection speaks RESP2`));
+        return;
+      }
+      const pending = newPending(bytes, name, kind, resolve, fail, confirm, argCount);
       if (!this.#watch(pending, options)) return;
       if (this.#state === 'ready') {
         this.#write(pending);
@@ -138,9 +303,12 @@ export class HatiClient extends CommandMethods {
           pending,
           clientError('OFFLINE_QUEUE_FULL', `${name}: ${this.#offline.length} commands already wait for a connection`),
         );
+        return;
       } else {
         this.#offline.push(pending);
       }
+      // QUIT: nothing more is sent, and the connection's end is the client's.
+      if (spec?.flags.closes === true) this.#quitting = true;
     });
   }
 
@@ -151,9 +319,7 @@ export class HatiClient extends CommandMethods {
   async quit(): Promise<void> {
     if (this.#state === 'closed' || this.#quitting) return this.#closed;
     if (this.#state === 'reconnecting' || this.#state === 'closing') return this.close();
-    const reply = this.call('QUIT', []);
-    this.#quitting = true;
-    await reply.catch(() => undefined);
+    await this.call('QUIT', []).catch(() => undefined);
     await this.#closed;
   }
 
@@ -234,13 +400,8 @@ export class HatiClient extends CommandMethods {
     socket.write(live.length === 1 ? (live[0] as Pending).bytes : Buffer.concat(live.map((p) => p.bytes)));
   }
 
-  #onReply(reply: Reply): void {
-    const pending = this.#inflight[this.#inflightHead];
-    if (pending === undefined) {
-      this.#emitError(clientError('BAD_REPLY', 'a reply came with no command waiting for it'));
-      this.#socket?.destroy();
-      return;
-    }
+  /** Takes the oldest call waiting for an answer off the in-flight queue. */
+  #shift(): void {
     this.#inflight[this.#inflightHead] = undefined as never;
     this.#inflightHead++;
     if (this.#inflightHead === this.#inflight.length) {
@@ -248,9 +409,24 @@ export class HatiClient extends CommandMethods {
       this.#inflightHead = 0;
       if (this.#state === 'closing' && this.#batch.length === 0) this.#socket?.end();
     }
+  }
+
+  #onReply(reply: Reply): void {
+    const pending = this.#inflight[this.#inflightHead];
+    if (pending === undefined) {
+      this.#emitError(clientError('BAD_REPLY', 'a reply came with no command waiting for it'));
+      this.#socket?.destroy();
+      return;
+    }
+    this.#shift();
     if (pending.settled) return;
     pending.settled = true;
     pending.cleanup?.();
+    if (pending.confirm !== undefined && !(reply instanceof ReplyError)) {
+      // A pub/sub command is answered by pushes; a reply is only ever its error.
+      pending.reject(clientError('BAD_REPLY', `${pending.name}: a reply came where confirmations were expected`));
+      return;
+    }
     if (pending.kind === 'raw') {
       pending.resolve(reply);
       return;
@@ -262,6 +438,62 @@ export class HatiClient extends CommandMethods {
     }
   }
 
+  /**
+   * A push frame: messages to their listeners; a subscription confirmation counts towards the
+   * oldest call waiting, which is the pub/sub command it confirms (the server answers in order).
+   * Replies of other calls are untouched, so pushes may come between any two of them.
+   */
+  #onPush(items: Reply[]): void {
+    const kind = this.#subscriptions.route(items, (err) => this.#emitError(err));
+    if (kind === undefined) return;
+    const before = this.#subscriptions.confirm(kind, items[1]);
+    const pending = this.#inflight[this.#inflightHead];
+    if (pending === undefined || pending.confirm !== kind) return;
+    if (pending.expected === 0) pending.expected = Math.max(1, before);
+    pending.frames.push(items);
+    if (pending.frames.length < pending.expected) return;
+    this.#shift();
+    if (pending.settled) return;
+    pending.settled = true;
+    pending.cleanup?.();
+    pending.resolve(pending.frames);
+  }
+
+  /**
+   * What goes first on every connection, pipelined ahead of the offline queue: HELLO (unless
+   * RESP2 is asked and there is no name), then SUBSCRIBE and PSUBSCRIBE for what is still
+   * listened to. Their failures are reported as 'error' events.
+   */
+  #handshake(): void {
+    const { protocol, name } = this.#options;
+    this.#protocol = protocol;
+    this.#serverInfo = undefined;
+    if (protocol === 3 || name !== undefined) {
+      const hello = ['HELLO', String(protocol), ...(name === undefined ? [] : ['SETNAME', name])];
+      this.#internal(commands.HELLO, hello, (info) => {
+        this.#serverInfo = info as HelloReply;
+        this.#protocol = this.#serverInfo.proto === 3 ? 3 : 2;
+      });
+    }
+    if (this.#protocol === 2) return;
+    const channels = this.#subscriptions.channels.names();
+    if (channels.length > 0) this.#internal(commands.SUBSCRIBE, ['SUBSCRIBE', ...channels]);
+    const patterns = this.#subscriptions.patterns.names();
+    if (patterns.length > 0) this.#internal(commands.PSUBSCRIBE, ['PSUBSCRIBE', ...patterns]);
+  }
+
+  /** A command of the client's own, written at once. */
+  #internal(spec: CommandSpec, args: string[], done: (value: unknown) => void = () => {}): void {
+    const fail = (err: HatiError) => {
+      if (err.code === 'CONNECTION_LOST' || err.code === 'CONNECTION_CLOSED') return;
+      // A server without HELLO (before 0.2) speaks RESP2 only.
+      if (spec === commands.HELLO && err.code === 'UNKNOWN_COMMAND') this.#protocol = 2;
+      else this.#emitError(err);
+    };
+    const confirm = confirmationOf(spec);
+    this.#write(newPending(encodeCommand(args), spec.name, spec.reply, done, fail, confirm, args.length - 1));
+  }
+
   #open(): void {
     const socket = this.#connectTo();
     this.#socket = socket;
@@ -269,7 +501,7 @@ export class HatiClient extends CommandMethods {
     const connectTimer = setTimeout(() => {
       socket.destroy(clientError('CONNECTION_LOST', `no connection within ${this.#options.connectTimeout} ms`));
     }, this.#options.connectTimeout);
-    const parser = new ReplyParser((reply) => this.#onReply(reply));
+    const parser = new ReplyParser((reply) => this.#onReply(reply), { onPush: (items) => this.#onPush(items) });
     socket.once('connect', () => {
       clearTimeout(connectTimer);
       if (this.#state === 'closing') {
@@ -278,10 +510,11 @@ export class HatiClient extends CommandMethods {
       }
       this.#state = 'ready';
       this.#attempt = 0;
-      this.#events.emit('connect');
+      this.#handshake();
       const offline = this.#offline;
       this.#offline = [];
       for (const pending of offline) this.#write(pending);
+      this.#events.emit('connect');
     });
     socket.on('data', (chunk: Buffer) => {
       const error = parser.push(chunk);
@@ -300,6 +533,7 @@ export class HatiClient extends CommandMethods {
   #onClose(socket: Socket): void {
     if (this.#socket !== socket) return;
     this.#socket = undefined;
+    this.#subscriptions.disconnected();
     // Written but unanswered: it may or may not have run, so it is never re-sent silently.
     const lost = this.#inflight.slice(this.#inflightHead);
     this.#inflight = [];
@@ -340,6 +574,34 @@ export class HatiClient extends CommandMethods {
   }
 }
 
-function argBytes(arg: string | number | Uint8Array): string | Uint8Array {
-  return typeof arg === 'number' ? String(arg) : arg;
+function argBytes(arg: Arg): string | Uint8Array {
+  return typeof arg === 'number' || typeof arg === 'bigint' ? String(arg) : arg;
+}
+
+/** The confirmation frames that answer a command: the table's pub/sub commands are answered so. */
+function confirmationOf(spec: CommandSpec | undefined): SubscriptionKind | undefined {
+  return spec?.group === 'pubsub' ? (spec.name.toLowerCase() as SubscriptionKind) : undefined;
+}
+
+function newPending(
+  bytes: Buffer,
+  name: string,
+  kind: Pending['kind'],
+  resolve: (value: unknown) => void,
+  reject: (err: HatiError) => void,
+  confirm: SubscriptionKind | undefined,
+  argCount: number,
+): Pending {
+  return {
+    bytes,
+    name,
+    kind,
+    resolve,
+    reject,
+    settled: false,
+    cleanup: undefined,
+    confirm,
+    expected: confirm === undefined ? 0 : argCount,
+    frames: [],
+  };
 }

@@ -1,5 +1,15 @@
-export type { StatsSnapshot } from '@hati/protocol';
-export type { ArgsOf, Bytes, CallOptions, ReplyOf, StorageTypeName } from './commands.js';
+export type { Reply, StatsSnapshot } from '@hati/protocol';
+export type {
+  ArgsOf,
+  Bytes,
+  CallOptions,
+  HelloReply,
+  ReplyOf,
+  ScanOptions,
+  ScanReply,
+  SetOptions,
+  StorageTypeName,
+} from './commands.js';
 export { CommandMethods } from './commands.js';
 export { ClientErrorCode, HatiError } from './errors.js';
 export { type ClientEvents, type ClientState, HatiClient } from './hati-client.js';
@@ -12,6 +22,7 @@ export {
   type UnixClientOptions,
 } from './options.js';
 export { HatiRpcClient } from './rpc-client.js';
+export type { MessageListener, PushListener } from './subscriptions.js';
 
 import { HatiClient } from './hati-client.js';
 import type { ClientOptions, RpcClientOptions } from './options.js';

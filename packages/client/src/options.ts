@@ -20,6 +20,18 @@ interface CommonOptions {
   commandTimeout?: number;
   /** Milliseconds to wait for a connection to open. @default 10000 */
   connectTimeout?: number;
+  /**
+   * The connection's name, sent with `HELLO` on every (re)connect and shown by CLIENT LIST and
+   * STATS. No spaces or control characters.
+   */
+  name?: string;
+  /**
+   * The protocol asked with `HELLO` on every (re)connect: 3 (RESP3: maps and pushes, needed by
+   * `subscribe` and `psubscribe`) or 2 (RESP2, as servers before HELLO spoke; pub/sub then
+   * rejects with NOT_SUPPORTED). A server that does not know HELLO leaves the connection in RESP2.
+   * @default 3
+   */
+  protocol?: 2 | 3;
 }
 
 export interface TcpClientOptions extends CommonOptions {
@@ -52,5 +64,6 @@ export const clientDefaults = {
   maxOfflineCommands: 10_000,
   commandTimeout: 0,
   connectTimeout: 10_000,
+  protocol: 3,
   url: 'http://127.0.0.1:6767/',
 } as const;

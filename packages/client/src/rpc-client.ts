@@ -1,6 +1,14 @@
-import type { CommandName } from '@hati/protocol';
+import {
+  type ArgKind,
+  type ArgSpec,
+  type CommandName,
+  type CommandSpec,
+  commands,
+  ProtocolErrorCode,
+  type ReplyKind,
+} from '@hati/protocol';
 import { type ArgsOf, type CallOptions, CommandMethods, type ReplyOf, type StorageTypeName } from './commands.js';
-import { clientError, type HatiError, serverError } from './errors.js';
+import { clientError, HatiError, serverError } from './errors.js';
 import { clientDefaults, type RpcClientOptions } from './options.js';
 
 type Params = Record<string, unknown>;
@@ -23,53 +31,162 @@ interface RpcResponse {
   error?: RpcError;
 }
 
-/** How a command of the table maps to a JSON-RPC method, and its result back. */
-const rpcMethods: { [N in CommandName]?: { method: string; params: (args: ArgsOf<N>) => Params } } = {
-  SET: { method: 'Storage.Set', params: ([type, ttl, key, value]) => ({ type, ttl, ...bytesParams({ key, value }) }) },
-  // Always base64 (key included), so that binary values come back exactly.
-  GET: { method: 'Storage.Get', params: ([type, key]) => ({ type, ...bytesParams({ key }, true) }) },
-  HAS: { method: 'Storage.Has', params: ([type, key]) => ({ type, ...bytesParams({ key }) }) },
-  DELETE: { method: 'Storage.Delete', params: ([type, key]) => ({ type, ...bytesParams({ key }) }) },
-  FLUSHALL: { method: 'Storage.FlushAll', params: ([type]) => ({ type }) },
-  COUNT: { method: 'Storage.Count', params: ([type]) => ({ type }) },
-  STATS: { method: 'Server.Stats', params: () => ({}) },
-};
+/** Argument kinds that carry bytes: sent as text, or as base64 with `"encoding":"base64"`. */
+const BYTE_KINDS: ReadonlySet<ArgKind> = new Set(['key', 'value', 'pattern']);
 
-/** Strings go as UTF-8 text; as soon as one param is bytes (or `base64` is asked), all go as base64. */
-function bytesParams(params: Record<string, string | Uint8Array>, base64 = false): Params {
-  if (!base64 && Object.values(params).every((v) => typeof v === 'string')) return params;
-  return {
-    ...Object.fromEntries(
-      Object.entries(params).map(([k, v]) => [k, Buffer.from(v as Uint8Array | string).toString('base64')]),
-    ),
-    encoding: 'base64',
-  };
+/** Reply kinds whose results carry bytes: always asked as base64, so binary values come back exactly. */
+const BYTE_REPLIES: ReadonlySet<ReplyKind> = new Set(['bulk', 'bulks', 'keys', 'scan']);
+
+/** How a command of the table runs over JSON-RPC: its method, and the spec its params and result follow. */
+export interface RpcMapping {
+  readonly method: string;
+  readonly spec: CommandSpec;
 }
 
-function fromResult(name: CommandName, result: unknown): unknown {
-  switch (name) {
-    case 'SET':
-    case 'FLUSHALL':
-      return 'OK';
-    case 'GET':
-      return result === null ? null : Buffer.from(result as string, 'base64');
+/**
+ * Every command with a JSON-RPC method (`spec.rpc`), derived from the table: a command gains a
+ * method here by having one there.
+ */
+export const rpcMethods: ReadonlyMap<CommandName, RpcMapping> = new Map(
+  (Object.entries(commands) as Array<[CommandName, CommandSpec]>)
+    .filter(([, spec]) => spec.rpc !== null)
+    .map(([name, spec]) => [name, { method: spec.rpc as string, spec }]),
+);
+
+function notSupported(name: string, why: string): HatiError {
+  return clientError('NOT_SUPPORTED', `${name}: ${why}`);
+}
+
+/**
+ * A command's arguments (as `call` takes them, in the TCP order) as the params the server reads
+ * by name, as the table names them: positional arguments by their name (`type`, `key`, `ttl`);
+ * repeated ones as an array named in the plural (`keys`), or key-value pairs as `entries`; an
+ * option of a group by the group's name (`condition: 'NX'`), an option with a value by the
+ * value's name (`pattern`, `count`). Keys, values and patterns go as UTF-8 text unless one of
+ * them is bytes or the result carries bytes: then all go as base64 (`"encoding":"base64"`).
+ */
+function paramsOf(name: string, spec: CommandSpec, args: readonly unknown[]): Params {
+  const base64 = BYTE_REPLIES.has(spec.reply) || args.some((arg) => arg instanceof Uint8Array);
+  const value = (arg: ArgSpec, given: unknown): unknown => {
+    if (BYTE_KINDS.has(arg.kind)) {
+      return base64 ? Buffer.from(given as string | Uint8Array).toString('base64') : given;
+    }
+    // A 64-bit integer beyond 2^53 is exact only as text.
+    return typeof given === 'bigint' ? given.toString() : given;
+  };
+  const params: Params = base64 ? { encoding: 'base64' } : {};
+  const fixed = spec.args.length - spec.repeat;
+  let i = 0;
+  for (; i < fixed && i < args.length; i++) {
+    const arg = spec.args[i] as ArgSpec;
+    params[arg.name] = value(arg, args[i]);
+  }
+  if (spec.repeat === 1) {
+    const arg = spec.args[fixed] as ArgSpec;
+    params[`${arg.name}s`] = args.slice(fixed).map((item) => value(arg, item));
+    return params;
+  }
+  if (spec.repeat === 2) {
+    const [keyArg, valueArg] = spec.args.slice(fixed) as [ArgSpec, ArgSpec];
+    const entries: unknown[][] = [];
+    for (let j = fixed; j < args.length; j += 2) entries.push([value(keyArg, args[j]), value(valueArg, args[j + 1])]);
+    params.entries = entries;
+    return params;
+  }
+  while (i < args.length) {
+    const word = String(args[i]).toUpperCase();
+    const option = spec.options.find((candidate) => candidate.token === word);
+    if (option === undefined) {
+      throw new HatiError(ProtocolErrorCode.SYNTAX, `'${name}' has no option '${word.slice(0, 32)}': ${spec.syntax}`);
+    }
+    const values = option.args ?? [];
+    const first = values[0];
+    if (option.group !== undefined) {
+      params[option.group] = option.token;
+    } else if (first !== undefined && values.length === 1 && first.kind !== 'storageType') {
+      params[first.name] = value(first, args[i + 1]);
+    } else {
+      throw notSupported(name, `the ${option.token} option has no JSON-RPC param`);
+    }
+    i += 1 + values.length;
+  }
+  return params;
+}
+
+function isBase64(value: unknown): value is string {
+  return typeof value === 'string';
+}
+
+/** A JSON-RPC result as the value the same command returns over TCP (`ReplyOf`). */
+function fromResult(name: string, kind: ReplyKind, result: unknown): unknown {
+  const bad = () =>
+    clientError('BAD_REPLY', `${name}: unexpected result ${JSON.stringify(result)?.slice(0, 80)} for a ${kind} reply`);
+  const bytes = (value: unknown): Buffer | null => {
+    if (value === null) return null;
+    if (!isBase64(value)) throw bad();
+    return Buffer.from(value, 'base64');
+  };
+  const list = (value: unknown, nulls: boolean): Array<Buffer | null> => {
+    if (!Array.isArray(value)) throw bad();
+    return value.map((item) => {
+      if (item === null && !nulls) throw bad();
+      return bytes(item);
+    });
+  };
+  switch (kind) {
+    case 'status':
+      // `true` for OK; PING's text as it is.
+      if (result === true) return 'OK';
+      if (typeof result === 'string') return result;
+      break;
+    case 'stored':
+    case 'boolean':
+      if (typeof result === 'boolean') return result;
+      break;
+    case 'bulk':
+      return bytes(result);
+    case 'bulks':
+      return list(result, true);
+    case 'keys':
+      return list(result, false);
+    case 'scan': {
+      const { cursor, keys } = (result ?? {}) as { cursor?: unknown; keys?: unknown };
+      if (typeof cursor === 'string' || typeof cursor === 'number')
+        return { cursor: String(cursor), keys: list(keys, false) };
+      break;
+    }
+    case 'integer':
+      // Past 2^53 the server sends the decimal text.
+      if (typeof result === 'number') return result;
+      if (typeof result === 'string' && /^-?\d+$/.test(result)) return Number(result);
+      break;
+    case 'text':
+      if (typeof result === 'string') return result;
+      break;
+    case 'map':
+      if (typeof result === 'object' && result !== null && !Array.isArray(result)) return result;
+      break;
     default:
+      // json: the value itself.
       return result;
   }
+  throw bad();
 }
 
-/** The JSON-RPC request of a command, or undefined when it has no JSON-RPC method. */
-function requestFor<N extends CommandName>(name: N, args: ArgsOf<N>, id: number): RpcRequest | undefined {
-  const mapping = rpcMethods[name];
-  if (mapping === undefined) return undefined;
-  return { jsonrpc: '2.0', id, method: mapping.method, params: (mapping.params as (args: ArgsOf<N>) => Params)(args) };
+/** The JSON-RPC request of a command; throws NOT_SUPPORTED when it has no JSON-RPC method. */
+function requestFor<N extends CommandName>(name: N, args: ArgsOf<N>, id: number): RpcRequest {
+  const mapping = rpcMethods.get(name);
+  if (mapping === undefined) {
+    throw notSupported(name, 'no JSON-RPC method runs this command; use the TCP or UNIX socket client');
+  }
+  return { jsonrpc: '2.0', id, method: mapping.method, params: paramsOf(name, mapping.spec, args as unknown[]) };
 }
 
 /** What a command returns from its JSON-RPC response; throws the response's error. */
 function resultOf<N extends CommandName>(name: N, response: RpcResponse | undefined): ReplyOf<N> {
   if (response === undefined) throw clientError('BAD_REPLY', `${name}: the server's answer holds no response to it`);
   if (response.error) throw toHatiError(response.error);
-  return fromResult(name, response.result) as ReplyOf<N>;
+  return fromResult(name, commands[name].reply, response.result) as ReplyOf<N>;
 }
 
 /** A call collected by `batch`, settled from its response (or the batch's failure). */
@@ -91,9 +208,9 @@ function isResponse(value: unknown): value is RpcResponse {
 }
 
 /**
- * The same typed methods as HatiClient, over JSON-RPC 2.0 on HTTP (`fetch`). `batch` sends
- * several calls in one HTTP request. PING and QUIT have no JSON-RPC method: PING is answered
- * locally after a `Server.Stats` round trip proves the server answers.
+ * The same typed methods as HatiClient, over JSON-RPC 2.0 on HTTP (`fetch`), for every command
+ * of the table with a JSON-RPC method; `batch` sends several calls in one HTTP request. A
+ * command without one (QUIT, HELLO, SUBSCRIBE...) rejects with NOT_SUPPORTED.
  */
 export class HatiRpcClient extends CommandMethods {
   readonly #url: string;
@@ -108,11 +225,12 @@ export class HatiRpcClient extends CommandMethods {
   }
 
   call<N extends CommandName>(name: N, args: ArgsOf<N>, options: CallOptions = {}): Promise<ReplyOf<N>> {
-    if (name === 'PING') {
-      return this.call('STATS', [], options).then(() => ((args as string[])[0] ?? 'PONG') as ReplyOf<N>);
+    let request: RpcRequest;
+    try {
+      request = requestFor(name, args, this.#nextId());
+    } catch (err) {
+      return Promise.reject(err);
     }
-    const request = requestFor(name, args, this.#nextId());
-    if (request === undefined) return Promise.reject(clientError('BAD_REPLY', `${name} has no JSON-RPC method`));
     return this.#exchange(request, options, name).then((responses) => resultOf(name, responses.get(request.id)));
   }
 
@@ -126,9 +244,9 @@ export class HatiRpcClient extends CommandMethods {
     build: (batch: CommandMethods) => [...T],
   ): Promise<{ [K in keyof T]: Awaited<T[K]> }> {
     const collected: BatchEntry[] = [];
-    const builder = new BatchBuilder(this, collected, () => this.#nextId());
+    const builder = new BatchBuilder(collected, () => this.#nextId());
     const results = Promise.all(build(builder));
-    // A call made outside the batch (PING) may fail while the batch is in flight: handled below.
+    // A call refused before it joined the batch (NOT_SUPPORTED) fails at once: handled below.
     results.catch(() => undefined);
     if (collected.length > 0) {
       try {
@@ -209,20 +327,22 @@ export class HatiRpcClient extends CommandMethods {
 
 /** Collects calls for `HatiRpcClient#batch` instead of sending them. */
 class BatchBuilder extends CommandMethods {
-  readonly #owner: HatiRpcClient;
   readonly #collected: BatchEntry[];
   readonly #nextId: () => number;
 
-  constructor(owner: HatiRpcClient, collected: BatchEntry[], nextId: () => number) {
+  constructor(collected: BatchEntry[], nextId: () => number) {
     super();
-    this.#owner = owner;
     this.#collected = collected;
     this.#nextId = nextId;
   }
 
   call<N extends CommandName>(name: N, args: ArgsOf<N>): Promise<ReplyOf<N>> {
-    const request = requestFor(name, args, this.#nextId());
-    if (request === undefined) return this.#owner.call(name, args);
+    let request: RpcRequest;
+    try {
+      request = requestFor(name, args, this.#nextId());
+    } catch (err) {
+      return Promise.reject(err);
+    }
     return new Promise((resolve, reject) => {
       this.#collected.push({
         request,

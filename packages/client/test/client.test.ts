@@ -95,7 +95,10 @@ t.test('JSON-RPC batches', async (t) => {
   );
 });
 
-/** A stand-in server that answers in order, its first reply `delayMs` late. */
+/**
+ * A stand-in server that answers in order, its first reply `delayMs` late. It does not know
+ * HELLO (as servers before 0.2), so the client stays in RESP2.
+ */
 async function slowServer(t: Test, delayMs: number): Promise<number> {
   const server = createServer((socket) => {
     let released = false;
@@ -106,8 +109,12 @@ async function slowServer(t: Test, delayMs: number): Promise<number> {
       socket.write(held.join(''));
     }, delayMs);
     socket.on('data', (chunk) => {
-      for (let i = chunk.toString().split('*').length - 1; i > 0; i--) {
-        const reply = seen++ === 0 ? '$4\r\nlate\r\n' : '$3\r\nnow\r\n';
+      for (const command of chunk.toString().split('*').slice(1)) {
+        const reply = command.includes('HELLO')
+          ? "-UNKNOWN_COMMAND unknown command 'HELLO'\r\n"
+          : seen++ === 0
+            ? '$4\r\nlate\r\n'
+            : '$3\r\nnow\r\n';
         if (released) socket.write(reply);
         else held.push(reply);
       }
@@ -129,6 +136,8 @@ t.test('a timeout rejects with TIMEOUT and the connection stays usable', async (
   t.match(error, { name: 'HatiError', code: 'TIMEOUT', transient: true });
   t.equal(await second, 'now', 'the next call gets its own reply, not the late one');
   t.equal(await client.get('memory', 'c'), 'now');
+  t.equal(client.protocol, 2, 'a server without HELLO: RESP2');
+  t.equal(await codeOf(client.subscribe('c', () => {})), 'NOT_SUPPORTED', 'and no pub/sub');
 });
 
 t.test('an AbortSignal rejects with ABORTED and the connection stays usable', async (t) => {

@@ -1,6 +1,14 @@
 // Type tests, run by `tsc` (the typecheck task of `npm test`), not by tap: the check fails if
 // a line marked @ts-expect-error compiles, or if a documented type does not hold.
-import { createClient, createRpcClient, type HatiClient, type StatsSnapshot } from '../src/index.js';
+import {
+  createClient,
+  createRpcClient,
+  type HatiClient,
+  type HatiRpcClient,
+  type HelloReply,
+  type ScanReply,
+  type StatsSnapshot,
+} from '../src/index.js';
 
 export function typeChecks(client: HatiClient): void {
   // @ts-expect-error: the storage type is 'memory' or 'hdd'
@@ -21,6 +29,95 @@ export function typeChecks(client: HatiClient): void {
   // @ts-expect-error: COUNT replies a number
   const wrong: Promise<string> = client.count('hdd');
   void [count, value, raw, has, stats, wrong];
+}
+
+export function optionTypes(client: HatiClient): void {
+  // SET without a condition resolves with nothing; with one, whether it stored.
+  const plain: Promise<void> = client.set('memory', 'k', 'v', { ttl: 10 });
+  const stored: Promise<boolean> = client.set('memory', 'k', 'v', { condition: 'NX' });
+  // @ts-expect-error: the condition is NX or XX
+  void client.set('memory', 'k', 'v', { condition: 'YY' });
+  // The table's options, typed in `call`: SET's NX|XX group is one optional slot.
+  const viaCall: Promise<boolean> = client.call('SET', ['memory', 0, 'k', 'v', 'NX']);
+  void client.call('SET', ['memory', 0, 'k', 'v']);
+  // @ts-expect-error: NX and XX exclude each other
+  void client.call('SET', ['memory', 0, 'k', 'v', 'NX', 'XX']);
+  // @ts-expect-error: SET has no such option
+  void client.call('SET', ['memory', 0, 'k', 'v', 'PX']);
+  // SCAN's MATCH and COUNT, each with its value.
+  const scan: Promise<ScanReply> = client.call('SCAN', ['memory', '0', 'MATCH', 'user:*', 'COUNT', 100]);
+  void client.call('SCAN', ['hdd', 0, 'COUNT', 10]);
+  // @ts-expect-error: MATCH needs its pattern
+  void client.call('SCAN', ['memory', '0', 'MATCH']);
+  // @ts-expect-error: the typed form names the storage type first: no TYPE option
+  void client.call('SCAN', ['memory', '0', 'TYPE', 'hdd']);
+  // HELLO: the protocol version, then its options; a map reply, typed.
+  const hello: Promise<HelloReply> = client.call('HELLO', [3, 'SETNAME', 'worker-1']);
+  void client.call('HELLO', []);
+  void [plain, stored, viaCall, scan, hello];
+}
+
+export function repeatTypes(client: HatiClient): void {
+  const values: Promise<Array<Buffer | null>> = client.call('MGET', ['memory', 'a', 'b', Buffer.from('c')]);
+  // @ts-expect-error: MGET needs at least one key
+  void client.call('MGET', ['memory']);
+  void client.call('MSET', ['memory', 'a', '1', 'b', '2']);
+  // @ts-expect-error: MSET needs at least one pair
+  void client.call('MSET', ['memory']);
+  void client.call('SUBSCRIBE', ['a', 'b']);
+  // @ts-expect-error: SUBSCRIBE needs a channel
+  void client.call('SUBSCRIBE', []);
+  // UNSUBSCRIBE's channels are optional: none means all.
+  void client.call('UNSUBSCRIBE', []);
+  void values;
+}
+
+export function methodTypes(client: HatiClient, rpc: HatiRpcClient): void {
+  const ttl: Promise<number> = client.ttl('memory', 'k');
+  const expired: Promise<boolean> = rpc.expire('hdd', 'k', 1000);
+  const page: Promise<ScanReply<string>> = client.scan('memory', '0', { match: 'user:*', count: 10 });
+  const pageBytes: Promise<ScanReply<Buffer>> = rpc.scanBuffer('memory', 0);
+  const iterator: AsyncIterable<string> = client.scanIterator('hdd', { match: 'a*' });
+  const keys: Promise<string[]> = rpc.keys('memory', '*');
+  const keysBytes: Promise<Buffer[]> = client.keysBuffer('memory', Buffer.from('*'));
+  const incr: Promise<number> = client.incr('memory', 'n');
+  const incrBy: Promise<number> = rpc.incrBy('memory', 'n', 2n ** 40n);
+  const mget: Promise<Array<string | null>> = client.mget('memory', ['a', 'b']);
+  const mgetBytes: Promise<Array<Buffer | null>> = rpc.mgetBuffer('memory', [Buffer.from('a')]);
+  const mset: Promise<void> = client.mset('memory', { a: '1', b: Buffer.from([0]) });
+  const msetPairs: Promise<void> = rpc.mset('hdd', [
+    ['a', '1'],
+    [Buffer.from([1]), '2'],
+  ]);
+  const info: Promise<string> = rpc.info('server');
+  const ping: Promise<string> = rpc.ping();
+  // @ts-expect-error: a delta is a number or a bigint
+  void client.incrBy('memory', 'n', '5');
+  // @ts-expect-error: ttl is a number of ms
+  void client.expire('memory', 'k', '1s');
+  void [ttl, expired, page, pageBytes, iterator, keys, keysBytes, incr, incrBy, mget, mgetBytes, mset, msetPairs];
+  void [info, ping];
+}
+
+export function pushTypes(client: HatiClient, rpc: HatiRpcClient): void {
+  const subscribed: Promise<void> = client.subscribe(['__keyspace@memory__:k'], (message, channel, pattern) => {
+    const bytes: Buffer = message;
+    const name: string = channel;
+    const glob: string | undefined = pattern;
+    void [bytes, name, glob];
+  });
+  void client.psubscribe('__keyevent@hdd__:*', () => {});
+  void client.unsubscribe();
+  void client.punsubscribe(['a*']);
+  const stop: () => void = client.onPush((items) => void items);
+  const protocol: 2 | 3 = client.protocol;
+  // @ts-expect-error: a listener gets bytes, not a string
+  void client.subscribe('c', (message: string) => void message);
+  // @ts-expect-error: no pub/sub over JSON-RPC (no method in the table)
+  void rpc.subscribe('c', () => {});
+  // @ts-expect-error: nor QUIT
+  void rpc.quit();
+  void [subscribed, stop, protocol];
 }
 
 export const factories = [createClient, createRpcClient];
