@@ -3,7 +3,15 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { createClient, type HatiClient } from '@hati/client';
-import { type CommandSpec, commands, lookupCommand, type Reply, ReplyError } from '@hati/protocol';
+import {
+  allCommands,
+  type CommandSpec,
+  commands,
+  lookupCommand,
+  lookupSubcommand,
+  type Reply,
+  ReplyError,
+} from '@hati/protocol';
 import { hostPort } from './host-port.js';
 import type { Io } from './main.js';
 import { formatReply, prettyJson, rawReply } from './reply-format.js';
@@ -31,13 +39,23 @@ function historyFile(env: NodeJS.ProcessEnv): string {
   return env.HATI_HISTORY_FILE ?? join(homedir(), '.hati_history');
 }
 
-/** Connects, or explains why not. */
-async function connectTo(flags: ClientFlags, name: string): Promise<HatiClient> {
+/** Prints the messages a subscription pushes (its confirmations are the command's reply). */
+type PushPrinter = (items: Reply[]) => void;
+
+const MESSAGE_KINDS = new Set(['message', 'pmessage']);
+
+/** Connects, or explains why not. Pushed messages go to `onMessage`. */
+async function connectTo(flags: ClientFlags, name: string, onMessage?: PushPrinter): Promise<HatiClient> {
   const client = createClient({
     ...(flags.unix !== undefined ? { path: flags.unix } : { host: flags.tcpHost, port: flags.tcpPort }),
     reconnect: false,
     connectTimeout: 5000,
   });
+  if (onMessage !== undefined) {
+    client.onPush((items) => {
+      if (MESSAGE_KINDS.has(String(items[0]))) onMessage(items);
+    });
+  }
   let failure: Error | undefined;
   client.on('error', (err) => {
     failure ??= err;
@@ -53,18 +71,25 @@ async function connectTo(flags: ClientFlags, name: string): Promise<HatiClient> 
   return client;
 }
 
-/** `help SET`: the command's syntax and summary from the command table; undefined for no such command. */
-export function commandHelp(name: string): string | undefined {
+/**
+ * `help SET`, `help CLIENT SETNAME`: the syntax and summary from the command table (a command
+ * with subcommands lists them); undefined for no such command.
+ */
+export function commandHelp(name: string, sub?: string): string | undefined {
   const spec = lookupCommand(name);
-  return spec === undefined ? undefined : `${spec.syntax}\n  ${spec.summary}\n`;
+  if (spec === undefined) return undefined;
+  const subSpec = sub === undefined ? undefined : lookupSubcommand(spec, sub);
+  if (sub !== undefined && subSpec === undefined) return undefined;
+  const shown = [subSpec ?? spec, ...(subSpec === undefined ? Object.values(spec.subcommands ?? {}) : [])];
+  return shown.map((one) => `${one.syntax}\n  ${one.summary}\n`).join('');
 }
 
-/** The text `help [command]` prints, or its error. */
+/** The text `help [command [subcommand]]` prints, or its error. */
 function help(words: string[]): { text: string } | { error: string } {
-  const [name] = words;
+  const [name, sub] = words;
   if (name === undefined) return { text: helpText() };
-  const text = commandHelp(name);
-  return text === undefined ? { error: `no command '${name}'; help lists them` } : { text };
+  const text = commandHelp(name, sub);
+  return text === undefined ? { error: `no command '${words.join(' ')}'; help lists them` } : { text };
 }
 
 /** A reply printer: raw bytes, or formatted as redis-cli does, with JSON replies (STATS) indented. */
@@ -84,6 +109,7 @@ function printer(raw: boolean, terminal: Terminal): (reply: Reply, command?: Com
 export async function runClient(flags: ClientFlags, io: Io, terminal: Terminal): Promise<number> {
   const name = flags.unix ?? hostPort(flags.tcpHost, flags.tcpPort);
   const print = printer(flags.raw ?? terminal.stdout.isTTY !== true, terminal);
+  const printMessage: PushPrinter = (items) => print(items);
   // `hati client help SET` needs no server.
   if (flags.command[0]?.toLowerCase() === 'help') {
     const answer = help(flags.command.slice(1));
@@ -97,14 +123,14 @@ export async function runClient(flags: ClientFlags, io: Io, terminal: Terminal):
   const prompt = flags.command.length === 0 && terminal.stdin.isTTY === true;
   let client: HatiClient | undefined;
   try {
-    client = await connectTo(flags, name);
+    client = await connectTo(flags, name, printMessage);
   } catch (err) {
     io.stderr(`hati: ${(err as Error).message}\n`);
     // The prompt opens anyway, as redis-cli's does: `not connected> `, connecting on each command.
     if (!prompt) return 1;
   }
   try {
-    if (prompt) return await interactive(flags, name, client, terminal, io, print);
+    if (prompt) return await interactive(flags, name, client, terminal, io, print, printMessage);
     const connected = client as HatiClient;
     if (flags.command.length > 0) {
       const args = joinRest(flags.command);
@@ -113,7 +139,10 @@ export async function runClient(flags: ClientFlags, io: Io, terminal: Terminal):
         io.stderr(`${formatReply(reply)}\n`);
         return 1;
       }
-      print(reply, lookupCommand(args[0] ?? ''));
+      const spec = lookupCommand(args[0] ?? '');
+      print(reply, spec);
+      // SUBSCRIBE and PSUBSCRIBE print messages until Ctrl-C or the connection's end, as redis-cli does.
+      if (spec?.group === 'pubsub' && spec.args[0]?.optional !== true) await untilInterrupted(connected);
       return 0;
     }
     return await piped(connected, terminal, io, print);
@@ -125,15 +154,31 @@ export async function runClient(flags: ClientFlags, io: Io, terminal: Terminal):
   }
 }
 
+/** Resolves on Ctrl-C or when the connection closes. */
+function untilInterrupted(client: HatiClient): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      process.off('SIGINT', done);
+      resolve();
+    };
+    process.once('SIGINT', done);
+    client.once('close', done);
+  });
+}
+
 /**
  * A command from the shell's words. As in the inline form, the argument that takes the rest of
  * the line (SET's value) takes the remaining words, joined by spaces:
- * `hati client SET memory 0 greeting hello world` stores `hello world`.
+ * `hati client SET memory 0 greeting hello world` stores `hello world`. Words after it that
+ * are all the command's flag options stay options: `SET memory 0 k v NX`.
  */
-function joinRest(words: string[]): string[] {
+export function joinRest(words: string[]): string[] {
   const spec = lookupCommand(words[0] ?? '');
-  if (spec?.inlineRest === undefined || words.length - 1 <= spec.maxArgs) return words;
+  if (spec?.inlineRest === undefined) return words;
   const cut = 1 + spec.inlineRest;
+  const after = words.slice(cut + 1);
+  const flags = new Set(spec.options.filter((option) => option.args === undefined).map((option) => option.token));
+  if (after.length === 0 || after.every((word) => flags.has(word.toUpperCase()))) return words;
   return [...words.slice(0, cut), words.slice(cut).join(' ')];
 }
 
@@ -166,23 +211,26 @@ async function piped(
   return failed ? 1 : 0;
 }
 
-const specs: readonly CommandSpec[] = Object.values(commands);
+const specs: readonly CommandSpec[] = allCommands();
 
-/** `help`: every command with its syntax and summary, from the protocol's command table. */
+/** `help`: every command and subcommand with its syntax and summary, from the protocol's command table. */
 export function helpText(): string {
   const width = Math.max(...specs.map((spec) => spec.syntax.length));
   return `${specs.map((spec) => `${spec.syntax.padEnd(width)}  ${spec.summary}`).join('\n')}\n`;
 }
 
-/** Tab completion: command names first, then a storage type where the command takes one. */
+/** Tab completion: command names first, then a subcommand or a storage type where the command takes one. */
 export function complete(line: string): [string[], string] {
   const words = line.split(/\s+/);
   const word = words.at(-1) ?? '';
   if (words.length === 1) {
-    const names = [...specs.map((spec) => spec.name), 'HELP', 'QUIT', 'EXIT'];
+    const names = [...Object.keys(commands), 'HELP', 'QUIT', 'EXIT'];
     return [[...new Set(names)].filter((name) => name.startsWith(word.toUpperCase())), word];
   }
   const spec = lookupCommand(words[0] ?? '');
+  if (words.length === 2 && spec?.subcommands !== undefined) {
+    return [Object.keys(spec.subcommands).filter((name) => name.startsWith(word.toUpperCase())), word];
+  }
   if (words.length === 2 && spec?.args[0]?.kind === 'storageType') {
     return [['memory', 'hdd'].filter((type) => type.startsWith(word.toLowerCase())), word];
   }
@@ -201,6 +249,7 @@ async function interactive(
   terminal: Terminal,
   io: Io,
   print: (reply: Reply, command?: CommandSpec) => void,
+  printMessage: PushPrinter,
 ): Promise<number> {
   let client = connected;
   const file = historyFile(io.env);
@@ -267,7 +316,7 @@ async function interactive(
     if (args !== undefined) {
       if (client?.state !== 'ready') {
         await client?.close();
-        client = await connectTo(flags, name).catch((err: Error) => {
+        client = await connectTo(flags, name, printMessage).catch((err: Error) => {
           terminal.stdout.write(`hati: ${err.message}\n`);
           return undefined;
         });

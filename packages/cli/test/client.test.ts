@@ -4,34 +4,17 @@ import { spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
+import { commands, ReplyMap, ReplyPush } from '@hati/protocol';
+import { type Run, run } from '@hati/test-helpers';
 import t, { type Test } from 'tap';
-import { complete, helpText } from '../src/client-command.js';
+import { complete, helpText, joinRest } from '../src/client-command.js';
 import { main } from '../src/main.js';
+import { formatReply, rawReply } from '../src/reply-format.js';
 import { BIN, Hati, tempDir, within } from './common/hati.js';
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 /** Runs `hati client ...args`, with `input` piped to stdin (or an empty stdin). */
 function client(args: string[], input = ''): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn('env', ['-u', 'NODE_OPTIONS', process.execPath, BIN, 'client', ...args], {
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (text: string) => {
-      stdout += text;
-    });
-    child.stderr.setEncoding('utf8').on('data', (text: string) => {
-      stderr += text;
-    });
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(input);
-  });
+  return run('env', ['-u', 'NODE_OPTIONS', process.execPath, BIN, 'client', ...args], { input });
 }
 
 async function server(t: Test): Promise<{ port: string; socket: string; dir: string }> {
@@ -271,10 +254,14 @@ t.test('-h and -p as in redis-cli, -s for the UNIX socket; flags end at the comm
 t.test('hati client help <command>: syntax and summary from the command table, no server needed', async (t) => {
   t.same(await client(['-p', '1', 'help', 'SET']), {
     code: 0,
-    stdout:
-      'SET <type> <ttl> <key> <value>\n  Stores a value under a key, expiring after ttl ms (0 = never); replies OK.\n',
+    stdout: `SET <type> <ttl> <key> <value> [NX|XX]\n  ${commands.SET.summary}\n`,
     stderr: '',
   });
+  const setname = await client(['-p', '1', 'help', 'client', 'setname']);
+  t.equal(setname.stdout, `CLIENT SETNAME <connection-name>\n  ${commands.CLIENT.subcommands?.SETNAME?.summary}\n`);
+  const clientHelp = await client(['-p', '1', 'help', 'CLIENT']);
+  t.match(clientHelp.stdout, /^CLIENT <ID\|SETNAME\|GETNAME\|SETINFO\|INFO\|LIST> \[arguments\]\n/);
+  t.match(clientHelp.stdout, /\nCLIENT LIST\n {2}Replies one line per client connection/, 'and its subcommands');
   t.same(await client(['-p', '1', 'help', 'get']), {
     code: 0,
     stdout: "GET <type> <key>\n  Returns a key's value, or null when it is missing or expired.\n",
@@ -385,4 +372,51 @@ t.test('the prompt opens when the server is down, as not connected', async (t) =
   t.match(await prompt.waitFor(/ECONNREFUSED\nnot connected> $/), 'not connected> ');
   await prompt.type('exit\r');
   t.equal(await prompt.exit(), 0);
+});
+
+t.test('shell words: the value takes the rest, unless what follows are flag options', async (t) => {
+  t.same(joinRest(['SET', 'memory', '0', 'k', 'hello', 'world']), ['SET', 'memory', '0', 'k', 'hello world']);
+  t.same(joinRest(['SET', 'memory', '0', 'k', 'v', 'nx']), ['SET', 'memory', '0', 'k', 'v', 'nx']);
+  t.same(joinRest(['SET', 'memory', '0', 'k', 'v', 'NX', 'more']), ['SET', 'memory', '0', 'k', 'v NX more']);
+  t.same(joinRest(['GET', 'memory', 'a', 'b']), ['GET', 'memory', 'a', 'b'], 'only SET takes the rest');
+  t.same(complete('CLIENT SET'), [['SETNAME', 'SETINFO'], 'SET'], 'subcommands complete');
+});
+
+t.test('RESP3 replies print as redis-cli -3 prints them', async (t) => {
+  const map = new ReplyMap([
+    ['server', Buffer.from('hati')],
+    ['modules', []],
+  ]);
+  t.equal(formatReply(map), '1# "server" => "hati"\n2# "modules" => (empty array)');
+  t.equal(formatReply(true), '(true)');
+  t.equal(formatReply(1.5), '(double) 1.5');
+  t.equal(formatReply(12345678901234567890n), '(big number) 12345678901234567890');
+  t.equal(
+    formatReply(new ReplyPush([Buffer.from('message'), Buffer.from('ch'), Buffer.from('x')])),
+    '1) "message"\n2) "ch"\n3) "x"',
+  );
+  t.equal(formatReply([[Buffer.from('a'), Buffer.from('b')], Buffer.from('c')]), '1) 1) "a"\n   2) "b"\n2) "c"');
+  t.equal(rawReply(map).toString(), 'server\nhati\nmodules\n');
+});
+
+t.test('one-shot SUBSCRIBE prints keyspace events until the connection ends', async (t) => {
+  const { port } = await server(t);
+  const child = spawn(process.execPath, [BIN, 'client', '-p', port, '--raw', 'SUBSCRIBE', '__keyevent@memory__:set'], {
+    env: { ...process.env, NODE_OPTIONS: '' },
+  });
+  t.teardown(() => child.kill('SIGKILL'));
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (text: string) => {
+    out += text;
+  });
+  const until = async (text: string) => {
+    while (!out.includes(text)) await new Promise((resolve) => setTimeout(resolve, 20));
+  };
+  await within(until('subscribe'), 10_000, () => `the confirmation; got ${JSON.stringify(out)}`);
+  t.equal((await client(['-p', port, 'SET', 'memory', '0', 'watched', 'x'])).code, 0);
+  await within(until('watched'), 10_000, () => `the message; got ${JSON.stringify(out)}`);
+  t.equal(out, 'subscribe\n__keyevent@memory__:set\n1\nmessage\n__keyevent@memory__:set\nwatched\n');
+  child.kill('SIGINT');
+  const code = await new Promise((resolve) => child.once('exit', resolve));
+  t.equal(code, 0, 'Ctrl-C ends it with exit 0');
 });

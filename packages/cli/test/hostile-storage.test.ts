@@ -5,9 +5,8 @@ import { mkdir, mkdtemp, open, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { Reply } from '@hati/protocol';
 import t from 'tap';
-import { Hati, RawClient, tempDir, text, within } from './common/hati.js';
+import { Hati, RawClient, type Reply, tempDir, text, within } from './common/hati.js';
 import { errorCode, hasKeys, LOCAL_TCP, MB, needsRoot, PrefixWriter, run, show, until } from './common/hostile.js';
 
 /** Writes zeros to `path` until the file system has no byte left. */
