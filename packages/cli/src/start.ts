@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { type Durability, HatiServer, type LogLevel, type ServerOptions } from '@hati/server';
+import { type Durability, HatiServer, ListenError, type LogLevel, type ServerOptions } from '@hati/server';
 import { hostPort } from './host-port.js';
 import type { Io } from './main.js';
 
@@ -48,14 +48,15 @@ async function socketDirProblem(path: string): Promise<string | undefined> {
 }
 
 /**
- * A listener that failed, as one line that names the flag to change. The server says which
- * listener failed (`cannot listen on tcp ...`); the address is rewritten from the flags so an
- * IPv6 host is bracketed.
+ * A listener that failed, as one line that names the flag to change. The server's ListenError
+ * says which listener failed; the address is rewritten from the flags so an IPv6 host is
+ * bracketed.
  */
 function listenFailure(err: Error, flags: StartFlags): string {
-  const kind = /^cannot listen on (tcp|json-rpc|unix socket) /.exec(err.message)?.[1];
+  if (!(err instanceof ListenError)) return err.message;
+  const kind = err.listener === 'unix' ? 'unix socket' : err.listener === 'tcp' ? 'tcp' : 'json-rpc';
   const errno = (err.cause as NodeJS.ErrnoException | undefined)?.code;
-  if (kind === undefined || errno === undefined) return err.message;
+  if (errno === undefined) return err.message;
   if (kind === 'unix socket') {
     const path = flags.unix as string;
     if (errno === 'EADDRINUSE')

@@ -15,6 +15,16 @@ export class ServerError extends Error {
   }
 }
 
+/** LISTEN_FAILED, saying which listener failed; `cause` holds Node's error (its `code`: EADDRINUSE...). */
+export class ListenError extends ServerError {
+  readonly listener: 'tcp' | 'unix' | 'rpc';
+
+  constructor(listener: 'tcp' | 'unix' | 'rpc', message: string, options: { cause: unknown }) {
+    super('LISTEN_FAILED', message, options);
+    this.listener = listener;
+  }
+}
+
 /**
  * The stable code and message of any error, for a reply: Hati's codes pass through; anything
  * else (LevelDB's `LEVEL_*`, Node's `ERR_*`, a bug's TypeError) is INTERNAL, and is logged with

@@ -6,7 +6,7 @@ import { StorageManager, defaults as storageDefaults } from '@hati/storage';
 import { Connection, type ConnectionOptions, closeGracefully } from './connection.js';
 import { type DescriptorBudget, descriptorBudget } from './descriptors.js';
 import { Dispatcher } from './dispatcher.js';
-import { ServerError, ServerErrorCode } from './errors.js';
+import { ListenError, ServerErrorCode } from './errors.js';
 import { publishExpiries } from './handlers.js';
 import type { Hub } from './hub.js';
 import { InputBudget } from './input-budget.js';
@@ -35,11 +35,16 @@ function addressOf(server: NetServer | HttpServer): ListenAddress {
   return { host: address.address, port: address.port };
 }
 
-async function listen(server: NetServer | HttpServer, what: string, args: [number, string] | [string]): Promise<void> {
+async function listen(
+  server: NetServer | HttpServer,
+  listener: Listener,
+  what: string,
+  args: [number, string] | [string],
+): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) => {
       const reason = err.code === 'EADDRINUSE' ? 'address already in use' : err.message;
-      reject(new ServerError('LISTEN_FAILED', `cannot listen on ${what}: ${reason}`, { cause: err }));
+      reject(new ListenError(listener, `cannot listen on ${what}: ${reason}`, { cause: err }));
     };
     server.once('error', onError);
     server.listen(...(args as [number, string]), () => {
@@ -177,12 +182,12 @@ export class HatiServer {
     if (options.tcp !== undefined) {
       const { host, port } = options.tcp;
       this.#tcp = this.#socketServer('tcp');
-      await listen(this.#tcp, `tcp ${host}:${port}`, [port, host]);
+      await listen(this.#tcp, 'tcp', `tcp ${host}:${port}`, [port, host]);
     }
     if (options.unix !== undefined) {
       await clearStaleSocket(options.unix);
       this.#unix = this.#socketServer('unix');
-      await listen(this.#unix, `unix socket ${options.unix}`, [options.unix]);
+      await listen(this.#unix, 'unix', `unix socket ${options.unix}`, [options.unix]);
       this.#unixPath = options.unix;
     }
     if (options.rpc !== undefined) {
@@ -203,7 +208,7 @@ export class HatiServer {
         socket.once('close', () => this.stats.closed('rpc'));
       });
       this.#http = http;
-      await listen(http, `json-rpc ${host}:${port}`, [port, host]);
+      await listen(http, 'rpc', `json-rpc ${host}:${port}`, [port, host]);
     }
   }
 

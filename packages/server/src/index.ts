@@ -1,5 +1,5 @@
 export { Dispatcher, type PendingReply, type WriteReply, writeReply } from './dispatcher.js';
-export { describeError, ServerError, ServerErrorCode } from './errors.js';
+export { describeError, ListenError, ServerError, ServerErrorCode } from './errors.js';
 export { type Handler, type HandlerName, handlers } from './handlers.js';
 export { HatiServer, type ServerAddresses } from './hati-server.js';
 export { Logger, LogLevel } from './logger.js';
