@@ -1,4 +1,6 @@
-export type { Reply, StatsSnapshot } from '@hati/protocol';
+export type { ClientInfo, Reply, StatsSnapshot } from '@hati/protocol';
+// Every code a server reply can carry, defined once in @hati/protocol: match `err.code` on these.
+export { ProtocolErrorCode, ServerErrorCode, StorageWireCode, WireErrorCode } from '@hati/protocol';
 export type {
   ArgsOf,
   Bytes,
