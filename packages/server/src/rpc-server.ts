@@ -57,6 +57,8 @@ type Encoding = 'utf8' | 'base64';
 function paramsOf(params: JSONRPCParams | undefined, spec: CommandSpec): Params {
   // A command without arguments (Server.Stats) ignores params.
   if (spec.args.length === 0 && spec.options.length === 0) return {};
+  // Nothing to pass to a method whose arguments are all optional (Server.Ping, Server.Info).
+  if (params === undefined && spec.minArgs === 0) return {};
   const value = Array.isArray(params) && params.length === 1 ? params[0] : params;
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw paramsError('params must be an object, or an array holding one object');
@@ -82,11 +84,13 @@ const BYTE_KINDS: ReadonlySet<ArgSpec['kind']> = new Set(['key', 'value', 'patte
 /**
  * One param as the bytes the TCP protocol would carry, so that every front end reaches the same
  * argument parsers: strings as UTF-8 (or base64 for keys, values and patterns), numbers in
- * decimal. A ttl or cursor may be absent (0), and a ttl may be `""` (the seed's Go server's
- * string ttl, where empty meant none).
+ * decimal. A ttl or cursor may be absent or null (0), and a ttl may be `""` (the seed's Go
+ * server's string ttl, where empty meant none).
  */
 function paramBytes(arg: ArgSpec, value: unknown, encoding: Encoding, name = arg.name): Buffer {
-  if ((arg.kind === 'ttl' || arg.kind === 'cursor') && (value === undefined || value === '')) return Buffer.from('0');
+  if ((arg.kind === 'ttl' || arg.kind === 'cursor') && (value === undefined || value === null || value === '')) {
+    return Buffer.from('0');
+  }
   if (arg.kind === 'ttl' || arg.kind === 'integer' || arg.kind === 'cursor') {
     if (typeof value === 'number' || (typeof value === 'string' && value !== '')) return Buffer.from(String(value));
     if (arg.kind === 'ttl') {
@@ -119,7 +123,7 @@ function rpcArgs(spec: CommandSpec, name: Buffer, params: Params, encoding: Enco
   for (let i = 0; i < fixed; i++) {
     const arg = spec.args[i] as ArgSpec;
     const value = params[arg.name];
-    if (value === undefined && arg.optional === true) break;
+    if ((value === undefined || value === null) && arg.optional === true) break;
     if (value === undefined && arg.kind !== 'ttl' && arg.kind !== 'cursor')
       throw paramsError(`${arg.name} is required`);
     args.push(paramBytes(arg, value, encoding));

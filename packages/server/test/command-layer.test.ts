@@ -187,3 +187,24 @@ t.test('shutting down: the check in front of every command answers SHUTTING_DOWN
   t.equal(dispatcher.execute(session, [Buffer.from('PING')], out), undefined);
   t.equal(out.take().toString(), '+PONG\r\n');
 });
+
+t.test('JSON-RPC params: optional ones may be left out or null; the seed’s ttl forms still work', async (t) => {
+  const h = await startServer(t);
+  t.same(await call(h, 'Server.Ping'), { result: 'PONG' }, 'no params at all');
+  t.same(await call(h, 'Server.Ping', { message: null }), { result: 'PONG' });
+  t.same(await call(h, 'Server.Ping', { message: 'hi' }), { result: 'hi' });
+  t.match((await call(h, 'Server.Info', { section: 'server' })).result, /^# Server\r\n/);
+  for (const ttl of [null, '', '0', 0]) {
+    t.same(
+      await call(h, 'Storage.Set', { type: 'memory', key: 'k', value: 'v', ttl }),
+      { result: true },
+      `ttl ${JSON.stringify(ttl)}`,
+    );
+  }
+  t.same(await call(h, 'Storage.Set', [{ type: 'memory', key: 'k2', value: 'v', ttl: '250' }]), { result: true });
+  t.same(await call(h, 'Storage.Ttl', { type: 'memory', key: 'k2' }), { result: 250 });
+  const missing = await call(h, 'Storage.Get', { type: 'memory', key: null });
+  t.equal((missing.error as { data: { code: string } }).data.code, 'PARAMS_INVALID');
+  const noParams = await call(h, 'Storage.Get');
+  t.equal((noParams.error as { data: { code: string } }).data.code, 'PARAMS_INVALID');
+});
