@@ -75,6 +75,8 @@ export interface ArgSpec {
   readonly kind: ArgKind;
   /** Only trailing arguments may be optional. */
   readonly optional?: true;
+  /** JSON-RPC: the value of this argument when its param is absent or null (SET's ttl: 0). */
+  readonly rpcDefault?: string;
 }
 
 /** A keyword option after the positional arguments: `NX`, `MATCH <pattern>`. */
@@ -250,6 +252,8 @@ function syntaxOf(
 
 const TYPE = { name: 'type', kind: 'storageType' } as const;
 const TTL = { name: 'ttl', kind: 'ttl' } as const;
+/** SET's ttl: the seed's Storage.Set took none for no expiry. */
+const SET_TTL = { ...TTL, rpcDefault: '0' } as const;
 const KEY = { name: 'key', kind: 'key' } as const;
 const VALUE = { name: 'value', kind: 'value' } as const;
 const CHANNEL = { name: 'channel', kind: 'channel' } as const;
@@ -368,7 +372,7 @@ const commandSubcommands = {
 /** Every command, keyed by its upper-case name. */
 export const commands = {
   SET: define('SET', {
-    args: [TYPE, TTL, KEY, VALUE],
+    args: [TYPE, SET_TTL, KEY, VALUE],
     inlineRest: 3,
     options: [
       { token: 'NX', group: 'condition', summary: 'only when the key does not exist' },
@@ -456,7 +460,7 @@ export const commands = {
     since: '0.2.0',
   }),
   SCAN: define('SCAN', {
-    args: [TYPE, { name: 'cursor', kind: 'cursor' }],
+    args: [TYPE, { name: 'cursor', kind: 'cursor', rpcDefault: '0' }],
     options: [
       { token: 'MATCH', args: [PATTERN], summary: 'only keys matching the glob' },
       { token: 'COUNT', args: [{ name: 'count', kind: 'integer' }], summary: 'keys to examine per call (a hint)' },

@@ -65,12 +65,12 @@ export function integerArg(arg: Buffer, what: string): bigint {
   throw new StorageError('NOT_INTEGER', `${what} must be a 64-bit integer, got '${shown(arg)}'`);
 }
 
-/** A small non-negative integer (COUNT, a protocol version): a number, or ARGUMENT_INVALID. */
-export function countArg(arg: Buffer, what: string, max: number): number {
+/** A small integer within `min..max` (SCAN's COUNT): a number, or ARGUMENT_INVALID. */
+export function countArg(arg: Buffer, what: string, min: number, max: number): number {
   const text = arg.toString('latin1');
   const n = /^[0-9]{1,15}$/.test(text) ? Number(text) : Number.NaN;
-  if (!(n >= 0 && n <= max)) {
-    throw new ServerError('ARGUMENT_INVALID', `${what} must be an integer from 0 to ${max}, got '${shown(arg)}'`);
+  if (!(n >= min && n <= max)) {
+    throw new ServerError('ARGUMENT_INVALID', `${what} must be an integer from ${min} to ${max}, got '${shown(arg)}'`);
   }
   return n;
 }

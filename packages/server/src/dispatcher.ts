@@ -182,7 +182,7 @@ export class Dispatcher {
     if (session.subscriptions !== 0 && session.protocol === 2 && spec.flags.pubsub !== true) {
       throw new ServerError(
         'PUBSUB_ONLY',
-        `'${spec.name}' cannot run on a RESP2 connection with subscriptions: only SUBSCRIBE, UNSUBSCRIBE, PSUBSCRIBE, PUNSUBSCRIBE, PING and QUIT can (HELLO 3 lifts this)`,
+        `'${spec.name}' cannot run on a RESP2 connection with subscriptions: only SUBSCRIBE, UNSUBSCRIBE, PSUBSCRIBE, PUNSUBSCRIBE, PING and QUIT can (send HELLO 3 before subscribing to run any command alongside)`,
       );
     }
     session.lastCommand = spec.name;

@@ -3,7 +3,6 @@
 // disk answers); the dispatcher encodes it for the front end that asked. The memory engine
 // answers synchronously, so memory commands make no promise.
 import {
-  allCommands,
   type ClientSubcommand,
   type CommandName,
   type CommandSpec,
@@ -53,7 +52,7 @@ function scan(hub: Hub, args: Buffer[]): unknown {
   const count = options.get('COUNT')?.[0];
   return engine.scan(cursorArg(cursorBytes as Buffer), {
     ...(match !== undefined && { match }),
-    ...(count !== undefined && { count: countArg(count as Buffer, 'COUNT', 100_000) || 1 }),
+    ...(count !== undefined && { count: countArg(count as Buffer, 'COUNT', 1, 100_000) }),
   });
 }
 
@@ -87,6 +86,12 @@ function subscribe(hub: Hub, session: Session, args: Buffer[], kind: Subscriptio
   };
 }
 
+/** A SET's events, as Redis publishes them: `set`, then `expire` when it has a ttl. */
+function setEvents(pubsub: Hub['pubsub'], type: 'memory' | 'hdd', key: Buffer, ttl: number): void {
+  pubsub.keyEvent(type, 'set', key);
+  if (ttl !== 0) pubsub.keyEvent(type, 'expire', key);
+}
+
 function storageName(engine: MemoryEngine | HddEngine): 'memory' | 'hdd' {
   return engine.type;
 }
@@ -109,11 +114,11 @@ export const handlers: Record<HandlerName, Handler> = {
     if (args.length === 5) {
       if (isMemory(engine)) {
         engine.set(key, value, ttl);
-        pubsub.keyEvent('memory', 'set', key);
+        setEvents(pubsub, 'memory', key, ttl);
         return true;
       }
       return engine.set(key, value, ttl).then(() => {
-        pubsub.keyEvent('hdd', 'set', key);
+        setEvents(pubsub, 'hdd', key, ttl);
         return true;
       });
     }
@@ -121,7 +126,7 @@ export const handlers: Record<HandlerName, Handler> = {
     const condition = options.has('NX') ? 'absent' : 'present';
     const stored = engine.setIf(key, value, ttl, condition);
     const after = (done: boolean) => {
-      if (done) pubsub.keyEvent(storageName(engine), 'set', key);
+      if (done) setEvents(pubsub, storageName(engine), key, ttl);
       return done;
     };
     return stored instanceof Promise ? stored.then(after) : after(stored);
@@ -160,11 +165,13 @@ export const handlers: Record<HandlerName, Handler> = {
   EXPIRE(hub, _session, args) {
     const engine = engineArg(hub.storage, args[1] as Buffer);
     const key = args[2] as Buffer;
+    const ttl = ttlArg(args[3] as Buffer);
     const after = (done: boolean) => {
-      if (done) hub.pubsub.keyEvent(storageName(engine), 'expire', key);
+      // As Redis: removing the expiry is `persist`.
+      if (done) hub.pubsub.keyEvent(storageName(engine), ttl === 0 ? 'persist' : 'expire', key);
       return done;
     };
-    const done = engine.expire(key, ttlArg(args[3] as Buffer));
+    const done = engine.expire(key, ttl);
     return done instanceof Promise ? done.then(after) : after(done);
   },
   SCAN(hub, _session, args) {
@@ -205,9 +212,9 @@ export const handlers: Record<HandlerName, Handler> = {
     return hub.storage.hdd.count().then((hdd) => hub.storage.memory.count() + hdd);
   },
   PING(_hub, session, args) {
+    // Redis answers PING in RESP2 pub/sub mode with ["pong", message].
+    if (session.protocol === 2 && session.subscriptions > 0) return [PONG, args[1] ?? EMPTY];
     if (args.length > 1) return args[1];
-    // Redis answers PING in RESP2 pub/sub mode with ["pong", ""].
-    if (session.protocol === 2 && session.subscriptions > 0) return PUBSUB_PONG;
     return 'PONG';
   },
   ECHO(_hub, _session, args) {
@@ -301,7 +308,8 @@ export const handlers: Record<HandlerName, Handler> = {
     return commandInfo(Object.values(commands));
   },
   'COMMAND COUNT'() {
-    return allCommands().length;
+    // As in Redis: the commands COMMAND lists, subcommands not counted.
+    return Object.keys(commands).length;
   },
   'COMMAND DOCS'(_hub, _session, args) {
     return commandDocs(specsNamed(args.slice(2)));
@@ -331,7 +339,8 @@ export const handlers: Record<HandlerName, Handler> = {
 };
 
 const ONE = Buffer.from('1');
-const PUBSUB_PONG = [Buffer.from('pong'), Buffer.from('')];
+const PONG = Buffer.from('pong');
+const EMPTY = Buffer.alloc(0);
 
 /** The specs named (unknown names are left out, as Redis does), or every top-level one. */
 function specsNamed(names: Buffer[]): Array<CommandSpec | undefined> {

@@ -25,7 +25,7 @@ interface Pattern {
 }
 
 /** Key events, as published on `__keyspace@<type>__:<key>` and `__keyevent@<type>__:<event>`. */
-export type KeyEvent = 'set' | 'del' | 'expire' | 'expired' | 'incrby' | 'flushall';
+export type KeyEvent = 'set' | 'del' | 'expire' | 'persist' | 'expired' | 'incrby' | 'flushall';
 
 export class PubSub {
   readonly #channels = new Map<string, Set<Session>>();

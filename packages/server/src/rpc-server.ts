@@ -84,19 +84,20 @@ const BYTE_KINDS: ReadonlySet<ArgSpec['kind']> = new Set(['key', 'value', 'patte
 /**
  * One param as the bytes the TCP protocol would carry, so that every front end reaches the same
  * argument parsers: strings as UTF-8 (or base64 for keys, values and patterns), numbers in
- * decimal. A ttl or cursor may be absent or null (0), and a ttl may be `""` (the seed's Go
- * server's string ttl, where empty meant none).
+ * decimal. An absent or null param takes the argument's `rpcDefault` (SET's ttl, SCAN's
+ * cursor), and SET's ttl may be `""` (the seed's Go server's string ttl, where empty meant none).
  */
 function paramBytes(arg: ArgSpec, value: unknown, encoding: Encoding, name = arg.name): Buffer {
-  if ((arg.kind === 'ttl' || arg.kind === 'cursor') && (value === undefined || value === null || value === '')) {
-    return Buffer.from('0');
+  if (value === undefined || value === null || (value === '' && arg.kind === 'ttl' && arg.rpcDefault !== undefined)) {
+    if (arg.rpcDefault !== undefined) return Buffer.from(arg.rpcDefault);
+    throw paramsError(`${name} is required`);
   }
   if (arg.kind === 'ttl' || arg.kind === 'integer' || arg.kind === 'cursor') {
     if (typeof value === 'number' || (typeof value === 'string' && value !== '')) return Buffer.from(String(value));
     if (arg.kind === 'ttl') {
       throw new StorageError(
         'TTL_INVALID',
-        `ttl must be a non-negative integer number of milliseconds, got ${JSON.stringify(value) ?? 'nothing'}`,
+        `ttl must be a non-negative integer number of milliseconds, got ${JSON.stringify(value)}`,
       );
     }
     throw paramsError(`${name} must be an integer, got ${typeName(value)}`);
@@ -111,21 +112,39 @@ function paramBytes(arg: ArgSpec, value: unknown, encoding: Encoding, name = arg
   return BYTE_KINDS.has(arg.kind) ? Buffer.from(value, encoding) : Buffer.from(value, 'utf8');
 }
 
+/** The params a command's JSON-RPC method takes, by name (see rpcArgs). */
+function paramNames(spec: CommandSpec): Set<string> {
+  const fixed = spec.args.length - spec.repeat;
+  const names = new Set(['encoding', ...spec.args.slice(0, fixed).map((arg) => arg.name)]);
+  if (spec.repeat === 1) names.add(`${(spec.args[fixed] as ArgSpec).name}s`);
+  if (spec.repeat === 2) names.add('entries');
+  for (const option of spec.options) {
+    const [first] = option.args ?? [];
+    if (option.group !== undefined) names.add(option.group);
+    else if (first !== undefined && first.kind !== 'storageType') names.add(first.name);
+  }
+  return names;
+}
+
 /**
  * The arguments of a command from JSON-RPC params named as in the table: positional arguments
  * by name; repeated ones as an array named in the plural (`keys`), or MSET's pairs as `entries`
  * (an object, or an array of `[key, value]`); an option group by its name (`"condition": "NX"`);
  * an option with a value by the value's name (`"pattern"`, `"count"`).
  */
-function rpcArgs(spec: CommandSpec, name: Buffer, params: Params, encoding: Encoding): Buffer[] {
+function rpcArgs(spec: CommandSpec, name: Buffer, params: Params, encoding: Encoding, known: Set<string>): Buffer[] {
+  // A misspelt param (`match` for `pattern`) would otherwise be ignored without a word.
+  for (const param of Object.keys(params)) {
+    if (!known.has(param)) {
+      throw paramsError(`${spec.rpc} takes no param ${JSON.stringify(param)} (it takes ${[...known].join(', ')})`);
+    }
+  }
   const args = [name];
   const fixed = spec.args.length - spec.repeat;
   for (let i = 0; i < fixed; i++) {
     const arg = spec.args[i] as ArgSpec;
     const value = params[arg.name];
     if ((value === undefined || value === null) && arg.optional === true) break;
-    if (value === undefined && arg.kind !== 'ttl' && arg.kind !== 'cursor')
-      throw paramsError(`${arg.name} is required`);
     args.push(paramBytes(arg, value, encoding));
   }
   if (spec.repeat === 1) {
@@ -318,7 +337,7 @@ function invalidRequest(request: unknown, message: string): JSONRPCResponse {
  */
 export class RpcServer {
   /** Method name → the command it runs, with the command's name as the first argument. */
-  readonly #methods = new Map<string, { spec: CommandSpec; name: Buffer }>();
+  readonly #methods = new Map<string, { spec: CommandSpec; name: Buffer; params: Set<string> }>();
   readonly #dispatcher: Dispatcher;
   readonly #hub: Hub;
   readonly #logger: Logger;
@@ -340,7 +359,8 @@ export class RpcServer {
     this.#protectedMode = options.protectedMode;
     // The methods are the table's: a command with a JSON-RPC method needs nothing more here.
     for (const spec of allCommands()) {
-      if (spec.rpc !== null) this.#methods.set(spec.rpc, { spec, name: Buffer.from(spec.name) });
+      if (spec.rpc !== null)
+        this.#methods.set(spec.rpc, { spec, name: Buffer.from(spec.name), params: paramNames(spec) });
     }
   }
 
@@ -358,14 +378,14 @@ export class RpcServer {
 
   /** Runs one call's method through the dispatcher: its JSON result, or a promise of it. */
   #invoke(method: string, params: JSONRPCParams | undefined, socket: Socket): MaybePromise<unknown> {
-    const entry = this.#methods.get(method) as { spec: CommandSpec; name: Buffer };
-    const { spec, name } = entry;
+    const entry = this.#methods.get(method) as { spec: CommandSpec; name: Buffer; params: Set<string> };
+    const { spec, name, params: known } = entry;
     const session = this.#sessions.get(socket);
     if (session === undefined) throw new ServerError('INTERNAL', 'a JSON-RPC call on a connection without a session');
     session.lastCommandAt = Date.now();
     const p = paramsOf(params, spec);
     const encoding = encodingOf(p);
-    const value = this.#dispatcher.call(spec, session, rpcArgs(spec, name, p, encoding));
+    const value = this.#dispatcher.call(spec, session, rpcArgs(spec, name, p, encoding, known));
     if (isPromise(value)) return value.then((result) => resultJson(spec.reply, result, encoding));
     return resultJson(spec.reply, value, encoding);
   }

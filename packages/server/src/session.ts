@@ -135,7 +135,7 @@ export class Session {
       'db=0',
       `sub=${info.subscriptions}`,
       `psub=${info.patterns}`,
-      `cmd=${(info.lastCommand ?? 'NULL').toLowerCase().replace(' ', '|')}`,
+      `cmd=${info.lastCommand === null ? 'NULL' : info.lastCommand.toLowerCase().replace(' ', '|')}`,
       `resp=${info.protocol}`,
       `lib-name=${info.libName ?? ''}`,
       `lib-ver=${info.libVersion ?? ''}`,

@@ -127,7 +127,7 @@ t.test('HELLO: RESP3 maps and nulls; RESP2 stays the default', async (t) => {
 t.test('COMMAND, COMMAND COUNT, DOCS and INFO come from the table', async (t) => {
   const h = await startServer(t);
   const c = await RawClient.tcp(t, h);
-  t.equal(await c.command('COMMAND', 'COUNT'), allCommands().length);
+  t.equal(await c.command('COMMAND', 'COUNT'), Object.keys(commands).length, 'as Redis: subcommands not counted');
   const all = (await c.command('COMMAND')) as unknown[][];
   t.equal(all.length, Object.keys(commands).length);
   const get = all.find((info) => String(info[0]) === 'get') as unknown[];
@@ -152,6 +152,7 @@ t.test('RESP2 pub/sub mode admits only pub/sub commands; RESP3 admits all', asyn
   const refused = (await c.command('GET', 'memory', 'k')) as ReplyError;
   t.equal(refused.code, 'PUBSUB_ONLY');
   t.same(await c.command('PING'), [Buffer.from('pong'), Buffer.from('')], "PING answers Redis's pub/sub form");
+  t.same(await c.command('PING', 'hi'), [Buffer.from('pong'), Buffer.from('hi')]);
   t.same(await c.command('UNSUBSCRIBE'), [Buffer.from('unsubscribe'), Buffer.from('news'), 0]);
   t.equal(await c.command('GET', 'memory', 'k'), null, 'out of pub/sub mode');
   const r3 = await RawClient.tcp(t, h);
@@ -207,4 +208,24 @@ t.test('JSON-RPC params: optional ones may be left out or null; the seed’s ttl
   t.equal((missing.error as { data: { code: string } }).data.code, 'PARAMS_INVALID');
   const noParams = await call(h, 'Storage.Get');
   t.equal((noParams.error as { data: { code: string } }).data.code, 'PARAMS_INVALID');
+});
+
+t.test('JSON-RPC params: a misspelt one is refused, a required ttl is required', async (t) => {
+  const h = await startServer(t);
+  const misspelt = await call(h, 'Storage.Scan', { type: 'memory', match: 'user:*' });
+  t.match(misspelt.error, {
+    code: -32602,
+    message: /^Storage\.Scan takes no param "match" \(it takes encoding, type, cursor, pattern, count\)$/,
+    data: { code: 'PARAMS_INVALID' },
+  });
+  await call(h, 'Storage.Set', { type: 'memory', key: 'k', value: 'v', ttl: 5000 });
+  const noTtl = await call(h, 'Storage.Expire', { type: 'memory', key: 'k' });
+  t.match(
+    noTtl.error,
+    { data: { code: 'PARAMS_INVALID' }, message: 'ttl is required' },
+    'EXPIRE never defaults its ttl',
+  );
+  t.same(await call(h, 'Storage.Ttl', { type: 'memory', key: 'k' }), { result: 5000 }, 'the expiry is untouched');
+  const c = await RawClient.tcp(t, h);
+  t.equal(((await c.command('SCAN', 'memory', '0', 'COUNT', '0')) as ReplyError).code, 'ARGUMENT_INVALID');
 });

@@ -160,3 +160,19 @@ t.test('a subscriber that never reads is disconnected, and writers are not held 
   t.match(h.log.join('\n'), /disconnecting a client that left \d+ bytes of replies unread/);
   t.equal(await writer.command('COUNT', 'memory'), (await writer.command('DBSIZE', 'memory')) as number);
 });
+
+t.test('events as Redis names them: a SET with a ttl adds expire; EXPIRE 0 is persist', async (t) => {
+  const h = await startServer(t);
+  const sub = await RawClient.tcp(t, h);
+  await sub.command('HELLO', '3');
+  await subscribe3(sub, 'SUBSCRIBE', '__keyspace@memory__:k');
+  const from = sub.pushes.length;
+  const writer = await RawClient.tcp(t, h);
+  await writer.send([
+    ['SET', 'memory', '1000', 'k', 'v'],
+    ['EXPIRE', 'memory', 'k', '0'],
+    ['EXPIRE', 'memory', 'k', '50'],
+  ]);
+  const events = (await sub.nextPushes(4, from)).map((push) => String(push[2]));
+  t.same(events, ['set', 'expire', 'persist', 'expire']);
+});
