@@ -66,21 +66,8 @@ type OptionSlots<
       : [...([] | OptionWords<H>), ...OptionSlots<Rest, All, Seen>]
   : [];
 
-/**
- * Commands whose last arguments repeat, and how many repeat (`CommandSpec.repeat`). The table's
- * entry types do not keep that number, so it is restated here for the types only; a test checks
- * it against the table.
- */
-export const repeatedArgs = {
-  MGET: 1,
-  MSET: 2,
-  SUBSCRIBE: 1,
-  UNSUBSCRIBE: 1,
-  PSUBSCRIBE: 1,
-  PUNSUBSCRIBE: 1,
-} as const satisfies Partial<Record<CommandName, 1 | 2>>;
-
-type RepeatOf<N extends CommandName> = N extends keyof typeof repeatedArgs ? (typeof repeatedArgs)[N] : 0;
+/** How many of a command's last arguments repeat (`CommandSpec.repeat`), from the table's literal types. */
+type RepeatOf<N extends CommandName> = (typeof commands)[N]['repeat'];
 
 /** One or more of the last argument (zero or more when it is optional). */
 type RepeatLast<A extends readonly unknown[]> = A extends readonly [

@@ -3,7 +3,6 @@
 // table's, and every command with a JSON-RPC method answers the same over JSON-RPC as over TCP.
 import { allCommands, type CommandName, type CommandSpec, commands } from '@hati/protocol';
 import t from 'tap';
-import { repeatedArgs } from '../src/commands.js';
 import { createClient, createRpcClient, HatiClient, HatiError, HatiRpcClient } from '../src/index.js';
 import { rpcMethods } from '../src/rpc-client.js';
 import { startServer } from './common/harness.js';
@@ -46,14 +45,20 @@ t.test('the JSON-RPC mapping is derived from the table', async (t) => {
   );
 });
 
-t.test('the repeated arguments the types restate are the table’s', async (t) => {
-  for (const [name, spec] of Object.entries(commands) as Array<[CommandName, CommandSpec]>) {
-    t.equal(
-      (repeatedArgs as Partial<Record<CommandName, number>>)[name] ?? 0,
-      spec.repeat,
-      `${name} repeats ${spec.repeat}`,
-    );
-  }
+// Compile-time: every typed-client method the table names exists on both clients (JSON-RPC's
+// only where the command has a method). A command added with a `client` name and no method
+// fails the typecheck.
+type ClientMethodOf<N extends CommandName> = (typeof commands)[N]['client'];
+type Named = { [N in CommandName]: ClientMethodOf<N> }[CommandName];
+type TcpMissing = Exclude<Exclude<Named, null>, keyof HatiClient>;
+type RpcNamed = {
+  [N in CommandName]: (typeof commands)[N]['rpc'] extends null ? never : ClientMethodOf<N>;
+}[CommandName];
+type RpcMissing = Exclude<Exclude<RpcNamed, null>, keyof HatiRpcClient>;
+const noneMissing: [TcpMissing, RpcMissing] extends [never, never] ? true : false = true;
+
+t.test('the typed clients have a method for every client name of the table (checked by tsc, too)', async (t) => {
+  t.equal(noneMissing, true);
 });
 
 t.test('a command without a JSON-RPC method rejects with NOT_SUPPORTED over JSON-RPC', async (t) => {

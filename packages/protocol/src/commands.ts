@@ -133,22 +133,9 @@ export interface CommandSpec {
 
 export type CommandGroup = 'string' | 'keyspace' | 'connection' | 'server' | 'pubsub';
 
-/** A `CommandSpec` keeping the literal types of its name, arguments, reply kind and methods. */
-export type TypedCommandSpec<
-  N extends string,
-  A extends readonly ArgSpec[],
-  R extends ReplyKind,
-  O extends readonly OptionSpec[] = readonly OptionSpec[],
-> = CommandSpec & {
-  readonly name: N;
-  readonly args: A;
-  readonly reply: R;
-  readonly options: O;
-};
-
-interface CommandDefinition<A extends readonly ArgSpec[], R extends ReplyKind, O extends readonly OptionSpec[]> {
-  readonly args: A;
-  readonly reply: R;
+interface CommandDefinition {
+  readonly args: readonly ArgSpec[];
+  readonly reply: ReplyKind;
   readonly flags: CommandFlags;
   readonly group: CommandGroup;
   readonly rpc: string | null;
@@ -156,7 +143,7 @@ interface CommandDefinition<A extends readonly ArgSpec[], R extends ReplyKind, O
   readonly summary: string;
   readonly example: readonly string[];
   readonly repeat?: number;
-  readonly options?: O;
+  readonly options?: readonly OptionSpec[];
   readonly inlineRest?: number;
   readonly subcommands?: Readonly<Record<string, CommandSpec>>;
   /** Fewer arguments than the positional ones, for a command with a second form (SCAN). */
@@ -164,17 +151,31 @@ interface CommandDefinition<A extends readonly ArgSpec[], R extends ReplyKind, O
   readonly since?: string;
 }
 
+/**
+ * A `CommandSpec` keeping the literal types of its definition (name, arguments, reply kind,
+ * options, repeat count, JSON-RPC and client method names, subcommands), from which the client
+ * derives its types.
+ */
+export type TypedCommandSpec<N extends string, D extends CommandDefinition> = CommandSpec & {
+  readonly name: N;
+  readonly args: D['args'];
+  readonly reply: D['reply'];
+  readonly options: D['options'] extends readonly OptionSpec[] ? D['options'] : readonly [];
+  readonly repeat: D['repeat'] extends number ? D['repeat'] : 0;
+  readonly rpc: D['rpc'];
+  readonly client: D['client'];
+  readonly subcommands: D['subcommands'];
+};
+
 const PERMISSIONS = ['read', 'write', 'connection', 'admin'] as const;
 
 /** Builds one table entry, deriving arity and syntax from the arguments and options. */
-function define<
-  const N extends string,
-  const A extends readonly ArgSpec[],
-  const R extends ReplyKind,
-  const O extends readonly OptionSpec[] = readonly [],
->(name: N, definition: CommandDefinition<A, R, O>): TypedCommandSpec<N, A, R, O> {
+function define<const N extends string, const D extends CommandDefinition>(
+  name: N,
+  definition: D,
+): TypedCommandSpec<N, D> {
   const { args, reply, summary, inlineRest, flags, subcommands } = definition;
-  const options = definition.options ?? ([] as unknown as O);
+  const options = definition.options ?? [];
   const repeat = definition.repeat ?? 0;
   if (!/^[A-Z]+( [A-Z-]+)?$/.test(name)) throw new Error(`command name ${name} must be upper-case ASCII letters`);
   const firstOptional = args.findIndex((arg) => arg.optional === true);
@@ -220,7 +221,7 @@ function define<
     ...(inlineRest !== undefined && { inlineRest }),
     ...(subcommands !== undefined && { subcommands }),
   };
-  return Object.freeze(spec) as unknown as TypedCommandSpec<N, A, R, O>;
+  return Object.freeze(spec) as unknown as TypedCommandSpec<N, D>;
 }
 
 function syntaxOf(
