@@ -1,18 +1,8 @@
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import t, { type Test } from 'tap';
-import { createClient, createRpcClient, type HatiClient, HatiError } from '../src/index.js';
-import { startServer } from './common/harness.js';
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (err) {
-    if (err instanceof HatiError) return err.code;
-    throw err;
-  }
-  return 'resolved';
-}
+import { createClient, createRpcClient, type HatiClient, type HatiError } from '../src/index.js';
+import { codeOf, startServer } from './common/harness.js';
 
 t.test('every method on both storage types, over TCP, a UNIX socket and JSON-RPC', async (t) => {
   const { server } = await startServer(t);

@@ -1,18 +1,8 @@
 // The typed methods added with the 0.2 table (conditional SET, TTL, EXPIRE, SCAN, KEYS, INCR,
 // INCRBY, MGET, MSET, INFO), against a real server, over TCP, a UNIX socket and JSON-RPC.
 import t from 'tap';
-import { type CommandMethods, createClient, createRpcClient, HatiError } from '../src/index.js';
-import { startServer } from './common/harness.js';
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (err) {
-    if (err instanceof HatiError) return err.code;
-    throw err;
-  }
-  return 'resolved';
-}
+import { type CommandMethods, createClient, createRpcClient } from '../src/index.js';
+import { codeOf, startServer } from './common/harness.js';
 
 async function collect(iterable: AsyncIterable<string>): Promise<string[]> {
   const all: string[] = [];

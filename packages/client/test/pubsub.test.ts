@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Reply, RequestParser } from '@hati/protocol';
 import t, { type Test } from 'tap';
-import { createClient, type HatiClient, HatiError, type MessageListener } from '../src/index.js';
-import { spawnServer, startServer } from './common/harness.js';
+import { createClient, type HatiClient, type MessageListener } from '../src/index.js';
+import { codeOf, spawnServer, startServer } from './common/harness.js';
 
 interface Received {
   message: string;
@@ -51,16 +51,6 @@ function shown(reply: Reply): unknown {
   if (Buffer.isBuffer(reply)) return reply.toString('utf8');
   if (Array.isArray(reply)) return reply.map(shown);
   return reply;
-}
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (err) {
-    if (err instanceof HatiError) return err.code;
-    throw err;
-  }
-  return 'resolved';
 }
 
 t.test('HELLO 3 on connect; a key set reaches a keyspace subscriber', async (t) => {

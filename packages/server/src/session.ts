@@ -1,4 +1,4 @@
-import type { ReplyWriter } from '@hati/protocol';
+import type { ClientInfo, ReplyWriter } from '@hati/protocol';
 import type { Listener } from './stats.js';
 
 /** Writes one push frame (or a reply) into a connection's output. */
@@ -14,20 +14,8 @@ export interface SessionTransport {
   end(): void;
 }
 
-export interface SessionInfo {
-  id: number;
-  listener: Listener;
-  address: string;
-  name: string | null;
-  protocol: 2 | 3;
-  libName: string | null;
-  libVersion: string | null;
-  ageMs: number;
-  idleMs: number;
-  subscriptions: number;
-  patterns: number;
-  lastCommand: string | null;
-}
+/** A session as STATS and CLIENT LIST show it (the wire contract's ClientInfo). */
+export type SessionInfo = ClientInfo;
 
 /**
  * One client connection's state, passed to every command it sends: its id, name, protocol

@@ -7,8 +7,8 @@ import t from 'tap';
 import { faultsKey } from '../src/hdd-engine.js';
 import type { ShardFaults } from '../src/hdd-shard.js';
 import { HddEngine, type HddEngineOptions } from '../src/index.js';
-import { fakeClock } from './common/conformance.js';
-import { codeOf, scanAll } from './common/conformance-commands.js';
+import { codeOf, fakeClock } from './common/conformance.js';
+import { scanAll } from './common/conformance-commands.js';
 
 const root = await mkdtemp(join(tmpdir(), 'hati-hdd-ops-'));
 t.teardown(() => rm(root, { recursive: true, force: true }));

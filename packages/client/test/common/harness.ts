@@ -5,6 +5,7 @@ import { createInterface } from 'node:readline';
 import { HatiServer, Logger } from '@hati/server';
 import { type Harness, startServer as harnessStart } from '@hati/test-helpers';
 import type { Test } from 'tap';
+import { HatiError } from '../../src/index.js';
 
 /** A server in this process with TCP, UNIX and JSON-RPC listeners, on real time; closed after the test. */
 export function startServer(t: Test, rpcPort = 0): Promise<Harness<HatiServer>> {
@@ -32,4 +33,15 @@ export async function freePort(): Promise<number> {
   const { port } = probe.address() as AddressInfo;
   await new Promise((resolve) => probe.close(resolve));
   return port;
+}
+
+/** The code a call rejects with (a HatiError's), or 'resolved'. */
+export async function codeOf(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+  } catch (err) {
+    if (err instanceof HatiError) return err.code;
+    throw err;
+  }
+  return 'resolved';
 }

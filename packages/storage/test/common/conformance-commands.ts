@@ -1,20 +1,10 @@
 // Conformance areas for the Redis-style operations: setIf, expire, incrBy, getMany/setMany,
 // scan, keys and the onExpired hook. Registered by `conformance` for every engine and variant.
 import type { Test } from 'tap';
-import { type KeyValueStore, type ScanOptions, StorageError } from '../../src/index.js';
-import type { FakeClock } from './conformance.js';
+import type { KeyValueStore, ScanOptions, StorageError } from '../../src/index.js';
+import { codeOf, type FakeClock } from './conformance.js';
 
 export type Area = (name: string, body: (t: Test, store: KeyValueStore, clock: FakeClock) => Promise<void>) => void;
-
-export async function codeOf(fn: () => unknown): Promise<string | undefined> {
-  try {
-    await fn();
-  } catch (err) {
-    if (err instanceof StorageError) return err.code;
-    throw err;
-  }
-  return undefined;
-}
 
 const INT64_MAX = 2n ** 63n - 1n;
 const INT64_MIN = -(2n ** 63n);

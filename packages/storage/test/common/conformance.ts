@@ -22,7 +22,8 @@ export interface Harness {
   reopen?(store: KeyValueStore, clock: FakeClock): Promise<KeyValueStore>;
 }
 
-async function codeOf(fn: () => unknown): Promise<string | undefined> {
+/** The StorageError code `fn` fails with, or undefined when it succeeds. */
+export async function codeOf(fn: () => unknown): Promise<string | undefined> {
   try {
     await fn();
   } catch (err) {
