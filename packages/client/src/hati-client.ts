@@ -42,7 +42,8 @@ interface Pending {
   /** Confirmations to wait for; 0 until known (UNSUBSCRIBE without channels: one per channel subscribed, or one). */
   expected: number;
   /** The confirmations received, which the call resolves with. */
-  frames: Reply[][];
+  /** The confirmations received so far; only pub/sub commands have them (no array per plain call). */
+  frames: Reply[][] | undefined;
 }
 
 type Arg = string | number | bigint | Uint8Array;
@@ -281,10 +282,14 @@ export class HatiClient extends CommandMethods {
     onFail?: () => void,
   ): Promise<unknown> {
     return new Promise((resolve, reject) => {
-      const fail = (err: HatiError) => {
-        onFail?.();
-        reject(err);
-      };
+      // A closure only for the calls that must undo something when they fail (subscriptions).
+      const fail =
+        onFail === undefined
+          ? reject
+          : (err: HatiError) => {
+              onFail();
+              reject(err);
+            };
       if (this.#state === 'closing' || this.#state === 'closed' || this.#quitting) {
         fail(clientError('CONNECTION_CLOSED', `${name}: the client is closed`));
         return;
@@ -450,13 +455,15 @@ export class HatiClient extends CommandMethods {
     const pending = this.#inflight[this.#inflightHead];
     if (pending === undefined || pending.confirm !== kind) return;
     if (pending.expected === 0) pending.expected = Math.max(1, before);
-    pending.frames.push(items);
-    if (pending.frames.length < pending.expected) return;
+    const frames = pending.frames ?? [];
+    pending.frames = frames;
+    frames.push(items);
+    if (frames.length < pending.expected) return;
     this.#shift();
     if (pending.settled) return;
     pending.settled = true;
     pending.cleanup?.();
-    pending.resolve(pending.frames);
+    pending.resolve(frames);
   }
 
   /**
@@ -602,6 +609,6 @@ function newPending(
     cleanup: undefined,
     confirm,
     expected: confirm === undefined ? 0 : argCount,
-    frames: [],
+    frames: undefined,
   };
 }
