@@ -161,3 +161,30 @@ t.test(
     ]);
   },
 );
+
+t.test(
+  'redis-cli SUBSCRIBE shows keyspace events (RESP2 pub/sub), and loads COMMAND DOCS for its hints',
+  { skip: hasRedisCli ? false : 'redis-cli is not installed' },
+  async (t) => {
+    const h = await startServer(t);
+    const { port } = h.server.addresses.tcp as { host: string; port: number };
+    const p = ['-p', String(port)];
+    // SUBSCRIBE prints until it is killed: line-buffered, so what it printed is kept.
+    const subscribed = run('stdbuf', ['-oL', 'redis-cli', ...p, 'SUBSCRIBE', '__keyevent@memory__:set'], {
+      timeoutMs: 2500,
+    });
+    await new Promise((resolve) => setTimeout(resolve, 800));
+    t.equal((await redisCli([...p, 'SET', 'memory', '0', 'watched', 'x'])).stdout.trim(), 'OK');
+    const out = await subscribed;
+    t.same(out.stdout.trim().split('\n'), [
+      'subscribe',
+      '__keyevent@memory__:set',
+      '1',
+      'message',
+      '__keyevent@memory__:set',
+      'watched',
+    ]);
+    const docs = await redisCli([...p, 'COMMAND', 'DOCS', 'GET']);
+    t.match(docs.stdout, /^get\nsummary\nReturns a key's value/, 'what redis-cli reads for its hints');
+  },
+);
