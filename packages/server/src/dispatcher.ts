@@ -156,7 +156,6 @@ export class Dispatcher {
 
   /** JSON-RPC: runs a command already resolved from its method; its value, or a promise of it. Throws on failure. */
   call(spec: CommandSpec, session: Session, args: Buffer[]): unknown {
-    this.#hub.stats.rpcCalls++;
     const arityError = checkArity(spec, args.length - (spec.name.includes(' ') ? 2 : 1));
     if (arityError !== undefined) throw arityError;
     return this.#run(spec, session, args);

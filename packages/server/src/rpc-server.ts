@@ -383,6 +383,8 @@ export class RpcServer {
     const session = this.#sessions.get(socket);
     if (session === undefined) throw new ServerError('INTERNAL', 'a JSON-RPC call on a connection without a session');
     session.lastCommandAt = Date.now();
+    // Counted before its params are read: a call refused for its params was still answered.
+    this.#hub.stats.rpcCalls++;
     const p = paramsOf(params, spec);
     const encoding = encodingOf(p);
     const value = this.#dispatcher.call(spec, session, rpcArgs(spec, name, p, encoding, known));

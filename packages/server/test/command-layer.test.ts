@@ -229,3 +229,14 @@ t.test('JSON-RPC params: a misspelt one is refused, a required ttl is required',
   const c = await RawClient.tcp(t, h);
   t.equal(((await c.command('SCAN', 'memory', '0', 'COUNT', '0')) as ReplyError).code, 'ARGUMENT_INVALID');
 });
+
+t.test('STATS counts every JSON-RPC call answered, a refused one too; TCP commands apart', async (t) => {
+  const h = await startServer(t);
+  await call(h, 'Storage.Get', { type: 'memory', key: 'k' });
+  await call(h, 'Storage.Get', { type: 'memory', nope: 1 });
+  const c = await RawClient.tcp(t, h);
+  await c.command('PING');
+  const stats = JSON.parse(String(await c.command('STATS')));
+  t.equal(stats.commands.rpcCalls, 2);
+  t.equal(stats.commands.processed, 2, 'PING and STATS itself');
+});
