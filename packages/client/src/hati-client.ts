@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { createRequire } from 'node:module';
 import { connect, type Socket } from 'node:net';
 import {
   type CommandName,
@@ -22,6 +23,10 @@ import {
 import { clientError, type HatiError } from './errors.js';
 import { type ClientOptions, clientDefaults, type ReconnectOptions } from './options.js';
 import { type MessageListener, type PushListener, type SubscriptionKind, Subscriptions } from './subscriptions.js';
+
+/** What CLIENT SETINFO tells the server on every connection. */
+const LIB_NAME = '@hati/client';
+const LIB_VERSION = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
 
 /** One call, from the moment it is made until its reply (or error) settles it. */
 interface Pending {
@@ -482,6 +487,10 @@ export class HatiClient extends CommandMethods {
         this.#protocol = this.#serverInfo.proto === 3 ? 3 : 2;
       });
     }
+    // As Redis clients do, so that CLIENT LIST and STATS show which library a connection is.
+    const setinfo = commands.CLIENT.subcommands.SETINFO;
+    this.#internal(setinfo, ['CLIENT', 'SETINFO', 'LIB-NAME', LIB_NAME]);
+    this.#internal(setinfo, ['CLIENT', 'SETINFO', 'LIB-VER', LIB_VERSION]);
     if (this.#protocol === 2) return;
     const channels = this.#subscriptions.channels.names();
     if (channels.length > 0) this.#internal(commands.SUBSCRIBE, ['SUBSCRIBE', ...channels]);
@@ -493,8 +502,9 @@ export class HatiClient extends CommandMethods {
   #internal(spec: CommandSpec, args: string[], done: (value: unknown) => void = () => {}): void {
     const fail = (err: HatiError) => {
       if (err.code === 'CONNECTION_LOST' || err.code === 'CONNECTION_CLOSED') return;
-      // A server without HELLO (before 0.2) speaks RESP2 only.
+      // A server without HELLO (before 0.2) speaks RESP2 only, and has no CLIENT either.
       if (spec === commands.HELLO && err.code === 'UNKNOWN_COMMAND') this.#protocol = 2;
+      else if (spec.name === 'CLIENT SETINFO' && err.code === 'UNKNOWN_COMMAND') return;
       else this.#emitError(err);
     };
     const confirm = confirmationOf(spec);

@@ -3,6 +3,7 @@
 
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -52,6 +53,8 @@ function shown(reply: Reply): unknown {
   if (Array.isArray(reply)) return reply.map(shown);
   return reply;
 }
+
+const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
 
 t.test('HELLO 3 on connect; a key set reaches a keyspace subscriber', async (t) => {
   const { server } = await startServer(t);
@@ -379,7 +382,23 @@ t.test('a SUBSCRIBE given up on still takes its confirmations; a refused one is 
   await client.ping();
   t.same(
     stub.connections[1],
-    [['HELLO', '3'], ['SUBSCRIBE', 'kept'], ['PING']],
-    'only the confirmed subscription is sent again, before anything else',
+    [
+      ['HELLO', '3'],
+      ['CLIENT', 'SETINFO', 'LIB-NAME', '@hati/client'],
+      ['CLIENT', 'SETINFO', 'LIB-VER', version],
+      ['SUBSCRIBE', 'kept'],
+      ['PING'],
+    ],
+    'the handshake, then only the confirmed subscription is sent again, before anything else',
   );
+});
+
+t.test('every connection tells the server which library it is (CLIENT SETINFO), as Redis clients do', async (t) => {
+  const { server } = await startServer(t);
+  const client = createClient({ port: server.addresses.tcp?.port as number, name: 'worker-7' });
+  t.teardown(() => client.close());
+  const info = String(await client.sendCommand(['CLIENT', 'INFO']));
+  t.match(info, /name=worker-7 .*resp=3 lib-name=@hati\/client lib-ver=\d+\.\d+\.\d+/);
+  const stats = await client.stats();
+  t.match(stats.clients, [{ name: 'worker-7', libName: '@hati/client', protocol: 3 }]);
 });
