@@ -87,12 +87,18 @@ t.test('HELLO 3 on connect; a key set reaches a keyspace subscriber', async (t) 
   t.equal(box.got.length, 3, 'nothing after unsubscribe');
 });
 
-t.test('an hdd key that expires is announced on __keyevent@hdd__:expired', async (t) => {
+/** A server, a client to subscribe with and one to write with; all closed after the test. */
+async function subscriberAndWriter(t: Test): Promise<{ sub: HatiClient; writer: HatiClient }> {
   const { server } = await startServer(t);
   const port = server.addresses.tcp?.port as number;
   const sub = createClient({ port });
   const writer = createClient({ port });
   t.teardown(() => Promise.all([sub.close(), writer.close()]));
+  return { sub, writer };
+}
+
+t.test('an hdd key that expires is announced on __keyevent@hdd__:expired', async (t) => {
+  const { sub, writer } = await subscriberAndWriter(t);
   const box = inbox();
   await sub.subscribe(['__keyevent@hdd__:expired', '__keyevent@hdd__:set'], box.listener);
   await writer.set('hdd', 'short', 'v', { ttl: 50 });
@@ -109,11 +115,7 @@ t.test('an hdd key that expires is announced on __keyevent@hdd__:expired', async
 });
 
 t.test('psubscribe: a glob over channels, the pattern given to the listener', async (t) => {
-  const { server } = await startServer(t);
-  const port = server.addresses.tcp?.port as number;
-  const sub = createClient({ port });
-  const writer = createClient({ port });
-  t.teardown(() => Promise.all([sub.close(), writer.close()]));
+  const { sub, writer } = await subscriberAndWriter(t);
   const box = inbox();
   const pattern = '__keyspace@memory__:user:*';
   await sub.psubscribe(pattern, box.listener);
