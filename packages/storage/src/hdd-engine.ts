@@ -822,7 +822,10 @@ export class HddEngine implements KeyValueStore {
         for (const shard of this.#shardList) {
           if (!shard.unsynced) continue;
           shard.unsynced = false;
-          shard.barrier(() => shard.fsync()).catch(() => {});
+          // A refused or failed fsync leaves the shard's writes unsynced: the next tick (or close) tries again.
+          shard.barrier(() => shard.fsync()).catch(() => {
+            shard.unsynced = true;
+          });
         }
       }, EVERYSEC_MS);
       this.#syncTimer.unref();

@@ -76,10 +76,41 @@ t.test('active expiry removes keys nobody reads', async (t) => {
   t.equal(records, 100);
 });
 
+t.test('the sweeper keeps a key at set + N and removes it at set + N + 1', async (t) => {
+  const clock = fakeClock();
+  const store = await HddEngine.open({ dataDir: freshDir(), clock, sweepIntervalMs: 5 });
+  t.teardown(() => store.close());
+  const swept: string[] = [];
+  store.onExpired = (key) => {
+    swept.push(key.toString());
+  };
+  const keys = (prefix: string) => Array.from({ length: 200 }, (_, i): [string, string] => [`${prefix}-${i}`, 'v']);
+  // The early keys are in every shard, so at set + 10 every shard's sweep runs: it must take
+  // them and leave the edge keys, live until set + 10 included.
+  await store.setMany(keys('early'), 5);
+  await store.setMany(keys('edge'), 10);
+  clock.now += 10;
+  const sweptOf = (prefix: string) => swept.filter((key) => key.startsWith(`${prefix}-`)).length;
+  const settled = async (done: () => boolean) => {
+    const deadline = Date.now() + 10_000;
+    while (!done() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+  };
+  await settled(() => sweptOf('early') === 200);
+  t.equal(sweptOf('early'), 200, 'at set + 10 the sweeper removed every key set with ttl 5');
+  t.equal(sweptOf('edge'), 0, 'and none set with ttl 10');
+  t.equal(store.heldKeys(), 200);
+  clock.now += 1;
+  await settled(() => sweptOf('edge') === 200);
+  t.equal(sweptOf('edge'), 200, 'at set + 11 it removed those too');
+  t.equal(store.heldKeys(), 0);
+});
+
 t.test('reshard 8 → 3 → 16 keeps every key and its expiry', async (t) => {
   const dataDir = freshDir();
   const clock = fakeClock();
-  const n = 100_000;
+  // Enough keys that even with 16 shards each new shard gets over a thousand, so its copy is
+  // written in more than one batch (RESHARD_BATCH entries each), as a big store's is.
+  const n = 20_000;
   let store = await HddEngine.open({ dataDir, clock, durability: 'no' });
   await fill(store, n, (i) => (i % 10 === 0 ? 3_600_000 : 0));
   await store.set('expired-before-reshard', 'x', 5);
@@ -102,7 +133,7 @@ t.test('reshard 8 → 3 → 16 keeps every key and its expiry', async (t) => {
     }
     t.equal(seen, n, `${shards} shards: every key is there`);
     t.equal(bad, 0, `${shards} shards: every value and expiry is intact`);
-    t.equal(await store.get('key-77777'), 'value-77777', 'reads find keys in their new shard');
+    t.equal(await store.get('key-17777'), 'value-17777', 'reads find keys in their new shard');
     t.equal(await store.get('expired-before-reshard'), undefined);
     await store.close();
     const names = (await readdir(join(dataDir, 'db'))).filter((name) => name.startsWith('kv_shard_'));

@@ -16,7 +16,14 @@ export function fakeClock(start = 1_700_000_000_000): FakeClock {
 }
 
 export interface Harness {
-  /** Opens a fresh, empty store reading time from `clock`. */
+  /**
+   * Opens a fresh, empty store reading time from `clock`. The areas move `clock` by hand. An
+   * engine whose calls wait for real I/O, so that a sweeper on a real timer can run in the middle
+   * of an area, must be opened with that sweeper out of the way: it would remove expired records
+   * at a moment that depends on the machine's load, and what an area sees of them (a scan's
+   * budget counts the expired records it reads) would pass or fail with it. Each engine's
+   * sweeper has tests of its own.
+   */
   open(clock: FakeClock): Promise<KeyValueStore>;
   /** For persistent engines: closes `store` and opens the same data again. */
   reopen?(store: KeyValueStore, clock: FakeClock): Promise<KeyValueStore>;
