@@ -823,9 +823,11 @@ export class HddEngine implements KeyValueStore {
           if (!shard.unsynced) continue;
           shard.unsynced = false;
           // A refused or failed fsync leaves the shard's writes unsynced: the next tick (or close) tries again.
-          shard.barrier(() => shard.fsync()).catch(() => {
-            shard.unsynced = true;
-          });
+          shard
+            .barrier(() => shard.fsync())
+            .catch(() => {
+              shard.unsynced = true;
+            });
         }
       }, EVERYSEC_MS);
       this.#syncTimer.unref();

@@ -1,9 +1,13 @@
 export { StorageError, StorageErrorCode } from './errors.js';
 export { globMatcher } from './glob.js';
 export { HddEngine } from './hdd-engine.js';
+// The LevelDB helpers other Hati packages build on (@hati/broker keeps its queues with them), so
+// that opening, locking and error codes of a LevelDB are written once.
+export { type Db, type DbOptions, dirIdentity, ensureDir, identityChange, newDb, openDb } from './hdd-layout.js';
 export { MemoryEngine } from './memory-engine.js';
 export {
   type Clock,
+  checkDurability,
   Durability,
   defaults,
   type HddEngineOptions,
@@ -25,3 +29,4 @@ export {
   type StoredEntry,
   type StoreSupports,
 } from './store.js';
+export { TimeHeap } from './time-heap.js';

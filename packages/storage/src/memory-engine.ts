@@ -1,7 +1,6 @@
 import { CursorTable, isStartCursor } from './cursors.js';
 import { StorageError } from './errors.js';
 import { isExpired, remainingMs } from './expiry.js';
-import { ExpiryHeap } from './expiry-heap.js';
 import { globMatcher } from './glob.js';
 import { shardOfString } from './hash.js';
 import {
@@ -25,13 +24,14 @@ import {
   type MemoryEngineOptions,
 } from './options.js';
 import type { Bytes, ExpiredHook, KeyValueStore, ScanOptions, ScanResult, SetCondition, StoredEntry } from './store.js';
+import { TimeHeap } from './time-heap.js';
 
 class MemoryShard {
   /** Canonical key string → value (UTF-8 text as a string, other bytes as a Buffer). */
   values = new Map<string, string | Buffer>();
   /** Expiry time of every key that has one. Most keys have none, so this map is often empty. */
   expiries = new Map<string, number>();
-  heap = new ExpiryHeap();
+  heap = new TimeHeap<string>();
 }
 
 /**
@@ -358,7 +358,10 @@ export class MemoryEngine implements KeyValueStore {
     shard.expiries.set(k, expiresAt);
     shard.heap.push(expiresAt, k);
     // Overwriting keys with new ttls leaves stale heap entries; keep them bounded.
-    if (shard.heap.size > 2 * shard.expiries.size + 1024) shard.heap.rebuild(shard.expiries);
+    if (shard.heap.size > 2 * shard.expiries.size + 1024) {
+      shard.heap.clear();
+      for (const [key, time] of shard.expiries) shard.heap.push(time, key);
+    }
   }
 
   #assertOpen(): void {
@@ -413,7 +416,7 @@ export class MemoryEngine implements KeyValueStore {
     let removed = 0;
     while (isExpired(heap.peekTime(), now)) {
       if (removed === limit) return true;
-      const k = heap.popKey();
+      const k = heap.pop();
       const expiresAt = shard.expiries.get(k);
       // Stale entries (key deleted or given a later expiry) are dropped without effect.
       if (expiresAt !== undefined && isExpired(expiresAt, now)) {

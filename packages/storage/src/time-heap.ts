@@ -1,46 +1,47 @@
 /**
- * A binary min-heap of (expiry time, key), kept as two parallel arrays so that times stay
- * unboxed doubles. Entries may be stale (the key was deleted or set again); whoever pops them
- * checks against the live expiry, and `rebuild` drops them when they pile up.
+ * A binary min-heap of (time, item), kept as two parallel arrays so that times stay unboxed
+ * doubles. Entries may be stale (a key deleted or set again, a lease acknowledged or extended);
+ * whoever pops them checks, and rebuilds the heap from the live entries when they pile up. The
+ * memory engine keeps its expiries in one; @hati/broker its leases, delays and redeliveries.
  */
-export class ExpiryHeap {
+export class TimeHeap<T> {
   #times: number[] = [];
-  #keys: string[] = [];
+  #items: T[] = [];
 
   get size(): number {
     return this.#times.length;
   }
 
-  /** The earliest time in the heap, or Infinity when empty. */
+  /** The earliest time, or Infinity when empty. */
   peekTime(): number {
     return this.#times.length === 0 ? Number.POSITIVE_INFINITY : (this.#times[0] as number);
   }
 
-  push(time: number, key: string): void {
+  push(time: number, item: T): void {
     const times = this.#times;
-    const keys = this.#keys;
+    const items = this.#items;
     let i = times.length;
     times.push(time);
-    keys.push(key);
+    items.push(item);
     while (i > 0) {
       const parent = (i - 1) >>> 1;
       const parentTime = times[parent] as number;
       if (parentTime <= time) break;
       times[i] = parentTime;
-      keys[i] = keys[parent] as string;
+      items[i] = items[parent] as T;
       i = parent;
     }
     times[i] = time;
-    keys[i] = key;
+    items[i] = item;
   }
 
-  /** Removes the earliest entry and returns its key; call only when `size > 0`. */
-  popKey(): string {
+  /** Removes the earliest entry and returns its item; call only when `size > 0`. */
+  pop(): T {
     const times = this.#times;
-    const keys = this.#keys;
-    const top = keys[0] as string;
+    const items = this.#items;
+    const top = items[0] as T;
     const lastTime = times.pop() as number;
-    const lastKey = keys.pop() as string;
+    const lastItem = items.pop() as T;
     const length = times.length;
     if (length > 0) {
       let i = 0;
@@ -50,23 +51,17 @@ export class ExpiryHeap {
         if (child + 1 < length && (times[child + 1] as number) < (times[child] as number)) child++;
         if ((times[child] as number) >= lastTime) break;
         times[i] = times[child] as number;
-        keys[i] = keys[child] as string;
+        items[i] = items[child] as T;
         i = child;
       }
       times[i] = lastTime;
-      keys[i] = lastKey;
+      items[i] = lastItem;
     }
     return top;
   }
 
   clear(): void {
     this.#times = [];
-    this.#keys = [];
-  }
-
-  /** Replaces the content with exactly these live entries. */
-  rebuild(live: Map<string, number>): void {
-    this.clear();
-    for (const [key, time] of live) this.push(time, key);
+    this.#items = [];
   }
 }
