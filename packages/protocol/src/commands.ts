@@ -11,7 +11,9 @@ import { ProtocolError, ProtocolErrorCode } from './errors.js';
  * `storageType` (`memory` or `hdd`, any case), `ttl` (whole milliseconds, 0 = no expiry), `key`
  * and `value` (binary-safe bytes), `integer` (64-bit signed, decimal), `cursor` (a SCAN cursor,
  * decimal), `pattern` (a glob: `*`, `?`, `[a-z]`, `\\x`), `channel` (a pub/sub channel name),
- * `name` (a connection name: no spaces), `text` (free text).
+ * `name` (a connection name: no spaces), `text` (free text); for the broker: `router` and
+ * `queue` (names), `routingKey` (a routing or binding key), `message` (binary-safe bytes),
+ * `messageId` (a delivered message's id), `ms` (whole milliseconds), `count` (a whole number).
  */
 export type ArgKind =
   | 'storageType'
@@ -23,7 +25,14 @@ export type ArgKind =
   | 'pattern'
   | 'channel'
   | 'name'
-  | 'text';
+  | 'text'
+  | 'router'
+  | 'queue'
+  | 'routingKey'
+  | 'message'
+  | 'messageId'
+  | 'ms'
+  | 'count';
 
 /**
  * The shape of a reply, which decides how each front end encodes it:
@@ -35,6 +44,10 @@ export type ArgKind =
  * - `bulks`: an array of bulk strings or nulls (MGET); `keys`: an array of bulk strings;
  *   `scan`: `[cursor, [keys]]` (JSON-RPC `{cursor, keys}`); `map`: a RESP3 map, or a flat
  *   array in RESP2 (JSON-RPC: an object);
+ * - `deliveries`: broker messages, each an array `[id, deliveries, routingKey, message]` with a
+ *   fifth element `[reason, queue, deliveries]` for a dead-lettered one (JSON-RPC: objects
+ *   `{id, deliveries, routingKey, message, death?}`);
+ * - `document`: a JSON bulk string in RESP2, a map in RESP3 (JSON-RPC: the object);
  * - `custom`: written by the command itself (pub/sub confirmations, COMMAND); TCP only.
  */
 export type ReplyKind =
@@ -49,6 +62,8 @@ export type ReplyKind =
   | 'keys'
   | 'scan'
   | 'map'
+  | 'deliveries'
+  | 'document'
   | 'custom';
 
 /**
@@ -56,9 +71,9 @@ export type ReplyKind =
  * of `read`, `write`, `connection`, `admin` is set: the permission a caller needs.
  */
 export interface CommandFlags {
-  /** Reads keys of the storage type it names. */
+  /** Reads keys of the storage type it names, or the broker's definitions and counts. */
   readonly read?: true;
-  /** Changes keys of the storage type it names. */
+  /** Changes keys of the storage type it names, or the broker's routers, queues and messages. */
   readonly write?: true;
   /** Acts on the caller's own connection only (PING, HELLO, CLIENT SETNAME, SUBSCRIBE...). */
   readonly connection?: true;
@@ -102,6 +117,12 @@ export interface CommandSpec {
   readonly repeat: number;
   /** Keyword options after the positional arguments, each given at most once. */
   readonly options: readonly OptionSpec[];
+  /**
+   * The options come before the last positional argument instead of after all of them
+   * (`PUBLISH <router> <routingKey> [DELAY ms] <message>`), so that the inline form's last
+   * argument can still take the rest of the line.
+   */
+  readonly optionsBeforeLast?: true;
   /** Fewest arguments after the name. */
   readonly minArgs: number;
   /** Most arguments after the name (Infinity when arguments repeat). */
@@ -131,7 +152,7 @@ export interface CommandSpec {
   readonly since: string;
 }
 
-export type CommandGroup = 'string' | 'keyspace' | 'connection' | 'server' | 'pubsub';
+export type CommandGroup = 'string' | 'keyspace' | 'connection' | 'server' | 'pubsub' | 'broker';
 
 interface CommandDefinition {
   readonly args: readonly ArgSpec[];
@@ -148,6 +169,7 @@ interface CommandDefinition {
   readonly subcommands?: Readonly<Record<string, CommandSpec>>;
   /** Fewer arguments than the positional ones, for a command with a second form (SCAN). */
   readonly minArgs?: number;
+  readonly optionsBeforeLast?: true;
   readonly since?: string;
 }
 
@@ -165,6 +187,7 @@ export type TypedCommandSpec<N extends string, D extends CommandDefinition> = Co
   readonly rpc: D['rpc'];
   readonly client: D['client'];
   readonly subcommands: D['subcommands'];
+  readonly optionsBeforeLast: D['optionsBeforeLast'];
 };
 
 const PERMISSIONS = ['read', 'write', 'connection', 'admin'] as const;
@@ -174,7 +197,7 @@ function define<const N extends string, const D extends CommandDefinition>(
   name: N,
   definition: D,
 ): TypedCommandSpec<N, D> {
-  const { args, reply, summary, inlineRest, flags, subcommands } = definition;
+  const { args, reply, summary, inlineRest, flags, subcommands, optionsBeforeLast } = definition;
   const options = definition.options ?? [];
   const repeat = definition.repeat ?? 0;
   if (!/^[A-Z]+( [A-Z-]+)?$/.test(name)) throw new Error(`command name ${name} must be upper-case ASCII letters`);
@@ -185,6 +208,9 @@ function define<const N extends string, const D extends CommandDefinition>(
   }
   if (inlineRest !== undefined && (inlineRest !== args.length - 1 || repeat !== 0)) {
     throw new Error(`${name}: inlineRest must be the index of the last argument, which may not repeat`);
+  }
+  if (optionsBeforeLast === true && (options.length === 0 || args.some((arg) => arg.optional === true))) {
+    throw new Error(`${name}: optionsBeforeLast needs options and no optional arguments`);
   }
   if (repeat > args.length || (repeat > 0 && options.length > 0)) {
     throw new Error(`${name}: repeated arguments must be the last ones, and exclude options`);
@@ -215,11 +241,12 @@ function define<const N extends string, const D extends CommandDefinition>(
     rpc: definition.rpc,
     client: definition.client,
     summary,
-    syntax: syntaxOf(name, args, repeat, options, subcommands),
+    syntax: syntaxOf(name, args, repeat, options, subcommands, optionsBeforeLast === true),
     example: definition.example,
     since: definition.since ?? '0.1.0',
     ...(inlineRest !== undefined && { inlineRest }),
     ...(subcommands !== undefined && { subcommands }),
+    ...(optionsBeforeLast === true && { optionsBeforeLast }),
   };
   return Object.freeze(spec) as unknown as TypedCommandSpec<N, D>;
 }
@@ -230,6 +257,7 @@ function syntaxOf(
   repeat: number,
   options: readonly OptionSpec[],
   subcommands: Readonly<Record<string, CommandSpec>> | undefined,
+  optionsBeforeLast = false,
 ): string {
   if (subcommands !== undefined) return `${name} <${Object.keys(subcommands).join('|')}> [arguments]`;
   const word = (arg: ArgSpec) => (arg.optional === true ? `[${arg.name}]` : `<${arg.name}>`);
@@ -247,7 +275,9 @@ function syntaxOf(
     const key = option.group ?? option.token;
     groups.set(key, [...(groups.get(key) ?? []), text]);
   }
+  const last = optionsBeforeLast ? parts.pop() : undefined;
   for (const texts of groups.values()) parts.push(`[${texts.join('|')}]`);
+  if (last !== undefined) parts.push(last);
   return parts.join(' ');
 }
 
@@ -259,6 +289,13 @@ const KEY = { name: 'key', kind: 'key' } as const;
 const VALUE = { name: 'value', kind: 'value' } as const;
 const CHANNEL = { name: 'channel', kind: 'channel' } as const;
 const PATTERN = { name: 'pattern', kind: 'pattern' } as const;
+
+const ROUTER = { name: 'router', kind: 'router' } as const;
+const QUEUE = { name: 'queue', kind: 'queue' } as const;
+const MESSAGE_ID = { name: 'id', kind: 'messageId' } as const;
+const BINDING_KEY = { name: 'bindingKey', kind: 'routingKey' } as const;
+const GLOB = { name: 'pattern', kind: 'pattern', optional: true } as const;
+const BROKER = '0.3.0';
 
 const clientSubcommands = {
   ID: define('CLIENT ID', {
@@ -707,6 +744,283 @@ export const commands = {
     summary: "Replies server information in Redis's INFO text format (Redis clients read it when they connect).",
     example: [],
   }),
+  CREATEROUTER: define('CREATEROUTER', {
+    args: [
+      { name: 'name', kind: 'router' },
+      { name: 'kind', kind: 'text' },
+    ],
+    reply: 'status',
+    flags: { write: true },
+    group: 'broker',
+    rpc: 'Broker.CreateRouter',
+    client: 'createRouter',
+    summary: 'Creates a router of kind direct, fanout or topic; replies OK (also when it exists with that kind).',
+    example: ['orders', 'topic'],
+    since: BROKER,
+  }),
+  CREATEQUEUE: define('CREATEQUEUE', {
+    args: [
+      { name: 'name', kind: 'queue' },
+      { name: 'type', kind: 'text' },
+    ],
+    options: [
+      { token: 'ACKTIMEOUT', args: [{ name: 'ackTimeoutMs', kind: 'ms' }], summary: 'lease length (default 30000)' },
+      {
+        token: 'MAXDELIVERIES',
+        args: [{ name: 'maxDeliveries', kind: 'count' }],
+        summary: 'dead-letter after this many deliveries (default 0: no limit)',
+      },
+      { token: 'DEADLETTER', args: [{ name: 'deadLetter', kind: 'router' }], summary: 'router for dead letters' },
+      {
+        token: 'MAXLENGTH',
+        args: [{ name: 'maxLength', kind: 'count' }],
+        summary: 'most waiting messages (default 0: no limit)',
+      },
+      {
+        token: 'OVERFLOW',
+        args: [{ name: 'overflow', kind: 'text' }],
+        summary: 'reject (default) or drop-head when full',
+      },
+      { token: 'TTL', args: [{ name: 'ttlMs', kind: 'ms' }], summary: 'message ttl in the queue (default 0: none)' },
+      {
+        token: 'DEDUPWINDOW',
+        args: [{ name: 'dedupWindowMs', kind: 'ms' }],
+        summary: 'how long message ids are remembered (default 120000)',
+      },
+    ],
+    reply: 'status',
+    flags: { write: true },
+    group: 'broker',
+    rpc: 'Broker.CreateQueue',
+    client: 'createQueue',
+    summary: 'Creates a memory or hdd queue; replies OK (also when it exists with the same settings).',
+    example: ['jobs', 'memory'],
+    since: BROKER,
+  }),
+  BIND: define('BIND', {
+    args: [QUEUE, ROUTER, BINDING_KEY],
+    reply: 'status',
+    flags: { write: true },
+    group: 'broker',
+    rpc: 'Broker.Bind',
+    client: 'bind',
+    summary: "Routes the router's messages whose routing key matches the binding key to the queue; replies OK.",
+    example: ['jobs', 'orders', 'eu.#'],
+    since: BROKER,
+  }),
+  UNBIND: define('UNBIND', {
+    args: [QUEUE, ROUTER, BINDING_KEY],
+    reply: 'boolean',
+    flags: { write: true },
+    group: 'broker',
+    rpc: 'Broker.Unbind',
+    client: 'unbind',
+    summary: 'Removes a binding; replies 1, or 0 when there was none.',
+    example: ['jobs', 'orders', 'eu.#'],
+    since: BROKER,
+  }),
+  PUBLISH: define('PUBLISH', {
+    args: [ROUTER, { name: 'routingKey', kind: 'routingKey' }, { name: 'message', kind: 'message' }],
+    inlineRest: 2,
+    optionsBeforeLast: true,
+    options: [
+      { token: 'DELAY', args: [{ name: 'delayMs', kind: 'ms' }], summary: 'not delivered before ms from now' },
+      { token: 'TTL', args: [{ name: 'ttlMs', kind: 'ms' }], summary: 'dead-lettered if not acknowledged within ms' },
+      { token: 'ID', args: [{ name: 'id', kind: 'text' }], summary: 'de-duplication id' },
+    ],
+    reply: 'integer',
+    flags: { write: true },
+    group: 'broker',
+    rpc: 'Broker.Publish',
+    client: 'publish',
+    summary: 'Routes a message to the queues bound to the router; replies how many it reached, once stored.',
+    example: ['orders', 'eu.new', 'hello'],
+    since: BROKER,
+  }),
+  FETCH: define('FETCH', {
+    args: [QUEUE, { name: 'count', kind: 'count', optional: true }, { name: 'waitMs', kind: 'ms', optional: true }],
+    reply: 'deliveries',
+    flags: { write: true },
+    group: 'broker',
+    rpc: 'Broker.Fetch',
+    client: 'fetch',
+    summary:
+      'Leases up to count messages (default 1), waiting up to waitMs for one; replies [id, deliveries, routingKey, message] each.',
+    example: ['jobs', '10'],
+    since: BROKER,
+  }),
+  ACK: define('ACK', {
+    args: [QUEUE, MESSAGE_ID],
+    repeat: 1,
+    reply: 'integer',
+    flags: { write: true },
+    group: 'broker',
+    rpc: 'Broker.Ack',
+    client: 'ack',
+    summary: 'Acknowledges leased messages (gone for good); replies how many were leased.',
+    example: ['jobs', '1'],
+    since: BROKER,
+  }),
+  NACK: define('NACK', {
+    args: [QUEUE, MESSAGE_ID],
+    options: [
+      { token: 'REQUEUE', group: 'mode', summary: 'back to the queue, ahead of newer messages (default)' },
+      { token: 'DROP', group: 'mode', summary: 'to the dead letters' },
+    ],
+    reply: 'integer',
+    flags: { write: true },
+    group: 'broker',
+    rpc: 'Broker.Nack',
+    client: 'nack',
+    summary: 'Gives a leased message back (REQUEUE) or dead-letters it (DROP); replies 1, or 0 when not leased.',
+    example: ['jobs', '1'],
+    since: BROKER,
+  }),
+  TOUCH: define('TOUCH', {
+    args: [QUEUE, MESSAGE_ID],
+    reply: 'boolean',
+    flags: { write: true },
+    group: 'broker',
+    rpc: 'Broker.Touch',
+    client: 'touch',
+    summary: "Extends a lease by the queue's ack timeout from now; replies 1, or 0 when not leased.",
+    example: ['jobs', '1'],
+    since: BROKER,
+  }),
+  CONSUME: define('CONSUME', {
+    args: [QUEUE, { name: 'prefetch', kind: 'count', optional: true }],
+    reply: 'bulk',
+    flags: { write: true },
+    group: 'broker',
+    rpc: null,
+    client: 'consume',
+    summary:
+      "Pushes the queue's messages to this connection, at most prefetch unacknowledged (0: no limit); replies the consumer tag.",
+    example: ['jobs', '10'],
+    since: BROKER,
+  }),
+  CANCEL: define('CANCEL', {
+    args: [{ name: 'tag', kind: 'text' }],
+    reply: 'boolean',
+    flags: { write: true },
+    group: 'broker',
+    rpc: null,
+    client: null,
+    summary: 'Stops a consumer of this connection (its leased messages stay leased); replies 1, or 0.',
+    example: ['ctag-1'],
+    since: BROKER,
+  }),
+  GETQUEUE: define('GETQUEUE', {
+    args: [{ name: 'name', kind: 'queue' }],
+    reply: 'document',
+    flags: { read: true },
+    group: 'broker',
+    rpc: 'Broker.GetQueue',
+    client: 'getQueue',
+    summary: "Replies a queue's settings, counts and bindings (JSON; a map in RESP3).",
+    example: ['jobs'],
+    since: BROKER,
+  }),
+  GETROUTER: define('GETROUTER', {
+    args: [{ name: 'name', kind: 'router' }],
+    reply: 'document',
+    flags: { read: true },
+    group: 'broker',
+    rpc: 'Broker.GetRouter',
+    client: 'getRouter',
+    summary: "Replies a router's kind and bindings (JSON; a map in RESP3).",
+    example: ['orders'],
+    since: BROKER,
+  }),
+  LISTQUEUE: define('LISTQUEUE', {
+    args: [GLOB],
+    reply: 'keys',
+    flags: { read: true },
+    group: 'broker',
+    rpc: 'Broker.ListQueue',
+    client: 'listQueues',
+    summary: 'Replies the names of the queues (matching the glob), sorted.',
+    example: [],
+    since: BROKER,
+  }),
+  LISTROUTER: define('LISTROUTER', {
+    args: [GLOB],
+    reply: 'keys',
+    flags: { read: true },
+    group: 'broker',
+    rpc: 'Broker.ListRouter',
+    client: 'listRouters',
+    summary: 'Replies the names of the routers (matching the glob), sorted.',
+    example: [],
+    since: BROKER,
+  }),
+  FLUSH: define('FLUSH', {
+    args: [QUEUE],
+    reply: 'integer',
+    flags: { write: true },
+    group: 'broker',
+    rpc: 'Broker.Flush',
+    client: 'flush',
+    summary: "Removes a queue's waiting messages (leased ones stay); replies how many.",
+    example: ['jobs'],
+    since: BROKER,
+  }),
+  DELETEQUEUE: define('DELETEQUEUE', {
+    args: [{ name: 'name', kind: 'queue' }],
+    reply: 'boolean',
+    flags: { write: true },
+    group: 'broker',
+    rpc: 'Broker.DeleteQueue',
+    client: 'deleteQueue',
+    summary: 'Deletes a queue, its messages and bindings; replies 1, or 0 when there was none.',
+    example: ['jobs'],
+    since: BROKER,
+  }),
+  DELETEROUTER: define('DELETEROUTER', {
+    args: [{ name: 'name', kind: 'router' }],
+    reply: 'boolean',
+    flags: { write: true },
+    group: 'broker',
+    rpc: 'Broker.DeleteRouter',
+    client: 'deleteRouter',
+    summary: 'Deletes a router and its bindings; replies 1, or 0 when there was none.',
+    example: ['orders'],
+    since: BROKER,
+  }),
+  DEADLETTERS: define('DEADLETTERS', {
+    args: [QUEUE, { name: 'count', kind: 'count', optional: true }],
+    reply: 'deliveries',
+    flags: { read: true },
+    group: 'broker',
+    rpc: 'Broker.DeadLetters',
+    client: 'deadLetters',
+    summary: "Replies the oldest count (default 10) dead letters kept in a queue's own list, with their reasons.",
+    example: ['jobs'],
+    since: BROKER,
+  }),
+  REPLAYDEAD: define('REPLAYDEAD', {
+    args: [QUEUE, { name: 'count', kind: 'count', optional: true }],
+    reply: 'integer',
+    flags: { write: true },
+    group: 'broker',
+    rpc: 'Broker.ReplayDead',
+    client: 'replayDead',
+    summary:
+      'Moves up to count (default 1000) kept dead letters back into the queue as new messages; replies how many.',
+    example: ['jobs'],
+    since: BROKER,
+  }),
+  PURGEDEAD: define('PURGEDEAD', {
+    args: [QUEUE],
+    reply: 'integer',
+    flags: { write: true },
+    group: 'broker',
+    rpc: 'Broker.PurgeDead',
+    client: 'purgeDead',
+    summary: "Deletes the dead letters kept in a queue's own list; replies how many.",
+    example: ['jobs'],
+    since: BROKER,
+  }),
 } as const;
 
 export type CommandName = keyof typeof commands;
@@ -804,14 +1118,20 @@ const NO_OPTIONS: OptionValues = new Map();
 /**
  * Reads the keyword options of `spec` from `args[start..]` (any case), or throws a `SYNTAX`
  * error naming what is wrong: an unknown word, a missing value, an option given twice, or two
- * of one group (`NX` with `XX`). Allocates only when options are present.
+ * of one group (`NX` with `XX`). Allocates only when options are present. `end`: where they
+ * stop (before the last argument, for a command whose options come before it).
  */
-export function readOptions(spec: CommandSpec, args: readonly Uint8Array[], start: number): OptionValues {
-  if (start >= args.length) return NO_OPTIONS;
+export function readOptions(
+  spec: CommandSpec,
+  args: readonly Uint8Array[],
+  start: number,
+  end = args.length,
+): OptionValues {
+  if (start >= end) return NO_OPTIONS;
   const found: OptionValues = new Map();
   const groups = new Map<string, string>();
   let i = start;
-  while (i < args.length) {
+  while (i < end) {
     const word = args[i] as Uint8Array;
     const option = spec.options.find(
       (candidate) => candidate.token.length === word.length && sameName(candidate.token, word),
@@ -828,7 +1148,7 @@ export function readOptions(spec: CommandSpec, args: readonly Uint8Array[], star
       groups.set(option.group, option.token);
     }
     const count = option.args?.length ?? 0;
-    if (i + count >= args.length) {
+    if (i + count >= end) {
       throw syntaxError(`'${spec.name}': ${option.token} needs ${plural(count, 'value')}: ${spec.syntax}`);
     }
     found.set(option.token, args.slice(i + 1, i + 1 + count) as Uint8Array[]);

@@ -59,6 +59,24 @@ export const StorageWireCode = {
 } as const;
 
 /**
+ * Codes of @hati/broker as they travel on the wire (mirrored for the same reason as the storage
+ * codes; the server's tests fail when the two differ).
+ */
+export const BrokerWireCode = {
+  ROUTER_NOT_FOUND: 'ROUTER_NOT_FOUND',
+  QUEUE_NOT_FOUND: 'QUEUE_NOT_FOUND',
+  ROUTER_EXISTS: 'ROUTER_EXISTS',
+  QUEUE_EXISTS: 'QUEUE_EXISTS',
+  ROUTER_KIND_INVALID: 'ROUTER_KIND_INVALID',
+  QUEUE_TYPE_INVALID: 'QUEUE_TYPE_INVALID',
+  NAME_INVALID: 'NAME_INVALID',
+  ROUTING_KEY_INVALID: 'ROUTING_KEY_INVALID',
+  QUEUE_FULL: 'QUEUE_FULL',
+  ARGUMENT_INVALID: 'ARGUMENT_INVALID',
+  BROKER_CLOSED: 'BROKER_CLOSED',
+} as const;
+
+/**
  * Error codes the server adds. The same strings are the first word of a `-CODE message` reply
  * and the `error.data.code` of a JSON-RPC error. Documented in docs/errors.md (Server).
  */
@@ -111,7 +129,12 @@ export const ServerErrorCode = {
 export type ServerErrorCode = (typeof ServerErrorCode)[keyof typeof ServerErrorCode];
 
 /** Every code that may reach the wire: the only codes a reply or JSON-RPC error carries. */
-export const WireErrorCode = { ...ProtocolErrorCode, ...StorageWireCode, ...ServerErrorCode } as const;
+export const WireErrorCode = {
+  ...ProtocolErrorCode,
+  ...StorageWireCode,
+  ...BrokerWireCode,
+  ...ServerErrorCode,
+} as const;
 
 export type WireErrorCode = (typeof WireErrorCode)[keyof typeof WireErrorCode];
 

@@ -21,6 +21,7 @@ export {
   unknownSubcommand,
 } from './commands.js';
 export {
+  BrokerWireCode,
   isWireCode,
   ProtocolError,
   ProtocolErrorCode,

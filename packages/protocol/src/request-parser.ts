@@ -8,7 +8,7 @@
 // progress, copied, so it never pins a socket chunk (nor breaks if the caller reuses one).
 
 import { COLON, CR, DOLLAR, LF, MAX_HEADER_DIGITS, NINE, SPACE, STAR, showByte, showText, TAB, ZERO } from './bytes.js';
-import { lookupCommand } from './commands.js';
+import { type CommandSpec, lookupCommand } from './commands.js';
 import { ProtocolError, ProtocolErrorCode } from './errors.js';
 import { HeldBytes } from './held-bytes.js';
 import { type ParserLimits, resolveLimits } from './options.js';
@@ -352,18 +352,25 @@ export class RequestParser {
     const args: Buffer[] = [];
     // Token index of the argument that takes the rest of the line, if the command has one.
     let restAt = -1;
+    let spec: CommandSpec | undefined;
     while (pos < stop) {
       let tokenEnd = pos + 1;
       while (tokenEnd < stop && !isBlank(line[tokenEnd] as number)) tokenEnd++;
       args.push(line.subarray(pos, tokenEnd));
       if (args.length === 1) {
-        const rest = lookupCommand(args[0] as Buffer)?.inlineRest;
-        if (rest !== undefined) restAt = rest + 1;
+        spec = lookupCommand(args[0] as Buffer);
+        if (spec?.inlineRest !== undefined) restAt = spec.inlineRest + 1;
       }
       if (args.length === restAt && tokenEnd < stop) {
-        // The rest of the line after the one separator, verbatim.
-        args.push(line.subarray(tokenEnd + 1, stop));
-        break;
+        // Options that come before the last argument (PUBLISH's DELAY ms) are words of their own.
+        const words = spec?.optionsBeforeLast === true ? optionWordsAt(spec, line, tokenEnd + 1, stop) : 0;
+        if (words > 0) {
+          restAt += words;
+        } else {
+          // The rest of the line after the one separator, verbatim.
+          args.push(line.subarray(tokenEnd + 1, stop));
+          break;
+        }
       }
       pos = tokenEnd;
       while (pos < stop && isBlank(line[pos] as number)) pos++;
@@ -415,4 +422,38 @@ export class RequestParser {
   #missingCrlf(): string {
     return `expected CRLF after the ${this.#bulkLength} bytes of argument ${this.#args.length + 1}`;
   }
+}
+
+/**
+ * How many words the option at `line[pos..stop)` takes (its token and values), or 0 when the
+ * next word is not an option of `spec`, or nothing would be left for the last argument after it
+ * (then the words are that argument: `PUBLISH r k DELAY 5` publishes "DELAY 5").
+ */
+function optionWordsAt(spec: CommandSpec, line: Buffer, pos: number, stop: number): number {
+  let end = pos;
+  while (end < stop && !isBlank(line[end] as number)) end++;
+  const word = line.subarray(pos, end);
+  const option = spec.options.find((candidate) => lookupToken(candidate.token, word));
+  if (option === undefined) return 0;
+  const words = 1 + (option.args?.length ?? 0);
+  // Count the words that follow: the option's values, then at least one for the last argument.
+  let seen = 1;
+  let at = end;
+  while (at < stop && seen <= words) {
+    while (at < stop && isBlank(line[at] as number)) at++;
+    if (at === stop) break;
+    while (at < stop && !isBlank(line[at] as number)) at++;
+    seen++;
+  }
+  return seen > words ? words : 0;
+}
+
+function lookupToken(token: string, word: Uint8Array): boolean {
+  if (token.length !== word.length) return false;
+  for (let i = 0; i < word.length; i++) {
+    const code = word[i] as number;
+    const upper = code >= 0x61 && code <= 0x7a ? code - 0x20 : code;
+    if (upper !== token.charCodeAt(i)) return false;
+  }
+  return true;
 }

@@ -39,6 +39,19 @@ export interface StatsSnapshot {
     /** Messages delivered to subscribers since start (one per receiver). */
     delivered: number;
   };
+  /** The broker: totals since start, and each queue's counts now. */
+  broker: {
+    routers: number;
+    queues: number;
+    /** PUBLISH calls that found their router. */
+    published: number;
+    /** Deliveries (leases begun), redeliveries among them, acknowledgements, dead letters. */
+    delivered: number;
+    redelivered: number;
+    acked: number;
+    deadLettered: number;
+    perQueue: Record<string, { ready: number; leased: number; delayed: number; dead: number; consumers: number }>;
+  };
 }
 
 /** One client connection, as `STATS` and `CLIENT LIST` show it. */

@@ -44,6 +44,32 @@ t.test('the table describes each command once', async (t) => {
     PUNSUBSCRIBE: ['PUNSUBSCRIBE [pattern] [<pattern> ...]', 0, Number.POSITIVE_INFINITY, 'custom'],
     STATS: ['STATS', 0, 0, 'json'],
     INFO: ['INFO [section]', 0, 1, 'text'],
+    CREATEROUTER: ['CREATEROUTER <name> <kind>', 2, 2, 'status'],
+    CREATEQUEUE: [
+      'CREATEQUEUE <name> <type> [ACKTIMEOUT <ackTimeoutMs>] [MAXDELIVERIES <maxDeliveries>] [DEADLETTER <deadLetter>] [MAXLENGTH <maxLength>] [OVERFLOW <overflow>] [TTL <ttlMs>] [DEDUPWINDOW <dedupWindowMs>]',
+      2,
+      16,
+      'status',
+    ],
+    BIND: ['BIND <queue> <router> <bindingKey>', 3, 3, 'status'],
+    UNBIND: ['UNBIND <queue> <router> <bindingKey>', 3, 3, 'boolean'],
+    PUBLISH: ['PUBLISH <router> <routingKey> [DELAY <delayMs>] [TTL <ttlMs>] [ID <id>] <message>', 3, 9, 'integer'],
+    FETCH: ['FETCH <queue> [count] [waitMs]', 1, 3, 'deliveries'],
+    ACK: ['ACK <queue> <id> [<id> ...]', 2, Number.POSITIVE_INFINITY, 'integer'],
+    NACK: ['NACK <queue> <id> [REQUEUE|DROP]', 2, 3, 'integer'],
+    TOUCH: ['TOUCH <queue> <id>', 2, 2, 'boolean'],
+    CONSUME: ['CONSUME <queue> [prefetch]', 1, 2, 'bulk'],
+    CANCEL: ['CANCEL <tag>', 1, 1, 'boolean'],
+    GETQUEUE: ['GETQUEUE <name>', 1, 1, 'document'],
+    GETROUTER: ['GETROUTER <name>', 1, 1, 'document'],
+    LISTQUEUE: ['LISTQUEUE [pattern]', 0, 1, 'keys'],
+    LISTROUTER: ['LISTROUTER [pattern]', 0, 1, 'keys'],
+    FLUSH: ['FLUSH <queue>', 1, 1, 'integer'],
+    DELETEQUEUE: ['DELETEQUEUE <name>', 1, 1, 'boolean'],
+    DELETEROUTER: ['DELETEROUTER <name>', 1, 1, 'boolean'],
+    DEADLETTERS: ['DEADLETTERS <queue> [count]', 1, 2, 'deliveries'],
+    REPLAYDEAD: ['REPLAYDEAD <queue> [count]', 1, 2, 'integer'],
+    PURGEDEAD: ['PURGEDEAD <queue>', 1, 1, 'integer'],
   };
   t.same(Object.keys(commands).sort(), Object.keys(expected).sort());
   for (const [name, spec] of Object.entries(commands) as Array<[CommandName, CommandSpec]>) {
@@ -77,9 +103,12 @@ t.test(
       t.equal(permissions.length, 1, `${spec.name} needs exactly one permission flag`);
       t.ok(spec.summary.length > 0 && !spec.summary.includes('\n'), `${spec.name} has a one-line summary`);
       t.match(spec.since, /^\d+\.\d+\.\d+$/, `${spec.name} says since when`);
-      t.ok(['string', 'keyspace', 'connection', 'server', 'pubsub'].includes(spec.group), `${spec.name} has a group`);
       t.ok(
-        spec.rpc === null || /^(Storage|Server)\.[A-Z][A-Za-z]+$/.test(spec.rpc),
+        ['string', 'keyspace', 'connection', 'server', 'pubsub', 'broker'].includes(spec.group),
+        `${spec.name} has a group`,
+      );
+      t.ok(
+        spec.rpc === null || /^(Storage|Server|Broker)\.[A-Z][A-Za-z]+$/.test(spec.rpc),
         `${spec.name}: rpc is a method or null`,
       );
       t.ok(spec.client === null || /^[a-z][A-Za-z]+$/.test(spec.client), `${spec.name}: client is a method or null`);

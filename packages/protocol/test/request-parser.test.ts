@@ -70,6 +70,24 @@ t.test('SET takes the rest of the line, verbatim, as the value', async (t) => {
   for (const [line, args] of cases) expectCommands(t, bin(line), [args], 10);
 });
 
+t.test('PUBLISH: options before the message are words, the message is the rest of the line', async (t) => {
+  const cases: Array<[string, string[]]> = [
+    ['PUBLISH orders eu.new hello world\n', ['PUBLISH', 'orders', 'eu.new', 'hello world']],
+    ['PUBLISH orders eu.new DELAY 500 hello world\n', ['PUBLISH', 'orders', 'eu.new', 'DELAY', '500', 'hello world']],
+    [
+      'publish orders k delay 5 ttl 60000 id order-7 the  body\r\n',
+      ['publish', 'orders', 'k', 'delay', '5', 'ttl', '60000', 'id', 'order-7', 'the  body'],
+    ],
+    // Nothing would be left for the message: the words are the message.
+    ['PUBLISH orders k DELAY 5\n', ['PUBLISH', 'orders', 'k', 'DELAY 5']],
+    ['PUBLISH orders k TTL\n', ['PUBLISH', 'orders', 'k', 'TTL']],
+    // A word that is no option starts the message, and what follows it is message too.
+    ['PUBLISH orders k hello DELAY 5\n', ['PUBLISH', 'orders', 'k', 'hello DELAY 5']],
+    ['PUBLISH orders k DELAYS 5 x\n', ['PUBLISH', 'orders', 'k', 'DELAYS 5 x']],
+  ];
+  for (const [line, args] of cases) expectCommands(t, bin(line), [args], 10);
+});
+
 t.test('inline and RESP requests mix and pipeline, blank lines and *0 give nothing', async (t) => {
   const input = Buffer.concat([
     bin('SET memory 0 a hello world\r\n'),
