@@ -97,3 +97,13 @@ export function nameArg(arg: Buffer): string | null {
   }
   return arg.length === 0 ? null : arg.toString('utf8');
 }
+
+/** `router`, `queue`, `routingKey`, `messageId`: text (the broker checks names and keys). */
+export function textArg(arg: Buffer): string {
+  return arg.toString('utf8');
+}
+
+/** `ms`: whole milliseconds, 0 up to Node's timer limit, or ARGUMENT_INVALID. */
+export function msArg(arg: Buffer, what: string): number {
+  return countArg(arg, what, 0, 2 ** 31 - 1);
+}

@@ -73,6 +73,13 @@ const TYPE_NAMES: Record<ArgSpec['kind'], string> = {
   channel: 'string',
   name: 'string',
   text: 'string',
+  router: 'string',
+  queue: 'string',
+  routingKey: 'string',
+  message: 'string',
+  messageId: 'string',
+  ms: 'integer',
+  count: 'integer',
 };
 
 function writeArgument(out: ReplyWriter, arg: ArgSpec, multiple: boolean, token?: string): void {

@@ -1,3 +1,4 @@
+import type { Delivery } from '@hati/broker';
 import {
   allCommands,
   type CommandSpec,
@@ -9,6 +10,7 @@ import {
   unknownCommand,
   unknownSubcommand,
 } from '@hati/protocol';
+import { writeDelivery } from './broker-handlers.js';
 import { describeError, ServerError } from './errors.js';
 import { type Handler, type HandlerName, handlers } from './handlers.js';
 import type { Hub } from './hub.js';
@@ -97,9 +99,40 @@ export function writeReply(kind: ReplyKind, value: unknown, out: ReplyWriter): v
       }
       return;
     }
+    case 'deliveries': {
+      const deliveries = value as Delivery[];
+      out.arrayHeader(deliveries.length);
+      for (const delivery of deliveries) writeDelivery(out, delivery);
+      return;
+    }
+    case 'document':
+      if (out.resp3) writeNested(out, value);
+      else out.bulk(JSON.stringify(value));
+      return;
     case 'custom':
       (value as WriteFrame)(out);
       return;
+  }
+}
+
+/** A JSON-like value in RESP3: objects as maps, arrays, integers, doubles, booleans, null. */
+function writeNested(out: ReplyWriter, value: unknown): void {
+  if (value === null || value === undefined) out.nil();
+  else if (typeof value === 'string') out.bulk(value);
+  else if (typeof value === 'boolean') out.boolean(value);
+  else if (typeof value === 'number') {
+    if (Number.isInteger(value)) out.integer(value);
+    else out.double(value);
+  } else if (Array.isArray(value)) {
+    out.arrayHeader(value.length);
+    for (const item of value) writeNested(out, item);
+  } else {
+    const entries = Object.entries(value as Record<string, unknown>);
+    out.mapHeader(entries.length);
+    for (const [name, item] of entries) {
+      out.bulk(name);
+      writeNested(out, item);
+    }
   }
 }
 

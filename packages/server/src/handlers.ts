@@ -13,6 +13,7 @@ import {
 } from '@hati/protocol';
 import type { HddEngine, MemoryEngine } from '@hati/storage';
 import { countArg, cursorArg, engineArg, integerArg, isStorageType, nameArg, ttlArg } from './arguments.js';
+import { brokerHandlers } from './broker-handlers.js';
 import { commandDocs, commandInfo } from './command-docs.js';
 import { ServerError } from './errors.js';
 import type { Hub } from './hub.js';
@@ -101,6 +102,7 @@ function storageName(engine: MemoryEngine | HddEngine): 'memory' | 'hdd' {
  * added to the table without a handler does not compile (and a test runs each one).
  */
 export const handlers: Record<HandlerName, Handler> = {
+  ...brokerHandlers,
   GET(hub, _session, args) {
     const engine = engineArg(hub.storage, args[1] as Buffer);
     return isMemory(engine) ? engine.getStored(args[2] as Buffer) : engine.getBuffer(args[2] as Buffer);
@@ -330,11 +332,11 @@ export const handlers: Record<HandlerName, Handler> = {
     return subscribe(hub, session, args, 'punsubscribe');
   },
   STATS(hub) {
-    return hub.stats.snapshot(hub.storage, hub.sessions, hub.pubsub);
+    return hub.stats.snapshot(hub);
   },
   INFO(hub, _session, args) {
     const section = args.length > 1 ? (args[1] as Buffer).toString('latin1') : undefined;
-    return hub.stats.snapshot(hub.storage, hub.sessions, hub.pubsub).then((stats) => infoText(stats, section));
+    return hub.stats.snapshot(hub).then((stats) => infoText(stats, section));
   },
 };
 

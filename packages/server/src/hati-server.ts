@@ -2,6 +2,7 @@ import { lstat, unlink } from 'node:fs/promises';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createConnection, createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
+import { Broker } from '@hati/broker';
 import { StorageManager, defaults as storageDefaults } from '@hati/storage';
 import { Connection, type ConnectionOptions, closeGracefully } from './connection.js';
 import { type DescriptorBudget, descriptorBudget } from './descriptors.js';
@@ -79,6 +80,7 @@ async function clearStaleSocket(path: string): Promise<void> {
  */
 export class HatiServer {
   readonly storage: StorageManager;
+  readonly broker: Broker;
   readonly stats: ServerStats;
   readonly logger: Logger;
   readonly #hub: Hub;
@@ -96,13 +98,29 @@ export class HatiServer {
   #http: HttpServer | undefined;
   #closing: Promise<void> | undefined;
 
-  private constructor(storage: StorageManager, options: ServerOptions, logger: Logger, descriptors: DescriptorBudget) {
+  private constructor(
+    storage: StorageManager,
+    broker: Broker,
+    options: ServerOptions,
+    logger: Logger,
+    descriptors: DescriptorBudget,
+  ) {
     this.storage = storage;
+    this.broker = broker;
     this.#protectedMode = options.protectedMode ?? serverDefaults.protectedMode;
     this.#maxClients = options.maxClients ?? descriptors.maxClients;
     this.logger = logger;
     this.stats = new ServerStats();
-    this.#hub = { storage, stats: this.stats, logger, pubsub: new PubSub(), sessions: new Sessions(), closing: false };
+    this.#hub = {
+      storage,
+      broker,
+      rpcBroker: broker.openSession(),
+      stats: this.stats,
+      logger,
+      pubsub: new PubSub(),
+      sessions: new Sessions(),
+      closing: false,
+    };
     publishExpiries(this.#hub);
     this.#dispatcher = new Dispatcher(this.#hub);
     this.#rpc = new RpcServer(this.#dispatcher, this.#hub, {
@@ -122,7 +140,8 @@ export class HatiServer {
 
   static async start(options: ServerOptions): Promise<HatiServer> {
     const logger = options.logger ?? new Logger(options.logLevel ?? serverDefaults.logLevel);
-    const descriptors = descriptorBudget(options.shards ?? storageDefaults.shards);
+    // The broker's LevelDB counts as one more shard.
+    const descriptors = descriptorBudget((options.shards ?? storageDefaults.shards) + 1);
     const storage = await StorageManager.open({
       dataDir: options.dataDir ?? serverDefaults.dataDir,
       ...(options.shards !== undefined && { shards: options.shards }),
@@ -135,7 +154,19 @@ export class HatiServer {
         else logger.error(`hdd store ${state === 'gone' ? 'unusable' : 'refusing writes'}: ${reason}`);
       },
     });
-    const server = new HatiServer(storage, options, logger, descriptors);
+    let broker: Broker;
+    try {
+      broker = await Broker.open({
+        dataDir: options.dataDir ?? serverDefaults.dataDir,
+        ...(options.durability !== undefined && { durability: options.durability }),
+        ...(options.clock !== undefined && { clock: options.clock }),
+        maxOpenFiles: descriptors.maxOpenFilesPerShard,
+      });
+    } catch (err) {
+      await storage.close();
+      throw err;
+    }
+    const server = new HatiServer(storage, broker, options, logger, descriptors);
     if (options.maxClients === undefined && descriptors.maxClients < 64) {
       logger.warn(
         `only ${descriptors.maxClients} clients fit in the open-file limit of ${descriptors.limit} after ${descriptors.reserved} descriptors kept for the storage; raise it (ulimit -n) or use fewer shards`,
@@ -160,7 +191,7 @@ export class HatiServer {
   }
 
   statsSnapshot(): Promise<StatsSnapshot> {
-    return this.stats.snapshot(this.storage, this.#hub.sessions, this.#hub.pubsub);
+    return this.stats.snapshot(this.#hub);
   }
 
   async #listen(options: ServerOptions): Promise<void> {
@@ -292,6 +323,7 @@ export class HatiServer {
     await Promise.all(closed);
     clearTimeout(grace);
     if (this.#unixPath !== undefined) await unlink(this.#unixPath).catch(() => {});
+    await this.broker.close();
     await this.storage.close();
   }
 }

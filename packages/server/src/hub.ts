@@ -1,3 +1,4 @@
+import type { Broker, BrokerSession } from '@hati/broker';
 import type { StorageManager } from '@hati/storage';
 import type { Logger } from './logger.js';
 import type { PubSub } from './pubsub.js';
@@ -7,6 +8,12 @@ import type { ServerStats } from './stats.js';
 /** What commands reach of the server: one instance per server, handed to every handler. */
 export interface Hub {
   readonly storage: StorageManager;
+  readonly broker: Broker;
+  /**
+   * The broker session of every JSON-RPC call: leases taken by `Broker.Fetch` outlive the HTTP
+   * connection (they end by ACK, NACK or the ack timeout).
+   */
+  readonly rpcBroker: BrokerSession;
   readonly stats: ServerStats;
   readonly logger: Logger;
   readonly pubsub: PubSub;

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isIP, type Socket } from 'node:net';
+import type { Delivery } from '@hati/broker';
 import { type ArgSpec, allCommands, type CommandSpec, type ReplyKind } from '@hati/protocol';
 import { StorageError } from '@hati/storage';
 import {
@@ -79,7 +80,7 @@ function typeName(value: unknown): string {
 }
 
 /** Kinds whose params carry bytes, decoded per the call's `encoding`. */
-const BYTE_KINDS: ReadonlySet<ArgSpec['kind']> = new Set(['key', 'value', 'pattern']);
+const BYTE_KINDS: ReadonlySet<ArgSpec['kind']> = new Set(['key', 'value', 'pattern', 'message']);
 
 /**
  * One param as the bytes the TCP protocol would carry, so that every front end reaches the same
@@ -92,7 +93,13 @@ function paramBytes(arg: ArgSpec, value: unknown, encoding: Encoding, name = arg
     if (arg.rpcDefault !== undefined) return Buffer.from(arg.rpcDefault);
     throw paramsError(`${name} is required`);
   }
-  if (arg.kind === 'ttl' || arg.kind === 'integer' || arg.kind === 'cursor') {
+  if (
+    arg.kind === 'ttl' ||
+    arg.kind === 'integer' ||
+    arg.kind === 'cursor' ||
+    arg.kind === 'ms' ||
+    arg.kind === 'count'
+  ) {
     if (typeof value === 'number' || (typeof value === 'string' && value !== '')) return Buffer.from(String(value));
     if (arg.kind === 'ttl') {
       throw new StorageError(
@@ -167,6 +174,8 @@ function rpcArgs(spec: CommandSpec, name: Buffer, params: Params, encoding: Enco
       args.push(paramBytes(valueArg, pair[1], encoding, `entries[${i}][1]`));
     });
   }
+  // PUBLISH's options come before its message.
+  const last = spec.optionsBeforeLast === true ? args.pop() : undefined;
   const groups = new Set<string>();
   for (const option of spec.options) {
     const [first] = option.args ?? [];
@@ -184,6 +193,7 @@ function rpcArgs(spec: CommandSpec, name: Buffer, params: Params, encoding: Enco
       args.push(Buffer.from(option.token), paramBytes(first, params[first.name], encoding));
     }
   }
+  if (last !== undefined) args.push(last);
   return args;
 }
 
@@ -213,6 +223,14 @@ function resultJson(kind: ReplyKind, value: unknown, encoding: Encoding): unknow
     }
     case 'map':
       return Object.fromEntries(value as MapValue);
+    case 'deliveries':
+      return (value as Delivery[]).map(({ id, deliveries, routingKey, message, death }) => ({
+        id,
+        deliveries,
+        routingKey,
+        message: bulkJson(message, encoding),
+        ...(death !== undefined && { death }),
+      }));
     default:
       // stored, boolean, text, json: the value as it is.
       return value;

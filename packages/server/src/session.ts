@@ -1,3 +1,4 @@
+import type { BrokerSession } from '@hati/broker';
 import type { ClientInfo, ReplyWriter } from '@hati/protocol';
 import type { Listener } from './stats.js';
 
@@ -37,6 +38,8 @@ export class Session {
   readonly channels = new Set<string>();
   /** Patterns subscribed to, by pattern (latin1), with their matchers. */
   readonly patterns = new Map<string, (channel: Buffer) => boolean>();
+  /** Its broker session, opened by its first broker command that needs one. */
+  broker: BrokerSession | undefined;
   readonly #transport: SessionTransport;
   #closeHooks: Array<() => void> = [];
   #closed = false;

@@ -1,7 +1,5 @@
 import type { ConnectionCounts, ListenerName, StatsSnapshot } from '@hati/protocol';
-import type { StorageManager } from '@hati/storage';
-import type { PubSub } from './pubsub.js';
-import type { Sessions } from './session.js';
+import type { Hub } from './hub.js';
 
 export type { ConnectionCounts, StatsSnapshot };
 
@@ -28,7 +26,8 @@ export class ServerStats {
     this.connections[listener].current--;
   }
 
-  async snapshot(storage: StorageManager, sessions: Sessions, pubsub: PubSub): Promise<StatsSnapshot> {
+  async snapshot(hub: Pick<Hub, 'storage' | 'broker' | 'sessions' | 'pubsub'>): Promise<StatsSnapshot> {
+    const { storage, broker, sessions, pubsub } = hub;
     const memoryShards = storage.memory.shardCounts();
     // A store whose directory is gone has no count to give; STATS still answers.
     const hddShards = storage.hdd.state === 'gone' ? undefined : await storage.hdd.shardCounts();
@@ -51,6 +50,7 @@ export class ServerStats {
       memory: { rss, heapUsed, heapTotal, external },
       clients: [...sessions].map((session) => session.info(now)),
       pubsub: { ...pubsub.counts(), delivered: pubsub.delivered },
+      broker: broker.stats(),
     };
   }
 }

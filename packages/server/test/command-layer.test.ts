@@ -1,5 +1,6 @@
 // The command layer: one table, one dispatcher for every front end, sessions, RESP3.
-import { allCommands, commands, ReplyWriter, StorageWireCode } from '@hati/protocol';
+import { BrokerErrorCode } from '@hati/broker';
+import { allCommands, BrokerWireCode, commands, ReplyWriter, StorageWireCode } from '@hati/protocol';
 import { StorageErrorCode } from '@hati/storage';
 import { encodeCommand } from '@hati/test-helpers';
 import t from 'tap';
@@ -51,6 +52,7 @@ t.test('the JSON-RPC methods are the table’s', async (t) => {
 
 t.test('every storage code is a wire code of @hati/protocol, with the same string', async (t) => {
   t.same(StorageErrorCode, StorageWireCode);
+  t.same(BrokerErrorCode, BrokerWireCode);
 });
 
 t.test('sessions: ids, names, library info, CLIENT LIST and STATS', async (t) => {
@@ -167,6 +169,8 @@ t.test('shutting down: the check in front of every command answers SHUTTING_DOWN
   const h = await startServer(t);
   const hub = {
     storage: h.server.storage,
+    broker: h.server.broker,
+    rpcBroker: h.server.broker.openSession(),
     stats: h.server.stats,
     logger: h.server.logger,
     pubsub: new PubSub(),
