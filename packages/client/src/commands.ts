@@ -4,12 +4,25 @@ import {
   type ArgKind,
   type ArgSpec,
   type CommandName,
-  type commands,
+  type CommandSpec,
+  commands,
   type Reply,
   ReplyError,
   type ReplyKind,
   type StatsSnapshot,
 } from '@hati/protocol';
+import {
+  type CreateQueueOptions,
+  type DeadLetter,
+  type Delivery,
+  decodeDelivery,
+  type FetchOptions,
+  type NackOptions,
+  type PublishOptions,
+  type QueueInfo,
+  type RouterInfo,
+  type RouterKind,
+} from './broker.js';
 import { clientError, serverError } from './errors.js';
 
 export type StorageTypeName = 'memory' | 'hdd';
@@ -19,15 +32,15 @@ export type Bytes = string | Uint8Array;
 /** The value an argument of each kind takes. */
 type ArgValue<K extends ArgKind> = K extends 'storageType'
   ? StorageTypeName
-  : K extends 'ttl'
+  : K extends 'ttl' | 'ms' | 'count'
     ? number
     : K extends 'integer'
       ? number | bigint
       : K extends 'cursor'
         ? string | number
-        : K extends 'key' | 'value' | 'pattern'
+        : K extends 'key' | 'value' | 'pattern' | 'message'
           ? Bytes
-          : string; // channel, name, text
+          : string; // channel, name, text, router, queue, routingKey, messageId
 
 type MappedArgs<A extends readonly unknown[]> = {
   -readonly [I in keyof A]: A[I] extends ArgSpec ? ArgValue<A[I]['kind']> : never;
@@ -107,16 +120,26 @@ type OptionsTuple<N extends CommandName> = Tuple<SpecOf<N>['options']>;
 /**
  * The arguments of a command, after its name, as a tuple type: positional arguments (trailing
  * optional ones may be left out), then its options: `['memory', 0, 'k', 'v', 'NX']`,
- * `['memory', '0', 'MATCH', 'user:*', 'COUNT', 100]`, `['memory', 'a', 'b', 'c']` (MGET).
+ * `['memory', '0', 'MATCH', 'user:*', 'COUNT', 100]`, `['memory', 'a', 'b', 'c']` (MGET); the
+ * options before the last argument for a command marked `optionsBeforeLast`:
+ * `['orders', 'eu.new', 'DELAY', 500, 'hello']` (PUBLISH).
  */
 export type ArgsOf<N extends CommandName> =
   RepeatOf<N> extends 1
     ? RepeatLast<ArgsTuple<N>>
     : RepeatOf<N> extends 2
       ? RepeatPairs<ArgsTuple<N>>
-      : Shortened<ArgsTuple<N>> | WithOptions<MappedArgs<ArgsTuple<N>>, OptionSlots<OptionsTuple<N>>>;
+      : SpecOf<N>['optionsBeforeLast'] extends true
+        ? WithOptionsBeforeLast<MappedArgs<ArgsTuple<N>>, OptionSlots<OptionsTuple<N>>>
+        : Shortened<ArgsTuple<N>> | WithOptions<MappedArgs<ArgsTuple<N>>, OptionSlots<OptionsTuple<N>>>;
 
 type WithOptions<A, O> = A extends readonly unknown[] ? (O extends readonly unknown[] ? [...A, ...O] : never) : never;
+
+type WithOptionsBeforeLast<A, O> = A extends readonly [...infer Init, infer Last]
+  ? O extends readonly unknown[]
+    ? [...Init, ...O, Last]
+    : never
+  : never;
 
 /** SCAN's reply: the cursor to pass next ("0" when the iteration is complete) and a batch of keys. */
 export interface ScanReply<K = Buffer> {
@@ -160,24 +183,34 @@ type ReplyValue<R extends ReplyKind> = R extends 'status'
                 ? Buffer[]
                 : R extends 'scan'
                   ? ScanReply
-                  : R extends 'map'
+                  : R extends 'map' | 'document'
                     ? Record<string, unknown>
-                    : R extends 'json'
-                      ? unknown
-                      : Reply; // custom: as parsed (pub/sub commands: their confirmation frames)
+                    : R extends 'deliveries'
+                      ? Delivery[]
+                      : R extends 'json'
+                        ? unknown
+                        : Reply; // custom: as parsed (pub/sub commands: their confirmation frames)
+
+/** Replies typed beyond their reply kind. */
+interface TypedReplies {
+  STATS: StatsSnapshot;
+  HELLO: HelloReply;
+  GETQUEUE: QueueInfo;
+  GETROUTER: RouterInfo;
+  DEADLETTERS: DeadLetter[];
+}
 
 /**
  * What a command's reply becomes, per its reply kind: `status` a string ('OK', or PING's text),
  * `stored` a boolean (false: SET's NX/XX was not met), `bulk` a Buffer or null, `text` a
  * string, `json` the parsed value (STATS typed), `integer` a number, `boolean` a boolean,
  * `bulks` Buffers or nulls, `keys` Buffers, `scan` a ScanReply, `map` an object (HELLO typed),
+ * `deliveries` Delivery objects, `document` an object (GETQUEUE and GETROUTER typed),
  * `custom` the reply as parsed.
  */
-export type ReplyOf<N extends CommandName> = N extends 'STATS'
-  ? StatsSnapshot
-  : N extends 'HELLO'
-    ? HelloReply
-    : ReplyValue<SpecOf<N>['reply']>;
+export type ReplyOf<N extends CommandName> = N extends keyof TypedReplies
+  ? TypedReplies[N]
+  : ReplyValue<SpecOf<N>['reply']>;
 
 /** Per-call options. */
 export interface CallOptions {
@@ -226,6 +259,14 @@ function isBulks(reply: Reply, nulls: boolean): reply is Array<Buffer | null> {
   return Array.isArray(reply) && reply.every((item) => Buffer.isBuffer(item) || (nulls && item === null));
 }
 
+function parseJson(name: string, reply: Buffer | string): unknown {
+  try {
+    return JSON.parse(String(reply));
+  } catch (err) {
+    throw clientError('BAD_REPLY', `${name}: the reply is not JSON`, err);
+  }
+}
+
 /** Turns a parsed RESP2 or RESP3 reply into the value a command returns, per its reply kind. */
 export function decodeReply(kind: ReplyKind, name: string, reply: Reply): unknown {
   if (reply instanceof ReplyError) throw serverError(reply.code, reply.message);
@@ -256,12 +297,17 @@ export function decodeReply(kind: ReplyKind, name: string, reply: Reply): unknow
       if (typeof reply === 'boolean') return reply;
       break;
     case 'json':
-      if (Buffer.isBuffer(reply) || typeof reply === 'string') {
-        try {
-          return JSON.parse(String(reply));
-        } catch (err) {
-          throw clientError('BAD_REPLY', `${name}: the reply is not JSON`, err);
-        }
+      if (Buffer.isBuffer(reply) || typeof reply === 'string') return parseJson(name, reply);
+      break;
+    case 'document':
+      // A JSON bulk string in RESP2, a map in RESP3.
+      if (reply instanceof Map) return plainMap(reply.entries());
+      if (Buffer.isBuffer(reply)) return parseJson(name, reply);
+      break;
+    case 'deliveries':
+      if (Array.isArray(reply)) {
+        const deliveries = reply.map(decodeDelivery);
+        if (!deliveries.includes(undefined)) return deliveries;
       }
       break;
     case 'bulks':
@@ -479,4 +525,136 @@ export abstract class CommandMethods {
   stats(options?: CallOptions): Promise<StatsSnapshot> {
     return this.call('STATS', [], options);
   }
+
+  // The broker (docs/protocol.md, "Broker").
+
+  /** Creates a router; again with the same kind it does nothing (another kind: ROUTER_EXISTS). */
+  async createRouter(name: string, kind: RouterKind, options?: CallOptions): Promise<void> {
+    await this.call('CREATEROUTER', [name, kind], options);
+  }
+
+  /**
+   * Creates a memory or hdd queue with its settings (fixed at creation); again with the same
+   * settings it does nothing (other settings: QUEUE_EXISTS).
+   */
+  async createQueue(name: string, type: StorageTypeName, options: CreateQueueOptions = {}): Promise<void> {
+    const args = [name, type, ...optionWords(commands.CREATEQUEUE, options)] as ArgsOf<'CREATEQUEUE'>;
+    await this.call('CREATEQUEUE', args, options);
+  }
+
+  /** Routes the router's messages whose routing key matches `bindingKey` to the queue (bound already: nothing). */
+  async bind(queue: string, router: string, bindingKey: string, options?: CallOptions): Promise<void> {
+    await this.call('BIND', [queue, router, bindingKey], options);
+  }
+
+  /** Removes a binding; false when there was none. */
+  unbind(queue: string, router: string, bindingKey: string, options?: CallOptions): Promise<boolean> {
+    return this.call('UNBIND', [queue, router, bindingKey], options);
+  }
+
+  /**
+   * Publishes a message (text or bytes) to the router; resolves with the number of queues it
+   * reached, once it is stored in each (0 when no binding matched). All or nothing: a full
+   * queue with overflow `reject` fails it with QUEUE_FULL and no queue takes it.
+   */
+  publish(router: string, routingKey: string, message: Bytes, options: PublishOptions = {}): Promise<number> {
+    const args = [router, routingKey, ...optionWords(commands.PUBLISH, options), message] as ArgsOf<'PUBLISH'>;
+    return this.call('PUBLISH', args, options);
+  }
+
+  /**
+   * Leases up to `count` (default 1) ready messages; with `waitMs`, waits up to that long for
+   * the first one. An empty array when none came. Settle each with `ack`, `nack` or `touch`.
+   */
+  fetch(queue: string, options: FetchOptions = {}): Promise<Delivery[]> {
+    const { count, waitMs } = options;
+    let args: ArgsOf<'FETCH'>;
+    if (waitMs !== undefined) args = [queue, count ?? 1, waitMs];
+    else args = count === undefined ? [queue] : [queue, count];
+    return this.call('FETCH', args, options);
+  }
+
+  /** Acknowledges leased messages (gone for good); resolves with how many were leased. No ids: no call. */
+  async ack(queue: string, ids: string | readonly string[], options?: CallOptions): Promise<number> {
+    const [first, ...rest] = typeof ids === 'string' ? [ids] : ids;
+    if (first === undefined) return 0;
+    return this.call('ACK', [queue, first, ...rest], options);
+  }
+
+  /**
+   * Gives a leased message back, ahead of newer ones (with `drop: true`, dead-letters it,
+   * reason `rejected`); resolves 1, or 0 when it was not leased.
+   */
+  nack(queue: string, id: string, options: NackOptions = {}): Promise<number> {
+    return this.call('NACK', options.drop === true ? [queue, id, 'DROP'] : [queue, id], options);
+  }
+
+  /** Extends a lease to one ack timeout from now; false when the message is not leased. */
+  touch(queue: string, id: string, options?: CallOptions): Promise<boolean> {
+    return this.call('TOUCH', [queue, id], options);
+  }
+
+  /** A queue's settings, counts and bindings. */
+  getQueue(name: string, options?: CallOptions): Promise<QueueInfo> {
+    return this.call('GETQUEUE', [name], options);
+  }
+
+  /** A router's kind and bindings. */
+  getRouter(name: string, options?: CallOptions): Promise<RouterInfo> {
+    return this.call('GETROUTER', [name], options);
+  }
+
+  /** The queues' names (matching the glob), sorted. */
+  async listQueues(pattern?: string, options?: CallOptions): Promise<string[]> {
+    return (await this.call('LISTQUEUE', pattern === undefined ? [] : [pattern], options)).map(bufferText);
+  }
+
+  /** The routers' names (matching the glob), sorted. */
+  async listRouters(pattern?: string, options?: CallOptions): Promise<string[]> {
+    return (await this.call('LISTROUTER', pattern === undefined ? [] : [pattern], options)).map(bufferText);
+  }
+
+  /** Removes a queue's waiting (ready and delayed) messages; leased ones stay. Resolves with how many. */
+  flush(queue: string, options?: CallOptions): Promise<number> {
+    return this.call('FLUSH', [queue], options);
+  }
+
+  /** Deletes a queue with its messages and bindings (its consumers stop); false when there was none. */
+  deleteQueue(name: string, options?: CallOptions): Promise<boolean> {
+    return this.call('DELETEQUEUE', [name], options);
+  }
+
+  /** Deletes a router and its bindings; false when there was none. */
+  deleteRouter(name: string, options?: CallOptions): Promise<boolean> {
+    return this.call('DELETEROUTER', [name], options);
+  }
+
+  /** The oldest `count` (default 10, up to 1000) dead letters kept in the queue's own list, each with its `death`. */
+  deadLetters(queue: string, count?: number, options?: CallOptions): Promise<DeadLetter[]> {
+    return this.call('DEADLETTERS', count === undefined ? [queue] : [queue, count], options);
+  }
+
+  /** Moves up to `count` (default 1000) kept dead letters back into the queue as new messages; resolves with how many. */
+  replayDead(queue: string, count?: number, options?: CallOptions): Promise<number> {
+    return this.call('REPLAYDEAD', count === undefined ? [queue] : [queue, count], options);
+  }
+
+  /** Deletes the dead letters kept in the queue's own list; resolves with how many. */
+  purgeDead(queue: string, options?: CallOptions): Promise<number> {
+    return this.call('PURGEDEAD', [queue], options);
+  }
+}
+
+/**
+ * The option words of a command for values named as the table names its options' values
+ * (`{ delayMs: 500 }` → `['DELAY', 500]`, as JSON-RPC names them too), in table order.
+ */
+function optionWords(spec: CommandSpec, values: object): Array<string | number> {
+  const words: Array<string | number> = [];
+  for (const option of spec.options) {
+    const name = option.args?.[0]?.name;
+    const value = name === undefined ? undefined : (values as Record<string, unknown>)[name];
+    if (typeof value === 'string' || typeof value === 'number') words.push(option.token, value);
+  }
+  return words;
 }

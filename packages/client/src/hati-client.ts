@@ -20,7 +20,8 @@ import {
   type HelloReply,
   type ReplyOf,
 } from './commands.js';
-import { clientError, type HatiError } from './errors.js';
+import { type ConsumeOptions, Consumer, type ConsumerHost, type ConsumerLink, Consumers, linkOf } from './consumer.js';
+import { clientError, HatiError } from './errors.js';
 import { type ClientOptions, clientDefaults, type ReconnectOptions } from './options.js';
 import { type MessageListener, type PushListener, type SubscriptionKind, Subscriptions } from './subscriptions.js';
 
@@ -46,9 +47,19 @@ interface Pending {
   confirm: SubscriptionKind | undefined;
   /** Confirmations to wait for; 0 until known (UNSUBSCRIBE without channels: one per channel subscribed, or one). */
   expected: number;
-  /** The confirmations received, which the call resolves with. */
   /** The confirmations received so far; only pub/sub commands have them (no array per plain call). */
   frames: Reply[][] | undefined;
+  /** Called with the reply of a call settled early (timeout, abort): its command ran all the same. */
+  late: ((reply: Reply) => void) | undefined;
+}
+
+/** What a call does besides settling its promise. */
+interface SendHooks {
+  /** Called as soon as the reply is read, before the promise resolves (so before later replies and pushes). */
+  done?: (value: unknown) => void;
+  /** Called when the call fails, before the promise rejects: undoes what the call did at once. */
+  failed?: () => void;
+  late?: (reply: Reply) => void;
 }
 
 type Arg = string | number | bigint | Uint8Array;
@@ -73,8 +84,9 @@ export interface ClientEvents {
  * - Reconnects with capped exponential backoff plus jitter, unless `reconnect: false`.
  * - Per-call timeout and AbortSignal; the connection stays usable (a late reply is dropped).
  * - RESP3: every (re)connect starts with `HELLO 3` (with `SETNAME` when `name` is given), then
- *   re-subscribes what is still subscribed, then sends the offline queue. Push frames go to
- *   `subscribe`/`psubscribe` listeners and `onPush` listeners, never to a command's reply.
+ *   re-subscribes what is still subscribed and consumes again what is consumed, then sends the
+ *   offline queue. Push frames go to `subscribe`/`psubscribe` listeners, consumers (by tag) and
+ *   `onPush` listeners, never to a command's reply.
  * - Events: connect, reconnecting, error (only emitted when someone listens), close.
  */
 export class HatiClient extends CommandMethods {
@@ -84,6 +96,8 @@ export class HatiClient extends CommandMethods {
     name: string | undefined;
   };
   readonly #subscriptions = new Subscriptions();
+  readonly #consumers = new Consumers();
+  readonly #consumerHost: ConsumerHost = { methods: this, cancel: (consumer) => this.#cancel(linkOf(consumer)) };
   /** The protocol in effect: the one asked, until the server refuses HELLO. */
   #protocol: 2 | 3;
   #serverInfo: HelloReply | undefined;
@@ -229,6 +243,57 @@ export class HatiClient extends CommandMethods {
     return this.#subscriptions.onPush(listener);
   }
 
+  /**
+   * Consumes a queue: resolves, once the server has taken CONSUME, with a Consumer, an async
+   * iterator of the messages pushed to this client (at most `prefetch` unacknowledged):
+   * `for await (const message of consumer) { ...; await message.ack(); }`. After a reconnect
+   * the client consumes again (a new tag); what the old connection held comes again, its
+   * `deliveries` raised. Needs RESP3 (the default `protocol`); over JSON-RPC use `fetch` with
+   * `waitMs`.
+   */
+  consume(queue: string, options: ConsumeOptions = {}): Promise<Consumer> {
+    const prefetch = options.prefetch ?? clientDefaults.prefetch;
+    if (!Number.isSafeInteger(prefetch) || prefetch < 1) {
+      const message = `CONSUME: prefetch must be a whole number from 1 to 65535, got ${prefetch}`;
+      return Promise.reject(new HatiError('ARGUMENT_INVALID', message));
+    }
+    if (this.#protocol === 2) {
+      return Promise.reject(clientError('NOT_SUPPORTED', 'CONSUME: deliveries are pushed, which needs RESP3'));
+    }
+    const consumer = new Consumer(queue, prefetch, this.#consumerHost);
+    const link = linkOf(consumer);
+    const bytes = encodeCommand(['CONSUME', queue, String(prefetch)]);
+    return this.#send(commands.CONSUME, 'CONSUME', 'bulk', bytes, 2, options, {
+      done: (tag) => this.#started(link, tag),
+      failed: () => link.end(),
+      // Timed out or aborted, but the server consumed: stop it (never handed out, it is stopped).
+      late: (reply) => {
+        if (Buffer.isBuffer(reply)) this.#started(link, reply);
+      },
+    }).then(() => consumer);
+  }
+
+  /** CONSUME answered `tag`; a consumer stopped meanwhile is cancelled at once. */
+  #started(link: ConsumerLink, reply: unknown): void {
+    const tag = String(reply);
+    this.#consumers.started(link, tag);
+    if (link.stopped()) this.#internal(commands.CANCEL, ['CANCEL', tag], () => this.#consumers.forget(tag));
+  }
+
+  /** Stops a consumer's pushes on this connection (without a tag here: nothing to stop). */
+  #cancel(link: ConsumerLink): Promise<void> {
+    this.#consumers.drop(link);
+    const tag = link.tag();
+    if (tag === undefined) return Promise.resolve();
+    const hooks = { done: () => this.#consumers.forget(tag) };
+    const cancelled = this.#send(commands.CANCEL, 'CANCEL', 'boolean', encodeCommand(['CANCEL', tag]), 1, {}, hooks);
+    // Only a lost or closed connection fails it, and that ends the consumer's pushes too.
+    return cancelled.then(
+      () => undefined,
+      () => undefined,
+    );
+  }
+
   #listen(
     name: 'SUBSCRIBE' | 'PSUBSCRIBE',
     listeners: Subscriptions['channels'],
@@ -242,15 +307,9 @@ export class HatiClient extends CommandMethods {
     // so that a reconnect does not subscribe it again behind the caller's back.
     listeners.add(names, listener);
     const undo = () => listeners.remove(names, listener);
-    return this.#send(
-      commands[name],
-      name,
-      'custom',
-      encodeCommand([name, ...names]),
-      names.length,
-      options,
-      undo,
-    ).then(() => undefined);
+    return this.#send(commands[name], name, 'custom', encodeCommand([name, ...names]), names.length, options, {
+      failed: undo,
+    }).then(() => undefined);
   }
 
   #unlisten(
@@ -284,16 +343,24 @@ export class HatiClient extends CommandMethods {
     bytes: Buffer,
     argCount: number,
     options: CallOptions,
-    onFail?: () => void,
+    hooks?: SendHooks,
   ): Promise<unknown> {
     return new Promise((resolve, reject) => {
-      // A closure only for the calls that must undo something when they fail (subscriptions).
+      // Closures only for the calls that act on their outcome (subscriptions, consumers).
+      const { done, failed } = hooks ?? {};
       const fail =
-        onFail === undefined
+        failed === undefined
           ? reject
           : (err: HatiError) => {
-              onFail();
+              failed();
               reject(err);
+            };
+      const succeed =
+        done === undefined
+          ? resolve
+          : (value: unknown) => {
+              done(value);
+              resolve(value);
             };
       if (this.#state === 'closing' || this.#state === 'closed' || this.#quitting) {
         fail(clientError('CONNECTION_CLOSED', `${name}: the client is closed`));
@@ -304,7 +371,8 @@ export class HatiClient extends CommandMethods {
         fail(clientError('NOT_SUPPORTED', `${name}: pub/sub needs RESP3, and this connection speaks RESP2`));
         return;
       }
-      const pending = newPending(bytes, name, kind, resolve, fail, confirm, argCount);
+      const pending = newPending(bytes, name, kind, succeed, fail, confirm, argCount);
+      pending.late = hooks?.late;
       if (!this.#watch(pending, options)) return;
       if (this.#state === 'ready') {
         this.#write(pending);
@@ -429,7 +497,10 @@ export class HatiClient extends CommandMethods {
       return;
     }
     this.#shift();
-    if (pending.settled) return;
+    if (pending.settled) {
+      pending.late?.(reply);
+      return;
+    }
     pending.settled = true;
     pending.cleanup?.();
     if (pending.confirm !== undefined && !(reply instanceof ReplyError)) {
@@ -454,8 +525,12 @@ export class HatiClient extends CommandMethods {
    * Replies of other calls are untouched, so pushes may come between any two of them.
    */
   #onPush(items: Reply[]): void {
-    const kind = this.#subscriptions.route(items, (err) => this.#emitError(err));
-    if (kind === undefined) return;
+    const onError = (err: Error) => this.#emitError(err);
+    const kind = this.#subscriptions.route(items, onError);
+    if (kind === undefined) {
+      this.#consumers.route(items, onError);
+      return;
+    }
     const before = this.#subscriptions.confirm(kind, items[1]);
     const pending = this.#inflight[this.#inflightHead];
     if (pending === undefined || pending.confirm !== kind) return;
@@ -474,7 +549,8 @@ export class HatiClient extends CommandMethods {
   /**
    * What goes first on every connection, pipelined ahead of the offline queue: HELLO (unless
    * RESP2 is asked and there is no name), then SUBSCRIBE and PSUBSCRIBE for what is still
-   * listened to. Their failures are reported as 'error' events.
+   * listened to, and CONSUME for each consumer not cancelled. Their failures are reported as
+   * 'error' events; a consumer that cannot consume again ends with its error.
    */
   #handshake(): void {
     const { protocol, name } = this.#options;
@@ -496,16 +572,40 @@ export class HatiClient extends CommandMethods {
     if (channels.length > 0) this.#internal(commands.SUBSCRIBE, ['SUBSCRIBE', ...channels]);
     const patterns = this.#subscriptions.patterns.names();
     if (patterns.length > 0) this.#internal(commands.PSUBSCRIBE, ['PSUBSCRIBE', ...patterns]);
+    for (const link of this.#consumers.live()) {
+      const { queue, prefetch } = link.consumer;
+      this.#internal(
+        commands.CONSUME,
+        ['CONSUME', queue, String(prefetch)],
+        (tag) => this.#started(link, tag),
+        (err) => {
+          // The queue was deleted meanwhile, say: the consumer's reader gets the error.
+          this.#consumers.drop(link);
+          link.end(err);
+        },
+      );
+    }
   }
 
-  /** A command of the client's own, written at once. */
-  #internal(spec: CommandSpec, args: string[], done: (value: unknown) => void = () => {}): void {
+  /**
+   * A command of the client's own, written at once. A lost connection is no failure (the next
+   * connection sends it again); other failures go to `failed`, and are reported as 'error' events.
+   */
+  #internal(
+    spec: CommandSpec,
+    args: string[],
+    done: (value: unknown) => void = () => {},
+    failed?: (err: HatiError) => void,
+  ): void {
     const fail = (err: HatiError) => {
       if (err.code === 'CONNECTION_LOST' || err.code === 'CONNECTION_CLOSED') return;
       // A server without HELLO (before 0.2) speaks RESP2 only, and has no CLIENT either.
       if (spec === commands.HELLO && err.code === 'UNKNOWN_COMMAND') this.#protocol = 2;
       else if (spec.name === 'CLIENT SETINFO' && err.code === 'UNKNOWN_COMMAND') return;
-      else this.#emitError(err);
+      else {
+        failed?.(err);
+        this.#emitError(err);
+      }
     };
     const confirm = confirmationOf(spec);
     this.#write(newPending(encodeCommand(args), spec.name, spec.reply, done, fail, confirm, args.length - 1));
@@ -551,6 +651,7 @@ export class HatiClient extends CommandMethods {
     if (this.#socket !== socket) return;
     this.#socket = undefined;
     this.#subscriptions.disconnected();
+    this.#consumers.disconnected();
     // Written but unanswered: it may or may not have run, so it is never re-sent silently.
     const lost = this.#inflight.slice(this.#inflightHead);
     this.#inflight = [];
@@ -559,9 +660,11 @@ export class HatiClient extends CommandMethods {
       this.#settle(pending, clientError('CONNECTION_LOST', `${pending.name}: the connection closed before the reply`));
     }
     const reconnect = this.#options.reconnect;
-    if (this.#state === 'closing' || this.#quitting || reconnect === false || this.#attempt >= reconnect.maxAttempts) {
-      this.#failOffline('CONNECTION_CLOSED', 'the connection is closed and the client does not reconnect');
-      this.#finish();
+    const asked = this.#state === 'closing' || this.#quitting;
+    if (asked || reconnect === false || this.#attempt >= reconnect.maxAttempts) {
+      const why = 'the connection is closed and the client does not reconnect';
+      this.#failOffline('CONNECTION_CLOSED', why);
+      this.#finish(asked ? undefined : clientError('CONNECTION_CLOSED', `CONSUME: ${why}`));
       return;
     }
     this.#state = 'reconnecting';
@@ -578,10 +681,12 @@ export class HatiClient extends CommandMethods {
     for (const pending of offline) this.#settle(pending, clientError(code, `${pending.name}: ${message}`));
   }
 
-  #finish(): void {
+  /** The client is closed; consumers end (with `error` when nobody asked for the close). */
+  #finish(error?: HatiError): void {
     if (this.#state === 'closed') return;
     this.#state = 'closed';
     clearTimeout(this.#reconnectTimer);
+    this.#consumers.closed(error);
     this.#events.emit('close');
     this.#resolveClosed();
   }
@@ -620,5 +725,6 @@ function newPending(
     confirm,
     expected: confirm === undefined ? 0 : argCount,
     frames: undefined,
+    late: undefined,
   };
 }

@@ -1,6 +1,19 @@
 export type { ClientInfo, Reply, StatsSnapshot } from '@hati/protocol';
 // Every code a server reply can carry, defined once in @hati/protocol: match `err.code` on these.
-export { ProtocolErrorCode, ServerErrorCode, StorageWireCode, WireErrorCode } from '@hati/protocol';
+export { BrokerWireCode, ProtocolErrorCode, ServerErrorCode, StorageWireCode, WireErrorCode } from '@hati/protocol';
+export type {
+  CreateQueueOptions,
+  DeadLetter,
+  DeadReason,
+  Death,
+  Delivery,
+  FetchOptions,
+  NackOptions,
+  PublishOptions,
+  QueueInfo,
+  RouterInfo,
+  RouterKind,
+} from './broker.js';
 export type {
   ArgsOf,
   Bytes,
@@ -13,6 +26,7 @@ export type {
   StorageTypeName,
 } from './commands.js';
 export { CommandMethods } from './commands.js';
+export type { ConsumeOptions, Consumer, ConsumerMessage } from './consumer.js';
 export { ClientErrorCode, HatiError } from './errors.js';
 export { type ClientEvents, type ClientState, HatiClient } from './hati-client.js';
 export {

@@ -66,4 +66,6 @@ export const clientDefaults = {
   connectTimeout: 10_000,
   protocol: 3,
   url: 'http://127.0.0.1:6767/',
+  /** `consume`'s prefetch when none is given. */
+  prefetch: 100,
 } as const;

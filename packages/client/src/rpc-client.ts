@@ -7,6 +7,7 @@ import {
   ProtocolErrorCode,
   type ReplyKind,
 } from '@hati/protocol';
+import type { DeadReason, Delivery } from './broker.js';
 import { type ArgsOf, type CallOptions, CommandMethods, type ReplyOf, type StorageTypeName } from './commands.js';
 import { clientError, HatiError, serverError } from './errors.js';
 import { clientDefaults, type RpcClientOptions } from './options.js';
@@ -32,10 +33,10 @@ interface RpcResponse {
 }
 
 /** Argument kinds that carry bytes: sent as text, or as base64 with `"encoding":"base64"`. */
-const BYTE_KINDS: ReadonlySet<ArgKind> = new Set(['key', 'value', 'pattern']);
+const BYTE_KINDS: ReadonlySet<ArgKind> = new Set(['key', 'value', 'pattern', 'message']);
 
 /** Reply kinds whose results carry bytes: always asked as base64, so binary values come back exactly. */
-const BYTE_REPLIES: ReadonlySet<ReplyKind> = new Set(['bulk', 'bulks', 'keys', 'scan']);
+const BYTE_REPLIES: ReadonlySet<ReplyKind> = new Set(['bulk', 'bulks', 'keys', 'scan', 'deliveries']);
 
 /** How a command of the table runs over JSON-RPC: its method, and the spec its params and result follow. */
 export interface RpcMapping {
@@ -62,8 +63,10 @@ function notSupported(name: string, why: string): HatiError {
  * by name, as the table names them: positional arguments by their name (`type`, `key`, `ttl`);
  * repeated ones as an array named in the plural (`keys`), or key-value pairs as `entries`; an
  * option of a group by the group's name (`condition: 'NX'`), an option with a value by the
- * value's name (`pattern`, `count`). Keys, values and patterns go as UTF-8 text unless one of
- * them is bytes or the result carries bytes: then all go as base64 (`"encoding":"base64"`).
+ * value's name (`pattern`, `count`, PUBLISH's `delayMs`). Keys, values, patterns and messages go
+ * as UTF-8 text unless one of them is bytes or the result carries bytes: then all go as base64
+ * (`"encoding":"base64"`). A command whose options come before its last argument (PUBLISH) has
+ * that argument last in `args`, as over TCP.
  */
 function paramsOf(name: string, spec: CommandSpec, args: readonly unknown[]): Params {
   const base64 = BYTE_REPLIES.has(spec.reply) || args.some((arg) => arg instanceof Uint8Array);
@@ -76,8 +79,17 @@ function paramsOf(name: string, spec: CommandSpec, args: readonly unknown[]): Pa
   };
   const params: Params = base64 ? { encoding: 'base64' } : {};
   const fixed = spec.args.length - spec.repeat;
+  // The positional arguments before the options, then the words (the options) after them.
+  let positional = fixed;
+  let end = args.length;
+  if (spec.optionsBeforeLast === true) {
+    positional = fixed - 1;
+    end = args.length - 1;
+    const last = spec.args[positional] as ArgSpec;
+    params[last.name] = value(last, args[end]);
+  }
   let i = 0;
-  for (; i < fixed && i < args.length; i++) {
+  for (; i < positional && i < end; i++) {
     const arg = spec.args[i] as ArgSpec;
     params[arg.name] = value(arg, args[i]);
   }
@@ -93,7 +105,7 @@ function paramsOf(name: string, spec: CommandSpec, args: readonly unknown[]): Pa
     params.entries = entries;
     return params;
   }
-  while (i < args.length) {
+  while (i < end) {
     const word = String(args[i]).toUpperCase();
     const option = spec.options.find((candidate) => candidate.token === word);
     if (option === undefined) {
@@ -115,6 +127,24 @@ function paramsOf(name: string, spec: CommandSpec, args: readonly unknown[]): Pa
 
 function isBase64(value: unknown): value is string {
   return typeof value === 'string';
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** A delivery of a result, `{id, deliveries, routingKey, message, death?}` with the message in base64; undefined when it is not one. */
+function deliveryOf(item: unknown): Delivery | undefined {
+  if (!isObject(item)) return undefined;
+  const { id, deliveries, routingKey, message, death } = item;
+  if (typeof id !== 'string' || typeof deliveries !== 'number' || typeof routingKey !== 'string') return undefined;
+  if (!isBase64(message)) return undefined;
+  const delivery = { id, deliveries, routingKey, message: Buffer.from(message, 'base64') };
+  if (death === undefined) return delivery;
+  if (!isObject(death)) return undefined;
+  const { reason, queue, deliveries: count } = death;
+  if (typeof reason !== 'string' || typeof queue !== 'string' || typeof count !== 'number') return undefined;
+  return { ...delivery, death: { reason: reason as DeadReason, queue, deliveries: count } };
 }
 
 /** A JSON-RPC result as the value the same command returns over TCP (`ReplyOf`). */
@@ -164,7 +194,14 @@ function fromResult(name: string, kind: ReplyKind, result: unknown): unknown {
       if (typeof result === 'string') return result;
       break;
     case 'map':
-      if (typeof result === 'object' && result !== null && !Array.isArray(result)) return result;
+    case 'document':
+      if (isObject(result)) return result;
+      break;
+    case 'deliveries':
+      if (Array.isArray(result)) {
+        const deliveries = result.map(deliveryOf);
+        if (!deliveries.includes(undefined)) return deliveries;
+      }
       break;
     default:
       // json: the value itself.

@@ -2,19 +2,11 @@ import { once } from 'node:events';
 import { createServer } from 'node:net';
 import t, { type Test } from 'tap';
 import { createClient, createRpcClient, type HatiClient, type HatiError } from '../src/index.js';
-import { codeOf, startServer } from './common/harness.js';
+import { clientsOf, codeOf, startServer } from './common/harness.js';
 
 t.test('every method on both storage types, over TCP, a UNIX socket and JSON-RPC', async (t) => {
   const { server } = await startServer(t);
-  const tcp = createClient({ port: server.addresses.tcp?.port as number });
-  const unix = createClient({ path: server.addresses.unix as string });
-  const rpc = createRpcClient({ url: `http://127.0.0.1:${server.addresses.rpc?.port}/` });
-  t.teardown(() => Promise.all([tcp.close(), unix.close()]));
-  for (const [name, client] of [
-    ['tcp', tcp],
-    ['unix', unix],
-    ['rpc', rpc],
-  ] as const) {
+  for (const [name, client] of clientsOf(t, server)) {
     for (const type of ['memory', 'hdd'] as const) {
       const at = `${name} ${type}`;
       await client.flushAll(type);

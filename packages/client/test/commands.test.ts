@@ -1,8 +1,8 @@
 // The typed methods added with the 0.2 table (conditional SET, TTL, EXPIRE, SCAN, KEYS, INCR,
 // INCRBY, MGET, MSET, INFO), against a real server, over TCP, a UNIX socket and JSON-RPC.
 import t from 'tap';
-import { type CommandMethods, createClient, createRpcClient } from '../src/index.js';
-import { codeOf, startServer } from './common/harness.js';
+import { createClient, createRpcClient } from '../src/index.js';
+import { clientsOf, codeOf, startServer } from './common/harness.js';
 
 async function collect(iterable: AsyncIterable<string>): Promise<string[]> {
   const all: string[] = [];
@@ -12,16 +12,7 @@ async function collect(iterable: AsyncIterable<string>): Promise<string[]> {
 
 t.test('the 0.2 methods on both storage types, over TCP, a UNIX socket and JSON-RPC', async (t) => {
   const { server } = await startServer(t);
-  const tcp = createClient({ port: server.addresses.tcp?.port as number });
-  const unix = createClient({ path: server.addresses.unix as string });
-  const rpc = createRpcClient({ url: `http://127.0.0.1:${server.addresses.rpc?.port}/` });
-  t.teardown(() => Promise.all([tcp.close(), unix.close()]));
-  const clients: Array<[string, CommandMethods]> = [
-    ['tcp', tcp],
-    ['unix', unix],
-    ['rpc', rpc],
-  ];
-  for (const [name, client] of clients) {
+  for (const [name, client] of clientsOf(t, server)) {
     for (const type of ['memory', 'hdd'] as const) {
       const at = `${name} ${type}`;
       await client.flushAll(type);

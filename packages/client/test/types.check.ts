@@ -1,11 +1,16 @@
 // Type tests, run by `tsc` (the typecheck task of `npm test`), not by tap: the check fails if
 // a line marked @ts-expect-error compiles, or if a documented type does not hold.
 import {
+  type Consumer,
   createClient,
   createRpcClient,
+  type DeadLetter,
+  type Delivery,
   type HatiClient,
   type HatiRpcClient,
   type HelloReply,
+  type QueueInfo,
+  type RouterInfo,
   type ScanReply,
   type StatsSnapshot,
 } from '../src/index.js';
@@ -118,6 +123,54 @@ export function pushTypes(client: HatiClient, rpc: HatiRpcClient): void {
   // @ts-expect-error: nor QUIT
   void rpc.quit();
   void [subscribed, stop, protocol];
+}
+
+export function brokerTypes(client: HatiClient, rpc: HatiRpcClient): void {
+  // PUBLISH's options come before its message (`optionsBeforeLast`), each optional, in table order.
+  const reached: Promise<number> = client.call('PUBLISH', ['r', 'k', 'DELAY', 500, 'TTL', 1000, 'ID', 'x', 'hello']);
+  void rpc.call('PUBLISH', ['r', 'k', Buffer.from([0])]);
+  // @ts-expect-error: the options come before the message
+  void client.call('PUBLISH', ['r', 'k', 'hello', 'DELAY', 500]);
+  // @ts-expect-error: DELAY takes a number of ms
+  void client.call('PUBLISH', ['r', 'k', 'DELAY', '500', 'hello']);
+  // @ts-expect-error: a message is required
+  void client.call('PUBLISH', ['r', 'k']);
+  const fetched: Promise<Delivery[]> = client.call('FETCH', ['q', 10, 500]);
+  const queue: Promise<QueueInfo> = rpc.getQueue('q');
+  const router: Promise<RouterInfo> = client.call('GETROUTER', ['r']);
+  const letters: Promise<DeadLetter[]> = rpc.deadLetters('q', 5);
+  void client.call('NACK', ['q', '1', 'DROP']);
+  // @ts-expect-error: REQUEUE and DROP exclude each other
+  void client.call('NACK', ['q', '1', 'REQUEUE', 'DROP']);
+  void client.call('CREATEQUEUE', ['q', 'hdd', 'ACKTIMEOUT', 1000, 'OVERFLOW', 'drop-head']);
+  const acked: Promise<number> = client.ack('q', ['1', '2']);
+  const nacked: Promise<number> = rpc.nack('q', '1', { drop: true });
+  const touched: Promise<boolean> = client.touch('q', '1');
+  const names: Promise<string[]> = rpc.listQueues('jobs.*');
+  const published: Promise<number> = rpc.publish('r', 'k', Buffer.from([1]), { delayMs: 10, id: 'x' });
+  const consumer: Promise<Consumer> = client.consume('q', { prefetch: 10, timeout: 1000 });
+  // @ts-expect-error: no consume over JSON-RPC (CONSUME has no method)
+  void rpc.consume('q');
+  // @ts-expect-error: a router is direct, fanout or topic
+  void client.createRouter('r', 'headers');
+  // @ts-expect-error: overflow is reject or drop-head
+  void client.createQueue('q', 'memory', { overflow: 'drop' });
+  // @ts-expect-error: delayMs is a number of ms
+  void client.publish('r', 'k', 'm', { delayMs: '5s' });
+  void [reached, fetched, queue, router, letters, acked, nacked, touched, names, published, consumer];
+}
+
+export async function consumerTypes(consumer: Consumer): Promise<void> {
+  for await (const message of consumer) {
+    const bytes: Buffer = message.message;
+    const count: number = message.deliveries;
+    const acked: boolean = await message.ack();
+    await message.nack({ drop: true });
+    void [bytes, count, acked, message.death?.reason, message.queue];
+  }
+  const tag: string | undefined = consumer.tag;
+  const cancelled: Promise<void> = consumer.cancel();
+  void [tag, cancelled];
 }
 
 export const factories = [createClient, createRpcClient];
