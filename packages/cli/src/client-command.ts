@@ -42,7 +42,8 @@ function historyFile(env: NodeJS.ProcessEnv): string {
 /** Prints the messages a subscription pushes (its confirmations are the command's reply). */
 type PushPrinter = (items: Reply[]) => void;
 
-const MESSAGE_KINDS = new Set(['message', 'pmessage']);
+/** Pushes printed as they come: pub/sub messages and broker deliveries (confirmations answer commands). */
+const MESSAGE_KINDS = new Set(['message', 'pmessage', 'delivery']);
 
 /** Connects, or explains why not. Pushed messages go to `onMessage`. */
 async function connectTo(flags: ClientFlags, name: string, onMessage?: PushPrinter): Promise<HatiClient> {
@@ -141,8 +142,9 @@ export async function runClient(flags: ClientFlags, io: Io, terminal: Terminal):
       }
       const spec = lookupCommand(args[0] ?? '');
       print(reply, spec);
-      // SUBSCRIBE and PSUBSCRIBE print messages until Ctrl-C or the connection's end, as redis-cli does.
-      if (spec?.group === 'pubsub' && spec.args[0]?.optional !== true) await untilInterrupted(connected);
+      // SUBSCRIBE, PSUBSCRIBE and CONSUME print what is pushed until Ctrl-C or the connection's
+      // end, as redis-cli does for subscriptions.
+      if (spec !== undefined && keepsPushing(spec)) await untilInterrupted(connected);
       return 0;
     }
     return await piped(connected, terminal, io, print);
@@ -152,6 +154,11 @@ export async function runClient(flags: ClientFlags, io: Io, terminal: Terminal):
   } finally {
     await client?.close();
   }
+}
+
+/** Whether the server pushes to the connection after this command's reply. */
+function keepsPushing(spec: CommandSpec): boolean {
+  return (spec.group === 'pubsub' && spec.args[0]?.optional !== true) || spec.name === 'CONSUME';
 }
 
 /** Resolves on Ctrl-C or when the connection closes. */
@@ -175,7 +182,16 @@ function untilInterrupted(client: HatiClient): Promise<void> {
 export function joinRest(words: string[]): string[] {
   const spec = lookupCommand(words[0] ?? '');
   if (spec?.inlineRest === undefined) return words;
-  const cut = 1 + spec.inlineRest;
+  let cut = 1 + spec.inlineRest;
+  // PUBLISH's options come before the message: `PUBLISH r k DELAY 500 hello world`.
+  if (spec.optionsBeforeLast === true) {
+    for (;;) {
+      const option = spec.options.find((candidate) => candidate.token === words[cut]?.toUpperCase());
+      const takes = 1 + (option?.args?.length ?? 0);
+      if (option === undefined || cut + takes >= words.length) break;
+      cut += takes;
+    }
+  }
   const after = words.slice(cut + 1);
   const flags = new Set(spec.options.filter((option) => option.args === undefined).map((option) => option.token));
   if (after.length === 0 || after.every((word) => flags.has(word.toUpperCase()))) return words;

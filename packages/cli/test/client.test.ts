@@ -168,11 +168,17 @@ t.test('the prompt: replies as redis-cli shows them, history kept between sessio
 
 t.test('the prompt helps: help from the command table, tab completion', async (t) => {
   const help = helpText();
-  for (const syntax of ['SET <type> <ttl> <key> <value>', 'GET <type> <key>', 'PING [message]', 'STATS']) {
+  for (const syntax of [
+    'SET <type> <ttl> <key> <value>',
+    'GET <type> <key>',
+    'PING [message]',
+    'STATS',
+    'PUBLISH <router> <routingKey> [DELAY <delayMs>] [TTL <ttlMs>] [ID <id>] <message>',
+  ]) {
     t.ok(help.includes(syntax), `help shows ${syntax}`);
   }
-  t.same(complete('ge'), [['GET'], 'ge'], 'a command name, any case');
-  t.same(complete('F'), [['FLUSHALL'], 'F']);
+  t.same(complete('ge'), [['GET', 'GETQUEUE', 'GETROUTER'], 'ge'], 'a command name, any case');
+  t.same(complete('F'), [['FLUSHALL', 'FETCH', 'FLUSH'], 'F']);
   t.same(complete('GET h'), [['hdd'], 'h'], 'a storage type after a command that takes one');
   t.same(complete('count M'), [['memory'], 'M']);
   t.same(complete('PING m'), [[], 'm'], 'nothing where no storage type goes');
@@ -378,7 +384,14 @@ t.test('shell words: the value takes the rest, unless what follows are flag opti
   t.same(joinRest(['SET', 'memory', '0', 'k', 'hello', 'world']), ['SET', 'memory', '0', 'k', 'hello world']);
   t.same(joinRest(['SET', 'memory', '0', 'k', 'v', 'nx']), ['SET', 'memory', '0', 'k', 'v', 'nx']);
   t.same(joinRest(['SET', 'memory', '0', 'k', 'v', 'NX', 'more']), ['SET', 'memory', '0', 'k', 'v NX more']);
-  t.same(joinRest(['GET', 'memory', 'a', 'b']), ['GET', 'memory', 'a', 'b'], 'only SET takes the rest');
+  t.same(joinRest(['GET', 'memory', 'a', 'b']), ['GET', 'memory', 'a', 'b'], 'only SET and PUBLISH take the rest');
+  t.same(joinRest(['PUBLISH', 'r', 'k', 'hello', 'world']), ['PUBLISH', 'r', 'k', 'hello world']);
+  t.same(
+    joinRest(['PUBLISH', 'r', 'k', 'delay', '500', 'TTL', '9', 'hello', 'world']),
+    ['PUBLISH', 'r', 'k', 'delay', '500', 'TTL', '9', 'hello world'],
+    "PUBLISH's options before the message stay words",
+  );
+  t.same(joinRest(['PUBLISH', 'r', 'k', 'DELAY', '5']), ['PUBLISH', 'r', 'k', 'DELAY 5'], 'nothing left: a message');
   t.same(complete('CLIENT SET'), [['SETNAME', 'SETINFO'], 'SET'], 'subcommands complete');
 });
 
@@ -399,24 +412,55 @@ t.test('RESP3 replies print as redis-cli -3 prints them', async (t) => {
   t.equal(rawReply(map).toString(), 'server\nhati\nmodules\n');
 });
 
-t.test('one-shot SUBSCRIBE prints keyspace events until the connection ends', async (t) => {
-  const { port } = await server(t);
-  const child = spawn(process.execPath, [BIN, 'client', '-p', port, '--raw', 'SUBSCRIBE', '__keyevent@memory__:set'], {
+/**
+ * `hati client --raw <command>` left running, as a user leaves SUBSCRIBE or CONSUME: what it
+ * printed so far, a wait for some text, and Ctrl-C (which must end it with exit 0).
+ */
+function oneShot(t: Test, port: string, command: string[]) {
+  const child = spawn(process.execPath, [BIN, 'client', '-p', port, '--raw', ...command], {
     env: { ...process.env, NODE_OPTIONS: '' },
   });
   t.teardown(() => child.kill('SIGKILL'));
-  let out = '';
+  const shown = { out: '' };
   child.stdout.setEncoding('utf8').on('data', (text: string) => {
-    out += text;
+    shown.out += text;
   });
-  const until = async (text: string) => {
-    while (!out.includes(text)) await new Promise((resolve) => setTimeout(resolve, 20));
+  const printed = async (text: string, what: string) => {
+    const until = async () => {
+      while (!shown.out.includes(text)) await new Promise((resolve) => setTimeout(resolve, 20));
+    };
+    await within(until(), 10_000, () => `${what}; got ${JSON.stringify(shown.out)}`);
   };
-  await within(until('subscribe'), 10_000, () => `the confirmation; got ${JSON.stringify(out)}`);
+  const interrupt = async () => {
+    child.kill('SIGINT');
+    return new Promise((resolve) => child.once('exit', resolve));
+  };
+  return { shown, printed, interrupt };
+}
+
+t.test('one-shot SUBSCRIBE prints keyspace events until the connection ends', async (t) => {
+  const { port } = await server(t);
+  const running = oneShot(t, port, ['SUBSCRIBE', '__keyevent@memory__:set']);
+  await running.printed('subscribe', 'the confirmation');
   t.equal((await client(['-p', port, 'SET', 'memory', '0', 'watched', 'x'])).code, 0);
-  await within(until('watched'), 10_000, () => `the message; got ${JSON.stringify(out)}`);
-  t.equal(out, 'subscribe\n__keyevent@memory__:set\n1\nmessage\n__keyevent@memory__:set\nwatched\n');
-  child.kill('SIGINT');
-  const code = await new Promise((resolve) => child.once('exit', resolve));
-  t.equal(code, 0, 'Ctrl-C ends it with exit 0');
+  await running.printed('watched', 'the message');
+  t.equal(running.shown.out, 'subscribe\n__keyevent@memory__:set\n1\nmessage\n__keyevent@memory__:set\nwatched\n');
+  t.equal(await running.interrupt(), 0, 'Ctrl-C ends it with exit 0');
+});
+
+t.test('one-shot CONSUME prints deliveries until Ctrl-C', async (t) => {
+  const { port } = await server(t);
+  for (const args of [
+    ['CREATEROUTER', 'r', 'direct'],
+    ['CREATEQUEUE', 'q', 'memory'],
+    ['BIND', 'q', 'r', 'k'],
+  ]) {
+    t.equal((await client(['-p', port, ...args])).code, 0);
+  }
+  const running = oneShot(t, port, ['CONSUME', 'q', '5']);
+  await running.printed('ctag-1', 'the tag');
+  t.equal((await client(['-p', port, 'PUBLISH', 'r', 'k', 'hello', 'world'])).code, 0);
+  await running.printed('hello world', 'the delivery');
+  t.equal(running.shown.out, 'ctag-1\ndelivery\nctag-1\nq\n1\n1\nk\nhello world\n');
+  t.equal(await running.interrupt(), 0, 'Ctrl-C ends it with exit 0');
 });
