@@ -1,5 +1,6 @@
-// The servers of the server and client benchmarks: redis-server and `hati start`, child processes
-// bound to 127.0.0.1 that are stopped when the benchmark ends, also on an error or a signal.
+// The servers of the load benchmarks: redis-server and `hati start` (and the broker peers that
+// broker-peers.ts starts with these helpers), child processes bound to 127.0.0.1 that are
+// stopped when the benchmark ends, also on an error or a signal.
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -38,31 +39,51 @@ function onPath(command: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
 }
 
+/** A command a benchmark runs, and the Debian package that installs it. */
+export interface Tool {
+  command: string;
+  pkg: string;
+}
+
+/**
+ * Makes sure the commands a benchmark needs are installed: when one is missing, installs its
+ * Debian package with apt-get if the benchmark runs as root, else fails saying how to install it.
+ * `command` may be a path (RabbitMQ's real scripts are not on PATH).
+ */
+export function ensureTools(log: (line: string) => void, tools: readonly Tool[]): void {
+  const missing = tools.filter((t) => !onPath(t.command));
+  if (missing.length === 0) return;
+  const names = missing.map((t) => t.command).join(' and ');
+  const packages = [...new Set(missing.map((t) => t.pkg))];
+  const how = `apt-get update && apt-get install -y ${packages.join(' ')}`;
+  if (process.getuid?.() !== 0 || !onPath('apt-get')) {
+    throw new Error(
+      `${names} not found. The benchmark needs them; install them (as root: ${how}) and run it again. It installs them itself only when run as root on a system with apt-get.`,
+    );
+  }
+  log(`${names} not found: installing them (${how})`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  for (const args of [['update'], ['install', '-y', ...packages]]) {
+    const result = spawnSync('apt-get', args, { stdio: ['ignore', 2, 2], env });
+    if (result.status !== 0) throw new Error(`apt-get ${args.join(' ')} failed (status ${result.status})`);
+  }
+  const still = missing.filter((t) => !onPath(t.command));
+  if (still.length > 0)
+    throw new Error(`${still.map((t) => t.command).join(' and ')} still not found after apt-get install`);
+}
+
 /**
  * Makes sure the Redis commands a benchmark needs (redis-server and redis-benchmark unless told)
- * are installed: when one is missing, installs the Debian packages with apt-get if the benchmark
- * runs as root, else fails saying how to install them.
+ * are installed, as `ensureTools` does.
  */
 export function ensureRedisTools(
   log: (line: string) => void,
   needed: readonly string[] = ['redis-server', 'redis-benchmark'],
 ): void {
-  const missing = needed.filter((c) => !onPath(c));
-  if (missing.length === 0) return;
-  const how = 'apt-get update && apt-get install -y redis-server redis-tools';
-  if (process.getuid?.() !== 0 || !onPath('apt-get')) {
-    throw new Error(
-      `${missing.join(' and ')} not found on PATH. The benchmark needs them; install them (as root: ${how}) and run it again. It installs them itself only when run as root on a system with apt-get.`,
-    );
-  }
-  log(`${missing.join(' and ')} not found: installing them (${how})`);
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  for (const args of [['update'], ['install', '-y', 'redis-server', 'redis-tools']]) {
-    const result = spawnSync('apt-get', args, { stdio: ['ignore', 2, 2], env });
-    if (result.status !== 0) throw new Error(`apt-get ${args.join(' ')} failed (status ${result.status})`);
-  }
-  const still = needed.filter((c) => !onPath(c));
-  if (still.length > 0) throw new Error(`${still.join(' and ')} still not on PATH after apt-get install`);
+  ensureTools(
+    log,
+    needed.map((command) => ({ command, pkg: command === 'redis-server' ? 'redis-server' : 'redis-tools' })),
+  );
 }
 
 export function toolVersion(command: string): string {
@@ -163,8 +184,23 @@ export function stopProcess(started: Started, graceMs = 15_000): Promise<string>
   });
 }
 
-/** redis-server on a free 127.0.0.1 port, without persistence or a config file. */
-export async function startRedis(): Promise<Started & { port: number }> {
+/** A new temporary directory, removed when the harness exits if `removeDataDir` has not removed it before. */
+export async function tempDataDir(prefix: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  dataDirs.add(dir);
+  return dir;
+}
+
+export async function removeDataDir(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+  dataDirs.delete(dir);
+}
+
+/**
+ * redis-server on a free 127.0.0.1 port, without persistence or a config file; `extraArgs` come
+ * last and so override those (`--dir <tmp> --appendonly yes --appendfsync always`).
+ */
+export async function startRedis(extraArgs: readonly string[] = []): Promise<Started & { port: number }> {
   let lastError: unknown;
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await freePort();
@@ -179,6 +215,7 @@ export async function startRedis(): Promise<Started & { port: number }> {
       '127.0.0.1',
       '--daemonize',
       'no',
+      ...extraArgs,
     ];
     try {
       return { ...(await startProcess('redis-server', 'redis-server', args, /Ready to accept connections/)), port };
@@ -202,8 +239,7 @@ export type Hati = Started & { tcpPort: number | undefined; rpcPort: number | un
  * (port 0) and reports in its "listening" lines. HATI_* variables are not passed on.
  */
 export async function startHati(options: HatiOptions): Promise<Hati> {
-  const dataDir = await mkdtemp(join(tmpdir(), 'hati-bench-server-'));
-  dataDirs.add(dataDir);
+  const dataDir = await tempDataDir('hati-bench-server-');
   const args = [hatiBin, 'start', '--data-dir', dataDir, '--hdd-durability', options.durability];
   if (options.tcp) args.push('--tcp', '--tcp-host', '127.0.0.1', '--tcp-port', '0');
   if (options.rpc) args.push('--rpc', '--rpc-host', '127.0.0.1', '--rpc-port', '0');
@@ -225,8 +261,7 @@ export async function startHati(options: HatiOptions): Promise<Hati> {
       dataDir,
     };
   } catch (err) {
-    await rm(dataDir, { recursive: true, force: true });
-    dataDirs.delete(dataDir);
+    await removeDataDir(dataDir);
     throw err;
   }
 }
@@ -234,7 +269,6 @@ export async function startHati(options: HatiOptions): Promise<Hati> {
 /** Stops a Hati server and removes its data directory. */
 export async function stopHati(hati: Hati): Promise<string> {
   const how = await stopProcess(hati);
-  await rm(hati.dataDir, { recursive: true, force: true });
-  dataDirs.delete(hati.dataDir);
+  await removeDataDir(hati.dataDir);
   return how;
 }
