@@ -732,7 +732,7 @@ export class Broker {
     for (;;) {
       const chains = [...this.#queues.values()].map((queue) => queue.chain);
       await Promise.all(chains);
-      await this.#store?.commit();
+      await Promise.all([this.#store?.commit(), this.#store?.commitCounts()]);
       const now = [...this.#queues.values()].map((queue) => queue.chain);
       if (now.length === chains.length && now.every((chain, i) => chain === chains[i])) return;
     }
@@ -802,7 +802,7 @@ export class Broker {
     }
     const store = this.#store as BrokerStore;
     for (const message of taken) store.putDeliveries(queue.id, message.seq, message.deliveries);
-    const stored = store.commit();
+    const stored = store.commitCounts();
     const ready = queue.chain.then(async () => {
       await stored;
       return this.#bytesOf(queue, MESSAGE, taken);

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { type Db, type Durability, defaults, ensureDir, newDb, openDb, StorageError } from '@hati/storage';
+import { GroupCommit, type Op } from './group-commit.js';
 import { DEAD_REASONS, type DeadReason, type Death, Message, type Payload, toPayload } from './message.js';
 import type { QueueSettings, QueueType } from './queue.js';
 import type { RouterKind } from './router.js';
@@ -10,9 +11,9 @@ import type { RouterKind } from './router.js';
 //   0x02 <queue name>                        → {"id":n,"type":...,"settings":{...}}
 //   0x03 <u8 len><queue><u8 len><router><binding key>  → empty
 //   0x10 <u32 queue id><u48 seq>             → a message record (see encodeRecord)
-//   0x11 <u32 queue id><u48 seq>             → u32 deliveries, once it has been delivered
 //   0x12 <u32 queue id><u48 dead seq>        → a kept dead letter (a message record)
 //   0x13 <u32 queue id><u48 0>               → u48: above every seq the queue has handed out
+// (Delivery counts are in `deliveries/`, keyed 0x11 <u32 queue id><u48 seq>.)
 // Only hdd queues have 0x10-0x13 records; definitions of every queue are kept. The 0x13 mark
 // keeps message ids from being used again after a restart (a stale ACK then settles nothing).
 
@@ -166,43 +167,37 @@ export function recordPayload(record: Buffer): Buffer {
   return Buffer.from(record.subarray(decodeRecord(0, record).payloadAt));
 }
 
-type Op = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer };
-
 /**
- * The broker's LevelDB with group commit: changes are queued and written as one batch once the
- * current synchronous work is done (while one batch is written the next one gathers), and
- * `commit()` resolves once
- * the batch holding everything queued so far is written under the durability setting: fsynced
- * for `always`; written to the OS (safe from a process crash) for `everysec` (fsynced within
- * about a second) and `no`.
+ * The broker's LevelDBs. `<dataDir>/broker/` holds definitions and messages, written with group
+ * commit (see GroupCommit) under the durability setting: fsynced for `always`; written to the OS
+ * (safe from a process crash) for `everysec` (fsynced within about a second) and `no`.
+ * `<dataDir>/broker/deliveries/` holds the delivery counts alone (`<u32 queue id><u48 seq>` →
+ * u32), never fsynced: a count is written before its delivery is sent and only has to survive
+ * the process dying, so it must not wait behind the fsync of other writes.
  */
 export class BrokerStore {
   readonly durability: Durability;
   readonly #db: Db;
-  #ops: Op[] = [];
-  #waiters: { resolve: () => void; reject: (err: Error) => void }[] = [];
-  #pending: Promise<void> | undefined;
-  /** The batch being written: rejects when the write failed (`#pending` never rejects). */
-  #inflight: Promise<void> | undefined;
+  readonly #countsDb: Db;
+  readonly #main: GroupCommit;
+  readonly #counts: GroupCommit;
   /** Per queue id, the seq mark to write with the next batch. */
   readonly #marks = new Map<number, number>();
-  #writing = false;
-  /** Whether the ops gathered hold one that `always` must fsync (not only delivery counts). */
-  #syncWanted = false;
-  #scheduled = false;
-  #unsynced = false;
   #syncTimer: NodeJS.Timeout | undefined;
   #closed = false;
 
-  private constructor(db: Db, durability: Durability) {
+  private constructor(db: Db, countsDb: Db, durability: Durability) {
     this.#db = db;
+    this.#countsDb = countsDb;
     this.durability = durability;
+    this.#main = new GroupCommit(db, durability === 'always', (ops) => this.#addMarks(ops));
+    this.#counts = new GroupCommit(countsDb, false);
     if (durability === 'everysec') {
       this.#syncTimer = setInterval(() => {
-        if (this.#unsynced && !this.#closed) {
-          this.#unsynced = false;
+        if (this.#main.unsynced && !this.#closed) {
+          this.#main.unsynced = false;
           this.#db.put(META, Buffer.from(JSON.stringify({ format: FORMAT })), { sync: true }).catch(() => {
-            this.#unsynced = true;
+            this.#main.unsynced = true;
           });
         }
       }, 1000);
@@ -219,6 +214,18 @@ export class BrokerStore {
     await ensureDir(dir);
     const db = newDb(dir, { cacheSize: defaults.cacheSize, writeBufferSize: defaults.writeBufferSize, maxOpenFiles });
     await openDb(db, `broker directory ${dir}`);
+    const countsDir = join(dir, 'deliveries');
+    const countsDb = newDb(countsDir, {
+      cacheSize: 1024 * 1024,
+      writeBufferSize: defaults.writeBufferSize,
+      maxOpenFiles,
+    });
+    try {
+      await openDb(countsDb, `broker directory ${countsDir}`);
+    } catch (err) {
+      await db.close();
+      throw err;
+    }
     try {
       const meta = await db.get(META);
       if (meta === undefined) await db.put(META, Buffer.from(JSON.stringify({ format: FORMAT })), { sync: true });
@@ -226,11 +233,11 @@ export class BrokerStore {
         throw new StorageError('DATA_DIR_CORRUPT', `${dir} holds a broker store of another format`);
       }
     } catch (err) {
-      await db.close();
+      await Promise.allSettled([db.close(), countsDb.close()]);
       if (err instanceof StorageError) throw err;
       throw new StorageError('DATA_DIR_CORRUPT', `${dir} is not a Hati broker store`, { cause: err });
     }
-    return new BrokerStore(db, durability);
+    return new BrokerStore(db, countsDb, durability);
   }
 
   async definitions(): Promise<Definitions> {
@@ -265,7 +272,7 @@ export class BrokerStore {
   ): Promise<void> {
     const counts = new Map<number, number>();
     if (kind === MESSAGE) {
-      for await (const [key, value] of this.#db.iterator(range(DELIVERIES, queueId))) {
+      for await (const [key, value] of this.#countsDb.iterator(range(DELIVERIES, queueId))) {
         counts.set(key.readUIntBE(5, 6), value.readUInt32BE(0));
       }
     }
@@ -328,21 +335,16 @@ export class BrokerStore {
     if (kind === MESSAGE && message.seq >= (this.#marks.get(queueId) ?? 0)) this.#marks.set(queueId, message.seq + 1);
   }
 
-  /**
-   * A delivery count: written before the delivery is sent, but never fsynced on its own (under
-   * every durability a delivery count only has to survive the process dying, which a write to
-   * the OS does); it is fsynced with the next write that must be.
-   */
+  /** A delivery count, in the deliveries LevelDB (see the class comment). */
   putDeliveries(queueId: number, seq: number, deliveries: number): void {
     const value = Buffer.allocUnsafe(4);
     value.writeUInt32BE(deliveries, 0);
-    this.#ops.push({ type: 'put', key: messageKey(DELIVERIES, queueId, seq), value });
-    this.#schedule();
+    this.#counts.put(messageKey(DELIVERIES, queueId, seq), value);
   }
 
   deleteMessage(queueId: number, seq: number): void {
     this.#del(messageKey(MESSAGE, queueId, seq));
-    this.#del(messageKey(DELIVERIES, queueId, seq));
+    this.#counts.del(messageKey(DELIVERIES, queueId, seq));
   }
 
   deleteDead(queueId: number, seq: number): void {
@@ -351,105 +353,47 @@ export class BrokerStore {
 
   /** Removes every message record of a queue (after the batches queued so far). */
   async clearQueue(queueId: number): Promise<void> {
-    await this.commit();
-    for (const kind of [MESSAGE, DELIVERIES, DEAD, SEQ_MARK]) await this.#db.clear(range(kind, queueId));
+    await Promise.all([this.commit(), this.commitCounts()]);
+    for (const kind of [MESSAGE, DEAD, SEQ_MARK]) await this.#db.clear(range(kind, queueId));
+    await this.#countsDb.clear(range(DELIVERIES, queueId));
   }
 
-  /** Resolves once everything queued so far is written under the durability setting; rejects when that failed. */
+  /** Resolves once every change but delivery counts queued so far is written under the durability setting; rejects when that failed. */
   commit(): Promise<void> {
-    if (this.#ops.length === 0) return this.#inflight ?? Promise.resolve();
-    return new Promise((resolve, reject) => {
-      this.#waiters.push({ resolve, reject });
-    });
+    return this.#main.commit();
+  }
+
+  /** Resolves once the delivery counts queued so far are written (to the OS); rejects when that failed. */
+  commitCounts(): Promise<void> {
+    return this.#counts.commit();
   }
 
   #put(key: Buffer, value: Buffer): void {
-    this.#ops.push({ type: 'put', key, value });
-    this.#syncWanted = true;
-    this.#schedule();
+    this.#main.put(key, value);
   }
 
   #del(key: Buffer): void {
-    this.#ops.push({ type: 'del', key });
-    this.#syncWanted = true;
-    this.#schedule();
+    this.#main.del(key);
   }
 
-  #schedule(): void {
-    if (this.#scheduled || this.#writing) return;
-    this.#scheduled = true;
-    // At the end of this turn's synchronous work: every command of the input chunks read in it
-    // has queued its changes by then, and waiting a whole loop turn costs latency.
-    queueMicrotask(() => {
-      this.#scheduled = false;
-      this.#write();
-    });
-  }
-
-  #write(): void {
-    if (this.#ops.length === 0 || this.#writing) return;
-    const ops = this.#ops;
-    const waiters = this.#waiters;
+  /** Adds the seq marks of the queues that stored messages to a batch of the main LevelDB. */
+  #addMarks(ops: Op[]): void {
     for (const [queueId, mark] of this.#marks) {
       const value = Buffer.allocUnsafe(6);
       value.writeUIntBE(mark, 0, 6);
       ops.push({ type: 'put', key: messageKey(SEQ_MARK, queueId, 0), value });
     }
     this.#marks.clear();
-    this.#ops = [];
-    this.#waiters = [];
-    this.#writing = true;
-    const sync = this.durability === 'always' && this.#syncWanted;
-    this.#syncWanted = false;
-    const written = this.#closed
-      ? Promise.reject(new StorageError('STORAGE_CLOSED', 'the broker store is closed'))
-      : this.#batch(ops, sync);
-    const batch = written.then(
-      () => {
-        if (!sync) this.#unsynced = true;
-        for (const waiter of waiters) waiter.resolve();
-      },
-      (err: unknown) => {
-        const error =
-          err instanceof StorageError
-            ? err
-            : new StorageError('STORAGE_IO', `a broker write failed: ${(err as Error).message}`, { cause: err });
-        for (const waiter of waiters) waiter.reject(error);
-        throw error;
-      },
-    );
-    this.#inflight = batch;
-    this.#pending = batch.catch(() => {});
-    this.#pending.finally(() => {
-      this.#writing = false;
-      this.#pending = undefined;
-      this.#inflight = undefined;
-      if (this.#ops.length > 0) this.#write();
-    });
-  }
-
-  /**
-   * Writes `ops` as one chained batch: abstract-level copies an options object into every
-   * operation of an array batch, which costs more than the write itself.
-   */
-  #batch(ops: Op[], sync: boolean): Promise<void> {
-    const batch = this.#db.batch();
-    for (const op of ops) {
-      if (op.type === 'put') batch.put(op.key, op.value);
-      else batch.del(op.key);
-    }
-    return batch.write({ sync });
   }
 
   async close(): Promise<void> {
-    while (this.#writing || this.#ops.length > 0) {
-      this.#write();
-      await this.#pending?.catch(() => {});
-    }
+    await Promise.all([this.#main.drain(), this.#counts.drain()]);
     this.#closed = true;
+    this.#main.closed = true;
+    this.#counts.closed = true;
     if (this.#syncTimer !== undefined) clearInterval(this.#syncTimer);
-    if (this.durability !== 'no' && this.#unsynced)
+    if (this.durability !== 'no' && this.#main.unsynced)
       await this.#db.put(META, Buffer.from(JSON.stringify({ format: FORMAT })), { sync: true }).catch(() => {});
-    await this.#db.close();
+    await Promise.allSettled([this.#db.close(), this.#countsDb.close()]);
   }
 }

@@ -140,8 +140,8 @@ export class HatiServer {
 
   static async start(options: ServerOptions): Promise<HatiServer> {
     const logger = options.logger ?? new Logger(options.logLevel ?? serverDefaults.logLevel);
-    // The broker's LevelDB counts as one more shard.
-    const descriptors = descriptorBudget((options.shards ?? storageDefaults.shards) + 1);
+    // The broker's two LevelDBs (messages, delivery counts) count as two more shards.
+    const descriptors = descriptorBudget((options.shards ?? storageDefaults.shards) + 2);
     const storage = await StorageManager.open({
       dataDir: options.dataDir ?? serverDefaults.dataDir,
       ...(options.shards !== undefined && { shards: options.shards }),
