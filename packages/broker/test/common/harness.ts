@@ -2,7 +2,7 @@
 // the clock and no timers (in a temporary directory when it needs one), and the queue types to
 // run the shared behaviour on. Tests branch on what a type supports, never on its name.
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { tempDir } from '@hati/test-helpers';
+import { type FakeClock, fakeClock, tempDir } from '@hati/test-helpers';
 import type { Test } from 'tap';
 import {
   Broker,
@@ -15,16 +15,7 @@ import {
   QueueType,
 } from '../../src/index.js';
 
-export interface FakeClock {
-  now: number;
-  (): number;
-}
-
-export function fakeClock(start = 1_700_000_000_000): FakeClock {
-  const clock = (() => clock.now) as FakeClock;
-  clock.now = start;
-  return clock;
-}
+export { type FakeClock, fakeClock };
 
 /** The `.code` `fn` fails with (a BrokerError's or a StorageError's), or undefined when it succeeds. */
 export async function codeOf(fn: () => unknown): Promise<string | undefined> {

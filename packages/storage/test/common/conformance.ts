@@ -1,19 +1,12 @@
 // The conformance suite every engine passes (the abstract-level way): `conformance` takes a
 // factory and registers the same tests for any engine. Tests branch on `supports`, never on names.
+
+import { type FakeClock, fakeClock } from '@hati/test-helpers';
 import type { Test } from 'tap';
 import { type KeyValueStore, StorageError, type StoredEntry } from '../../src/index.js';
 import { commandAreas } from './conformance-commands.js';
 
-export interface FakeClock {
-  now: number;
-  (): number;
-}
-
-export function fakeClock(start = 1_700_000_000_000): FakeClock {
-  const clock = (() => clock.now) as FakeClock;
-  clock.now = start;
-  return clock;
-}
+export { type FakeClock, fakeClock };
 
 export interface Harness {
   /**
