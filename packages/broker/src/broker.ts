@@ -92,8 +92,9 @@ function checkCount(what: string, value: unknown, min: number, max: number): num
 
 /** A message id as sent back by a consumer, or undefined when it is not one. */
 function seqOf(id: string): number | undefined {
-  if (typeof id !== 'string' || !/^[1-9][0-9]{0,14}$/.test(id)) return undefined;
-  return Number(id);
+  if (typeof id !== 'string' || !/^[1-9][0-9]{0,15}$/.test(id)) return undefined;
+  const seq = Number(id);
+  return Number.isSafeInteger(seq) ? seq : undefined;
 }
 
 function settingsOf(options: QueueOptions): QueueSettings {
@@ -184,7 +185,12 @@ export class Broker {
       const queue = new Queue(record.name, record.type, record.id, { ...queueDefaults, ...record.settings });
       this.#queues.set(queue.name, queue);
       this.#nextQueueId = Math.max(this.#nextQueueId, record.id + 1);
-      if (queue.type !== QueueType.hdd) continue;
+      if (queue.type !== QueueType.hdd) {
+        // A memory queue stores no ids; its new ones start past any it can have handed out before
+        // (fewer than 1,000 a millisecond), so an ACK of an id from before the restart settles nothing.
+        queue.nextSeq = now * 1000;
+        continue;
+      }
       const { maxDeliveries } = queue.settings;
       const keep = (bytes: number) => this.#cacheBytes + bytes <= this.#cacheLimit;
       await store.messages(MESSAGE, queue.id, keep, ({ message, readyAt, dedupId }) => {

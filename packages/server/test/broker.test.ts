@@ -302,6 +302,10 @@ t.test(
     t.same(shown(await c2.command('FETCH', 'disk', '10')), [['2', 2, 'k', 'two']], 'unacknowledged, counted');
     t.same(await c2.command('FETCH', 'mem', '10'), [], 'memory messages do not survive');
     t.equal(await c2.command('PUBLISH', 'r', 'k', 'three'), 2, 'bindings survive');
+    const [fresh] = (await c2.command('FETCH', 'mem')) as Buffer[][];
+    t.equal(String((fresh as Buffer[])[3]), 'three');
+    t.not(String((fresh as Buffer[])[0]), '1', 'a memory queue does not hand out its old ids again');
+    t.equal(await c2.command('ACK', 'mem', '1'), 0, 'so an ACK from before the restart settles nothing');
   },
 );
 
