@@ -20,5 +20,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 export TURBO_TELEMETRY_DISABLED=1 TURBO_NO_UPDATE_NOTIFIER=1
 pnpm exec biome ci .
-pnpm exec turbo run build typecheck test --output-logs=new-only --concurrency=1
+# tsc is single-threaded: builds and type-checks run two at a time. The tests run one package at
+# a time, since tap already runs two files at once and some tests time real processes.
+pnpm exec turbo run build typecheck --output-logs=new-only --concurrency=2
+pnpm exec turbo run test --output-logs=new-only --concurrency=1
 bash scripts/pack-check.sh
