@@ -110,7 +110,14 @@ function printer(raw: boolean, terminal: Terminal): (reply: Reply, command?: Com
 export async function runClient(flags: ClientFlags, io: Io, terminal: Terminal): Promise<number> {
   const name = flags.unix ?? hostPort(flags.tcpHost, flags.tcpPort);
   const print = printer(flags.raw ?? terminal.stdout.isTTY !== true, terminal);
-  const printMessage: PushPrinter = (items) => print(items);
+  // A one-shot command's reply prints first: pushes that arrive with it (CONSUME's first
+  // deliveries) wait until it has.
+  let replied = flags.command.length === 0;
+  const early: Reply[][] = [];
+  const printMessage: PushPrinter = (items) => {
+    if (replied) print(items);
+    else early.push(items);
+  };
   // `hati client help SET` needs no server.
   if (flags.command[0]?.toLowerCase() === 'help') {
     const answer = help(flags.command.slice(1));
@@ -142,6 +149,8 @@ export async function runClient(flags: ClientFlags, io: Io, terminal: Terminal):
       }
       const spec = lookupCommand(args[0] ?? '');
       print(reply, spec);
+      replied = true;
+      for (const items of early.splice(0)) print(items);
       // SUBSCRIBE, PSUBSCRIBE and CONSUME print what is pushed until Ctrl-C or the connection's
       // end, as redis-cli does for subscriptions.
       if (spec !== undefined && keepsPushing(spec)) await untilInterrupted(connected);

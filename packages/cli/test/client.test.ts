@@ -457,10 +457,15 @@ t.test('one-shot CONSUME prints deliveries until Ctrl-C', async (t) => {
   ]) {
     t.equal((await client(['-p', port, ...args])).code, 0);
   }
+  // One message waits already: it is pushed right behind CONSUME's reply, and prints after it.
+  t.equal((await client(['-p', port, 'PUBLISH', 'r', 'k', 'waiting'])).code, 0);
   const running = oneShot(t, port, ['CONSUME', 'q', '5']);
-  await running.printed('ctag-1', 'the tag');
+  await running.printed('waiting', 'the tag and the waiting delivery');
   t.equal((await client(['-p', port, 'PUBLISH', 'r', 'k', 'hello', 'world'])).code, 0);
   await running.printed('hello world', 'the delivery');
-  t.equal(running.shown.out, 'ctag-1\ndelivery\nctag-1\nq\n1\n1\nk\nhello world\n');
+  t.equal(
+    running.shown.out,
+    'ctag-1\ndelivery\nctag-1\nq\n1\n1\nk\nwaiting\ndelivery\nctag-1\nq\n2\n1\nk\nhello world\n',
+  );
   t.equal(await running.interrupt(), 0, 'Ctrl-C ends it with exit 0');
 });
