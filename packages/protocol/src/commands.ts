@@ -1110,6 +1110,11 @@ export function checkArity(spec: CommandSpec, argsAfterName: number): ProtocolEr
   );
 }
 
+/** The option of `spec` whose token is `word` (any case, ASCII folding), or undefined. */
+export function lookupOption(spec: CommandSpec, word: Uint8Array): OptionSpec | undefined {
+  return spec.options.find((candidate) => candidate.token.length === word.length && sameName(candidate.token, word));
+}
+
 /** What `readOptions` found: each option given, by its token, with the values after it. */
 export type OptionValues = Map<string, Uint8Array[]>;
 
@@ -1133,9 +1138,7 @@ export function readOptions(
   let i = start;
   while (i < end) {
     const word = args[i] as Uint8Array;
-    const option = spec.options.find(
-      (candidate) => candidate.token.length === word.length && sameName(candidate.token, word),
-    );
+    const option = lookupOption(spec, word);
     if (option === undefined) {
       const expected =
         spec.options.length === 0 ? 'it takes no options' : `expected ${spec.options.map((o) => o.token).join(', ')}`;

@@ -8,7 +8,7 @@
 // progress, copied, so it never pins a socket chunk (nor breaks if the caller reuses one).
 
 import { COLON, CR, DOLLAR, LF, MAX_HEADER_DIGITS, NINE, SPACE, STAR, showByte, showText, TAB, ZERO } from './bytes.js';
-import { type CommandSpec, lookupCommand } from './commands.js';
+import { type CommandSpec, lookupCommand, lookupOption } from './commands.js';
 import { ProtocolError, ProtocolErrorCode } from './errors.js';
 import { HeldBytes } from './held-bytes.js';
 import { type ParserLimits, resolveLimits } from './options.js';
@@ -433,7 +433,7 @@ function optionWordsAt(spec: CommandSpec, line: Buffer, pos: number, stop: numbe
   let end = pos;
   while (end < stop && !isBlank(line[end] as number)) end++;
   const word = line.subarray(pos, end);
-  const option = spec.options.find((candidate) => lookupToken(candidate.token, word));
+  const option = lookupOption(spec, word);
   if (option === undefined) return 0;
   const words = 1 + (option.args?.length ?? 0);
   // Count the words that follow: the option's values, then at least one for the last argument.
@@ -446,14 +446,4 @@ function optionWordsAt(spec: CommandSpec, line: Buffer, pos: number, stop: numbe
     seen++;
   }
   return seen > words ? words : 0;
-}
-
-function lookupToken(token: string, word: Uint8Array): boolean {
-  if (token.length !== word.length) return false;
-  for (let i = 0; i < word.length; i++) {
-    const code = word[i] as number;
-    const upper = code >= 0x61 && code <= 0x7a ? code - 0x20 : code;
-    if (upper !== token.charCodeAt(i)) return false;
-  }
-  return true;
 }
