@@ -85,6 +85,32 @@ export interface CommandFlags {
   readonly closes?: true;
 }
 
+/**
+ * The right a command needs once credentials are configured (docs/security.md):
+ * - `public`: allowed before AUTH too (AUTH, HELLO, PING, QUIT);
+ * - `connection`: any authenticated user; it acts on the caller's own connection;
+ * - `read`, `write`: that right on the storage type of the `storageType` argument and on every
+ *   `key` argument; a command that names no key needs it on the whole type (on every type when
+ *   it names none);
+ * - `subscribe`: keyspace notifications: read on the key or the storage type a channel names; a
+ *   pattern needs read on everything;
+ * - `publish` (routers), `consume` (queues), `manage` (routers and queues): on every `router` and
+ *   `queue` argument;
+ * - `view`: any broker right on the named router or queue; a listing shows only those;
+ * - `admin`: the whole server (FLUSHALL, STATS, INFO, CLIENT LIST, ACL USERS, ACL LOAD).
+ */
+export type CommandAccess =
+  | 'public'
+  | 'connection'
+  | 'read'
+  | 'write'
+  | 'subscribe'
+  | 'publish'
+  | 'consume'
+  | 'manage'
+  | 'view'
+  | 'admin';
+
 export interface ArgSpec {
   readonly name: string;
   readonly kind: ArgKind;
@@ -134,6 +160,8 @@ export interface CommandSpec {
   readonly inlineRest?: number;
   readonly reply: ReplyKind;
   readonly flags: CommandFlags;
+  /** The right it needs once credentials are configured: the permission decision every command makes. */
+  readonly access: CommandAccess;
   /** For docs and COMMAND DOCS: `string`, `keyspace`, `connection`, `server`, `pubsub`. */
   readonly group: CommandGroup;
   /** The JSON-RPC method that runs it, or null when it has none (a decision, not an omission). */
@@ -158,6 +186,7 @@ interface CommandDefinition {
   readonly args: readonly ArgSpec[];
   readonly reply: ReplyKind;
   readonly flags: CommandFlags;
+  readonly access: CommandAccess;
   readonly group: CommandGroup;
   readonly rpc: string | null;
   readonly client: string | null;
@@ -237,6 +266,7 @@ function define<const N extends string, const D extends CommandDefinition>(
     maxArgs,
     reply,
     flags: Object.freeze({ ...flags }),
+    access: definition.access,
     group: definition.group,
     rpc: definition.rpc,
     client: definition.client,
@@ -302,6 +332,7 @@ const clientSubcommands = {
     args: [],
     reply: 'integer',
     flags: { connection: true },
+    access: 'connection',
     group: 'connection',
     rpc: null,
     client: null,
@@ -313,6 +344,7 @@ const clientSubcommands = {
     args: [{ name: 'connection-name', kind: 'name' }],
     reply: 'status',
     flags: { connection: true },
+    access: 'connection',
     group: 'connection',
     rpc: null,
     client: null,
@@ -324,6 +356,7 @@ const clientSubcommands = {
     args: [],
     reply: 'bulk',
     flags: { connection: true },
+    access: 'connection',
     group: 'connection',
     rpc: null,
     client: null,
@@ -338,6 +371,7 @@ const clientSubcommands = {
     ],
     reply: 'status',
     flags: { connection: true },
+    access: 'connection',
     group: 'connection',
     rpc: null,
     client: null,
@@ -349,6 +383,7 @@ const clientSubcommands = {
     args: [],
     reply: 'text',
     flags: { connection: true },
+    access: 'connection',
     group: 'connection',
     rpc: null,
     client: null,
@@ -360,6 +395,7 @@ const clientSubcommands = {
     args: [],
     reply: 'text',
     flags: { admin: true },
+    access: 'admin',
     group: 'connection',
     rpc: null,
     client: null,
@@ -374,6 +410,7 @@ const commandSubcommands = {
     args: [],
     reply: 'integer',
     flags: { connection: true },
+    access: 'connection',
     group: 'server',
     rpc: null,
     client: null,
@@ -386,6 +423,7 @@ const commandSubcommands = {
     repeat: 1,
     reply: 'custom',
     flags: { connection: true },
+    access: 'connection',
     group: 'server',
     rpc: null,
     client: null,
@@ -398,12 +436,54 @@ const commandSubcommands = {
     repeat: 1,
     reply: 'custom',
     flags: { connection: true },
+    access: 'connection',
     group: 'server',
     rpc: null,
     client: null,
     summary: 'Replies arity, flags and key positions of the named commands, or of all, as Redis does.',
     example: ['GET'],
     since: '0.2.0',
+  }),
+} as const;
+
+const AUTH_SINCE = '0.4.0';
+
+const aclSubcommands = {
+  WHOAMI: define('ACL WHOAMI', {
+    args: [],
+    reply: 'bulk',
+    flags: { connection: true },
+    access: 'connection',
+    group: 'server',
+    rpc: null,
+    client: null,
+    summary: 'Replies the name of the user this connection is authenticated as.',
+    example: [],
+    since: AUTH_SINCE,
+  }),
+  USERS: define('ACL USERS', {
+    args: [],
+    reply: 'keys',
+    flags: { admin: true },
+    access: 'admin',
+    group: 'server',
+    rpc: null,
+    client: null,
+    summary: 'Replies the names of the configured users.',
+    example: [],
+    since: AUTH_SINCE,
+  }),
+  LOAD: define('ACL LOAD', {
+    args: [],
+    reply: 'status',
+    flags: { admin: true },
+    access: 'admin',
+    group: 'server',
+    rpc: null,
+    client: null,
+    summary: 'Reads the users file again, as SIGHUP does; an invalid file changes nothing (USERS_FILE_INVALID).',
+    example: [],
+    since: AUTH_SINCE,
   }),
 } as const;
 
@@ -418,6 +498,7 @@ export const commands = {
     ],
     reply: 'stored',
     flags: { write: true },
+    access: 'write',
     group: 'string',
     rpc: 'Storage.Set',
     client: 'set',
@@ -429,6 +510,7 @@ export const commands = {
     args: [TYPE, KEY],
     reply: 'bulk',
     flags: { read: true },
+    access: 'read',
     group: 'string',
     rpc: 'Storage.Get',
     client: 'getBuffer',
@@ -439,6 +521,7 @@ export const commands = {
     args: [TYPE, KEY],
     reply: 'boolean',
     flags: { read: true },
+    access: 'read',
     group: 'keyspace',
     rpc: 'Storage.Has',
     client: 'has',
@@ -449,6 +532,7 @@ export const commands = {
     args: [TYPE, KEY],
     reply: 'boolean',
     flags: { write: true },
+    access: 'write',
     group: 'keyspace',
     rpc: 'Storage.Delete',
     client: 'delete',
@@ -459,6 +543,7 @@ export const commands = {
     args: [TYPE],
     reply: 'status',
     flags: { write: true },
+    access: 'admin',
     group: 'keyspace',
     rpc: 'Storage.FlushAll',
     client: 'flushAll',
@@ -469,6 +554,7 @@ export const commands = {
     args: [TYPE],
     reply: 'integer',
     flags: { read: true },
+    access: 'read',
     group: 'keyspace',
     rpc: 'Storage.Count',
     client: 'count',
@@ -479,6 +565,7 @@ export const commands = {
     args: [TYPE, KEY],
     reply: 'integer',
     flags: { read: true },
+    access: 'read',
     group: 'keyspace',
     rpc: 'Storage.Ttl',
     client: 'ttl',
@@ -490,6 +577,7 @@ export const commands = {
     args: [TYPE, KEY, TTL],
     reply: 'boolean',
     flags: { write: true },
+    access: 'write',
     group: 'keyspace',
     rpc: 'Storage.Expire',
     client: 'expire',
@@ -512,6 +600,7 @@ export const commands = {
     minArgs: 1,
     reply: 'scan',
     flags: { read: true },
+    access: 'read',
     group: 'keyspace',
     rpc: 'Storage.Scan',
     client: 'scan',
@@ -524,6 +613,7 @@ export const commands = {
     args: [TYPE, PATTERN],
     reply: 'keys',
     flags: { read: true },
+    access: 'read',
     group: 'keyspace',
     rpc: 'Storage.Keys',
     client: 'keys',
@@ -535,6 +625,7 @@ export const commands = {
     args: [TYPE, KEY],
     reply: 'integer',
     flags: { write: true },
+    access: 'write',
     group: 'string',
     rpc: 'Storage.Incr',
     client: 'incr',
@@ -546,6 +637,7 @@ export const commands = {
     args: [TYPE, KEY, { name: 'delta', kind: 'integer' }],
     reply: 'integer',
     flags: { write: true },
+    access: 'write',
     group: 'string',
     rpc: 'Storage.IncrBy',
     client: 'incrBy',
@@ -558,6 +650,7 @@ export const commands = {
     repeat: 1,
     reply: 'bulks',
     flags: { read: true },
+    access: 'read',
     group: 'string',
     rpc: 'Storage.MGet',
     client: 'mgetBuffer',
@@ -570,6 +663,7 @@ export const commands = {
     repeat: 2,
     reply: 'status',
     flags: { write: true },
+    access: 'write',
     group: 'string',
     rpc: 'Storage.MSet',
     client: 'mset',
@@ -581,6 +675,7 @@ export const commands = {
     args: [{ name: 'type', kind: 'storageType', optional: true }],
     reply: 'integer',
     flags: { read: true },
+    access: 'read',
     group: 'keyspace',
     rpc: null,
     client: null,
@@ -592,6 +687,7 @@ export const commands = {
     args: [{ name: 'message', kind: 'text', optional: true }],
     reply: 'status',
     flags: { connection: true, pubsub: true },
+    access: 'public',
     group: 'connection',
     rpc: 'Server.Ping',
     client: 'ping',
@@ -602,6 +698,7 @@ export const commands = {
     args: [{ name: 'message', kind: 'text' }],
     reply: 'bulk',
     flags: { connection: true },
+    access: 'connection',
     group: 'connection',
     rpc: null,
     client: null,
@@ -612,6 +709,7 @@ export const commands = {
     args: [],
     reply: 'status',
     flags: { connection: true, pubsub: true, closes: true },
+    access: 'public',
     group: 'connection',
     rpc: null,
     client: 'quit',
@@ -627,12 +725,13 @@ export const commands = {
           { name: 'username', kind: 'text' },
           { name: 'password', kind: 'text' },
         ],
-        summary: 'credentials (none can be configured yet: refused)',
+        summary: 'authenticates as AUTH does, before the switch',
       },
       { token: 'SETNAME', args: [{ name: 'connection-name', kind: 'name' }], summary: 'names the connection' },
     ],
     reply: 'map',
     flags: { connection: true },
+    access: 'public',
     group: 'connection',
     rpc: null,
     client: null,
@@ -640,10 +739,40 @@ export const commands = {
     example: ['3'],
     since: '0.2.0',
   }),
+  AUTH: define('AUTH', {
+    args: [
+      { name: 'username-or-password', kind: 'text' },
+      { name: 'password', kind: 'text', optional: true },
+    ],
+    reply: 'status',
+    flags: { connection: true },
+    access: 'public',
+    group: 'connection',
+    rpc: null,
+    client: null,
+    summary:
+      'Authenticates the connection: AUTH <password> as the default user, AUTH <username> <password> as a named one (Redis forms).',
+    example: ['secret'],
+    since: AUTH_SINCE,
+  }),
+  ACL: define('ACL', {
+    args: [],
+    subcommands: aclSubcommands,
+    reply: 'custom',
+    flags: { connection: true },
+    access: 'connection',
+    group: 'server',
+    rpc: null,
+    client: null,
+    summary: 'Users and rights: ACL WHOAMI, ACL USERS, ACL LOAD.',
+    example: ['WHOAMI'],
+    since: AUTH_SINCE,
+  }),
   SELECT: define('SELECT', {
     args: [{ name: 'index', kind: 'text' }],
     reply: 'status',
     flags: { connection: true },
+    access: 'connection',
     group: 'connection',
     rpc: null,
     client: null,
@@ -655,6 +784,7 @@ export const commands = {
     subcommands: clientSubcommands,
     reply: 'custom',
     flags: { connection: true },
+    access: 'connection',
     group: 'connection',
     rpc: null,
     client: null,
@@ -669,6 +799,7 @@ export const commands = {
     subcommands: commandSubcommands,
     reply: 'custom',
     flags: { connection: true },
+    access: 'connection',
     group: 'server',
     rpc: null,
     client: null,
@@ -681,6 +812,7 @@ export const commands = {
     repeat: 1,
     reply: 'custom',
     flags: { connection: true, pubsub: true },
+    access: 'subscribe',
     group: 'pubsub',
     rpc: null,
     client: 'subscribe',
@@ -693,6 +825,7 @@ export const commands = {
     repeat: 1,
     reply: 'custom',
     flags: { connection: true, pubsub: true },
+    access: 'connection',
     group: 'pubsub',
     rpc: null,
     client: 'unsubscribe',
@@ -705,6 +838,7 @@ export const commands = {
     repeat: 1,
     reply: 'custom',
     flags: { connection: true, pubsub: true },
+    access: 'subscribe',
     group: 'pubsub',
     rpc: null,
     client: 'psubscribe',
@@ -717,6 +851,7 @@ export const commands = {
     repeat: 1,
     reply: 'custom',
     flags: { connection: true, pubsub: true },
+    access: 'connection',
     group: 'pubsub',
     rpc: null,
     client: 'punsubscribe',
@@ -728,6 +863,7 @@ export const commands = {
     args: [],
     reply: 'json',
     flags: { admin: true },
+    access: 'admin',
     group: 'server',
     rpc: 'Server.Stats',
     client: 'stats',
@@ -738,6 +874,7 @@ export const commands = {
     args: [{ name: 'section', kind: 'text', optional: true }],
     reply: 'text',
     flags: { admin: true },
+    access: 'admin',
     group: 'server',
     rpc: 'Server.Info',
     client: 'info',
@@ -751,6 +888,7 @@ export const commands = {
     ],
     reply: 'status',
     flags: { write: true },
+    access: 'manage',
     group: 'broker',
     rpc: 'Broker.CreateRouter',
     client: 'createRouter',
@@ -790,6 +928,7 @@ export const commands = {
     ],
     reply: 'status',
     flags: { write: true },
+    access: 'manage',
     group: 'broker',
     rpc: 'Broker.CreateQueue',
     client: 'createQueue',
@@ -801,6 +940,7 @@ export const commands = {
     args: [QUEUE, ROUTER, BINDING_KEY],
     reply: 'status',
     flags: { write: true },
+    access: 'manage',
     group: 'broker',
     rpc: 'Broker.Bind',
     client: 'bind',
@@ -812,6 +952,7 @@ export const commands = {
     args: [QUEUE, ROUTER, BINDING_KEY],
     reply: 'boolean',
     flags: { write: true },
+    access: 'manage',
     group: 'broker',
     rpc: 'Broker.Unbind',
     client: 'unbind',
@@ -830,6 +971,7 @@ export const commands = {
     ],
     reply: 'integer',
     flags: { write: true },
+    access: 'publish',
     group: 'broker',
     rpc: 'Broker.Publish',
     client: 'publish',
@@ -841,6 +983,7 @@ export const commands = {
     args: [QUEUE, { name: 'count', kind: 'count', optional: true }, { name: 'waitMs', kind: 'ms', optional: true }],
     reply: 'deliveries',
     flags: { write: true },
+    access: 'consume',
     group: 'broker',
     rpc: 'Broker.Fetch',
     client: 'fetch',
@@ -854,6 +997,7 @@ export const commands = {
     repeat: 1,
     reply: 'integer',
     flags: { write: true },
+    access: 'consume',
     group: 'broker',
     rpc: 'Broker.Ack',
     client: 'ack',
@@ -869,6 +1013,7 @@ export const commands = {
     ],
     reply: 'integer',
     flags: { write: true },
+    access: 'consume',
     group: 'broker',
     rpc: 'Broker.Nack',
     client: 'nack',
@@ -880,6 +1025,7 @@ export const commands = {
     args: [QUEUE, MESSAGE_ID],
     reply: 'boolean',
     flags: { write: true },
+    access: 'consume',
     group: 'broker',
     rpc: 'Broker.Touch',
     client: 'touch',
@@ -891,6 +1037,7 @@ export const commands = {
     args: [QUEUE, { name: 'prefetch', kind: 'count', optional: true }],
     reply: 'bulk',
     flags: { write: true },
+    access: 'consume',
     group: 'broker',
     rpc: null,
     client: 'consume',
@@ -903,6 +1050,7 @@ export const commands = {
     args: [{ name: 'tag', kind: 'text' }],
     reply: 'boolean',
     flags: { write: true },
+    access: 'connection',
     group: 'broker',
     rpc: null,
     client: null,
@@ -914,6 +1062,7 @@ export const commands = {
     args: [{ name: 'name', kind: 'queue' }],
     reply: 'document',
     flags: { read: true },
+    access: 'view',
     group: 'broker',
     rpc: 'Broker.GetQueue',
     client: 'getQueue',
@@ -925,6 +1074,7 @@ export const commands = {
     args: [{ name: 'name', kind: 'router' }],
     reply: 'document',
     flags: { read: true },
+    access: 'view',
     group: 'broker',
     rpc: 'Broker.GetRouter',
     client: 'getRouter',
@@ -936,6 +1086,7 @@ export const commands = {
     args: [GLOB],
     reply: 'keys',
     flags: { read: true },
+    access: 'view',
     group: 'broker',
     rpc: 'Broker.ListQueue',
     client: 'listQueues',
@@ -947,6 +1098,7 @@ export const commands = {
     args: [GLOB],
     reply: 'keys',
     flags: { read: true },
+    access: 'view',
     group: 'broker',
     rpc: 'Broker.ListRouter',
     client: 'listRouters',
@@ -958,6 +1110,7 @@ export const commands = {
     args: [QUEUE],
     reply: 'integer',
     flags: { write: true },
+    access: 'manage',
     group: 'broker',
     rpc: 'Broker.Flush',
     client: 'flush',
@@ -969,6 +1122,7 @@ export const commands = {
     args: [{ name: 'name', kind: 'queue' }],
     reply: 'boolean',
     flags: { write: true },
+    access: 'manage',
     group: 'broker',
     rpc: 'Broker.DeleteQueue',
     client: 'deleteQueue',
@@ -980,6 +1134,7 @@ export const commands = {
     args: [{ name: 'name', kind: 'router' }],
     reply: 'boolean',
     flags: { write: true },
+    access: 'manage',
     group: 'broker',
     rpc: 'Broker.DeleteRouter',
     client: 'deleteRouter',
@@ -991,6 +1146,7 @@ export const commands = {
     args: [QUEUE, { name: 'count', kind: 'count', optional: true }],
     reply: 'deliveries',
     flags: { read: true },
+    access: 'consume',
     group: 'broker',
     rpc: 'Broker.DeadLetters',
     client: 'deadLetters',
@@ -1002,6 +1158,7 @@ export const commands = {
     args: [QUEUE, { name: 'count', kind: 'count', optional: true }],
     reply: 'integer',
     flags: { write: true },
+    access: 'manage',
     group: 'broker',
     rpc: 'Broker.ReplayDead',
     client: 'replayDead',
@@ -1014,6 +1171,7 @@ export const commands = {
     args: [QUEUE],
     reply: 'integer',
     flags: { write: true },
+    access: 'manage',
     group: 'broker',
     rpc: 'Broker.PurgeDead',
     client: 'purgeDead',
@@ -1026,6 +1184,7 @@ export const commands = {
 export type CommandName = keyof typeof commands;
 export type ClientSubcommand = keyof typeof clientSubcommands;
 export type CommandSubcommand = keyof typeof commandSubcommands;
+export type AclSubcommand = keyof typeof aclSubcommands;
 
 // Lookup without allocation: candidates by name length, compared byte by byte with ASCII case
 // folding (a Map would need a string, and an upper-cased copy for lower-case spellings).

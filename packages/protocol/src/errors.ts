@@ -120,8 +120,21 @@ export const ServerErrorCode = {
   NOPROTO: 'NOPROTO',
   /** A RESP2 connection with subscriptions sent a command other than (P)SUBSCRIBE, (P)UNSUBSCRIBE, PING or QUIT. */
   PUBSUB_ONLY: 'PUBSUB_ONLY',
-  /** `HELLO ... AUTH`: this server has no credentials configured, so there is nothing to log in to. */
+  /** `AUTH` or `HELLO ... AUTH`: this server has no credentials configured, so there is nothing to log in to. */
   AUTH_NOT_CONFIGURED: 'AUTH_NOT_CONFIGURED',
+  /** Credentials are configured and this connection has not authenticated (`AUTH`). */
+  NOAUTH: 'NOAUTH',
+  /**
+   * `AUTH`, `HELLO AUTH` or JSON-RPC credentials: no such user, a wrong password or token, or a
+   * disabled user (which of them is never said).
+   */
+  WRONGPASS: 'WRONGPASS',
+  /** The authenticated user lacks the right the command needs (a key, storage type, router, queue or admin). */
+  NOPERM: 'NOPERM',
+  /** Too many failed authentications from this client's address lately; retry later. */
+  AUTH_RATE_LIMITED: 'AUTH_RATE_LIMITED',
+  /** The users file is unreadable or invalid (`ACL LOAD`, a reload, or start-up); the old users stay in effect. */
+  USERS_FILE_INVALID: 'USERS_FILE_INVALID',
   /** A connection name with spaces or line breaks (`CLIENT SETNAME`, `HELLO SETNAME`). */
   NAME_INVALID: 'NAME_INVALID',
 } as const;

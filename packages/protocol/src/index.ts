@@ -1,8 +1,10 @@
 export {
+  type AclSubcommand,
   type ArgKind,
   type ArgSpec,
   allCommands,
   type ClientSubcommand,
+  type CommandAccess,
   type CommandFlags,
   type CommandGroup,
   type CommandName,

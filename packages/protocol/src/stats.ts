@@ -62,6 +62,8 @@ export interface ClientInfo {
   address: string;
   /** Set by `CLIENT SETNAME` or `HELLO ... SETNAME`. */
   name: string | null;
+  /** The user it authenticated as (`default` when the server has no credentials), or null before AUTH. */
+  user: string | null;
   /** RESP version: 2, or 3 after `HELLO 3`. */
   protocol: 2 | 3;
   /** Set by `CLIENT SETINFO LIB-NAME` / `LIB-VER`. */

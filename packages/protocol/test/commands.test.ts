@@ -33,6 +33,8 @@ t.test('the table describes each command once', async (t) => {
     DBSIZE: ['DBSIZE [type]', 0, 1, 'integer'],
     PING: ['PING [message]', 0, 1, 'status'],
     ECHO: ['ECHO <message>', 1, 1, 'bulk'],
+    AUTH: ['AUTH <username-or-password> [password]', 1, 2, 'status'],
+    ACL: ['ACL <WHOAMI|USERS|LOAD> [arguments]', 1, Number.POSITIVE_INFINITY, 'custom'],
     QUIT: ['QUIT', 0, 0, 'status'],
     HELLO: ['HELLO [protover] [AUTH <username> <password>] [SETNAME <connection-name>]', 0, 6, 'map'],
     SELECT: ['SELECT <index>', 1, 1, 'status'],
@@ -95,12 +97,27 @@ t.test(
   'every command and subcommand is complete: a permission, docs, a decision on JSON-RPC and clients',
   async (t) => {
     const all = allCommands();
-    t.equal(all.length, Object.keys(commands).length + 6 + 3, 'with the subcommands of CLIENT and COMMAND');
+    t.equal(all.length, Object.keys(commands).length + 6 + 3 + 3, 'with the subcommands of CLIENT, COMMAND and ACL');
     const rpcMethods = new Set<string>();
     const clientMethods = new Set<string>();
     for (const spec of all) {
       const permissions = (['read', 'write', 'connection', 'admin'] as const).filter((p) => spec.flags[p] === true);
       t.equal(permissions.length, 1, `${spec.name} needs exactly one permission flag`);
+      t.ok(
+        [
+          'public',
+          'connection',
+          'read',
+          'write',
+          'subscribe',
+          'publish',
+          'consume',
+          'manage',
+          'view',
+          'admin',
+        ].includes(spec.access),
+        `${spec.name} says which right it needs`,
+      );
       t.ok(spec.summary.length > 0 && !spec.summary.includes('\n'), `${spec.name} has a one-line summary`);
       t.match(spec.since, /^\d+\.\d+\.\d+$/, `${spec.name} says since when`);
       t.ok(

@@ -69,6 +69,13 @@ function optionalCount(arg: Buffer | undefined, what: string, min: number, max: 
 
 const COUNT_MAX = 2 ** 32 - 1;
 
+/** A listing shows only the names its user has some broker right on. */
+function visible(session: Session, names: string[]): string[] {
+  const user = session.user;
+  if (user === null || user.all) return names;
+  return names.filter((name) => user.canView(Buffer.from(name)));
+}
+
 export const brokerHandlers = {
   CREATEROUTER(hub, _session, args) {
     const created = hub.broker.createRouter(textArg(args[1] as Buffer), textArg(args[2] as Buffer));
@@ -150,11 +157,11 @@ export const brokerHandlers = {
   GETROUTER(hub, _session, args) {
     return hub.broker.getRouter(textArg(args[1] as Buffer));
   },
-  LISTQUEUE(hub, _session, args) {
-    return hub.broker.listQueues(args[1] === undefined ? undefined : textArg(args[1]));
+  LISTQUEUE(hub, session, args) {
+    return visible(session, hub.broker.listQueues(args[1] === undefined ? undefined : textArg(args[1])));
   },
-  LISTROUTER(hub, _session, args) {
-    return hub.broker.listRouters(args[1] === undefined ? undefined : textArg(args[1]));
+  LISTROUTER(hub, session, args) {
+    return visible(session, hub.broker.listRouters(args[1] === undefined ? undefined : textArg(args[1])));
   },
   FLUSH(hub, _session, args) {
     return hub.broker.flush(textArg(args[1] as Buffer));

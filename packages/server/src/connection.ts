@@ -93,6 +93,8 @@ export class Connection implements SessionTransport {
   #closing = false;
   #waitingForDrain = false;
   #slotsFull = false;
+  /** An authentication is being checked: nothing after it runs until it settles (Session.barrier). */
+  #authenticating = false;
   /** Pushes were written since the last flush; one flush per microtask sends them. */
   #pushFlushQueued = false;
 
@@ -167,7 +169,7 @@ export class Connection implements SessionTransport {
   }
 
   get #blocked(): boolean {
-    return this.#waitingForDrain || this.#slotsFull;
+    return this.#waitingForDrain || this.#slotsFull || this.#authenticating;
   }
 
   #onData(chunk: Buffer): void {
@@ -193,6 +195,16 @@ export class Connection implements SessionTransport {
       const pending = this.#dispatcher.execute(this.session, args, this.#scratch);
       if (pending !== undefined) this.#wait(pending);
       else this.#queue(this.#scratch.take());
+    }
+    const barrier = this.session.barrier;
+    if (barrier !== undefined) {
+      this.session.barrier = undefined;
+      this.#authenticating = true;
+      const settled = () => {
+        this.#authenticating = false;
+        this.#updateReading();
+      };
+      barrier.then(settled, settled);
     }
     if (this.#out.length >= FLUSH_BYTES) this.#flush();
     if (this.#blocked) this.#parser.stop();

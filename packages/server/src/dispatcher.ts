@@ -10,6 +10,7 @@ import {
   unknownCommand,
   unknownSubcommand,
 } from '@hati/protocol';
+import { checkAccess } from './auth.js';
 import { writeDelivery } from './broker-handlers.js';
 import { describeError, ServerError } from './errors.js';
 import { type Handler, type HandlerName, handlers } from './handlers.js';
@@ -143,7 +144,7 @@ function isPromise(value: unknown): value is Promise<unknown> {
 /**
  * Runs a command for every front end (TCP, UNIX socket, JSON-RPC): finds it in the table,
  * checks its arity, applies the checks that hold for every command (shutting down, pub/sub
- * mode; later credentials and cluster redirects), and calls its handler with the caller's
+ * mode, authentication and rights; later cluster redirects), and calls its handler with the caller's
  * session. Memory commands stay synchronous: no promise and no closure per call.
  */
 export class Dispatcher {
@@ -216,6 +217,17 @@ export class Dispatcher {
         'PUBSUB_ONLY',
         `'${spec.name}' cannot run on a RESP2 connection with subscriptions: only SUBSCRIBE, UNSUBSCRIBE, PSUBSCRIBE, PUNSUBSCRIBE, PING and QUIT can (send HELLO 3 before subscribing to run any command alongside)`,
       );
+    }
+    const user = session.user;
+    if (user === null) {
+      if (spec.access !== 'public') {
+        throw new ServerError(
+          'NOAUTH',
+          `authentication required: send AUTH <password> or AUTH <username> <password> first`,
+        );
+      }
+    } else if (!user.all) {
+      checkAccess(user, spec, args);
     }
     session.lastCommand = spec.name;
     return (this.#handlers.get(spec) as Handler)(this.#hub, session, args);

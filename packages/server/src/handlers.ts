@@ -3,6 +3,7 @@
 // disk answers); the dispatcher encodes it for the front end that asked. The memory engine
 // answers synchronously, so memory commands make no promise.
 import {
+  type AclSubcommand,
   type ClientSubcommand,
   type CommandName,
   type CommandSpec,
@@ -13,8 +14,10 @@ import {
 } from '@hati/protocol';
 import type { HddEngine, MemoryEngine } from '@hati/storage';
 import { countArg, cursorArg, engineArg, integerArg, isStorageType, nameArg, ttlArg } from './arguments.js';
+import { reloadUsers } from './auth.js';
 import { brokerHandlers } from './broker-handlers.js';
 import { commandDocs, commandInfo } from './command-docs.js';
+import type { MapValue } from './dispatcher.js';
 import { ServerError } from './errors.js';
 import type { Hub } from './hub.js';
 import { infoText } from './info.js';
@@ -25,7 +28,11 @@ import { HATI_VERSION, REDIS_COMPATIBLE_VERSION } from './version.js';
 export type Handler = (hub: Hub, session: Session, args: Buffer[]) => unknown;
 
 /** Every command and subcommand name of the table. */
-export type HandlerName = CommandName | `CLIENT ${ClientSubcommand}` | `COMMAND ${CommandSubcommand}`;
+export type HandlerName =
+  | CommandName
+  | `CLIENT ${ClientSubcommand}`
+  | `COMMAND ${CommandSubcommand}`
+  | `ACL ${AclSubcommand}`;
 
 const OK = 'OK';
 const isMemory = (engine: MemoryEngine | HddEngine): engine is MemoryEngine => engine.type === 'memory';
@@ -225,8 +232,30 @@ export const handlers: Record<HandlerName, Handler> = {
   QUIT() {
     return OK;
   },
-  HELLO(_hub, session, args) {
+  AUTH(hub, session, args) {
+    const [name, password] =
+      args.length === 3
+        ? [textOf(args[1] as Buffer), textOf(args[2] as Buffer)]
+        : ['default', textOf(args[1] as Buffer)];
+    return authenticate(hub, session, name, password, () => OK);
+  },
+  ACL(_hub, _session, args) {
+    // Only reached without a subcommand, which the arity check refuses first.
+    throw new ServerError('ARGUMENT_INVALID', `ACL needs a subcommand: ${commands.ACL.syntax} (${args.length})`);
+  },
+  'ACL WHOAMI'(_hub, session) {
+    return session.user?.name;
+  },
+  'ACL USERS'(hub) {
+    return hub.auth.names();
+  },
+  'ACL LOAD'(hub) {
+    return reloadUsers(hub).then(() => OK);
+  },
+  HELLO(hub, session, args) {
     let protocol = session.protocol;
+    let credentials: Buffer[] | undefined;
+    let connectionName: string | null | undefined;
     if (args.length > 1) {
       const asked = args[1] as Buffer;
       if (asked.length !== 1 || (asked[0] !== 0x32 && asked[0] !== 0x33)) {
@@ -237,27 +266,27 @@ export const handlers: Record<HandlerName, Handler> = {
       }
       protocol = asked[0] === 0x32 ? 2 : 3;
       const options = readOptions(commands.HELLO, args, 2);
-      if (options.has('AUTH')) {
-        throw new ServerError(
-          'AUTH_NOT_CONFIGURED',
-          'HELLO AUTH: this server has no credentials configured; connect without AUTH',
-        );
-      }
+      credentials = options.get('AUTH') as Buffer[] | undefined;
       const name = options.get('SETNAME')?.[0];
-      if (name !== undefined) session.name = nameArg(name as Buffer);
+      if (name !== undefined) connectionName = nameArg(name as Buffer);
     }
-    session.protocol = protocol;
-    return [
-      ['server', 'hati'],
-      // What Redis clients compare to decide which commands they may send.
-      ['version', REDIS_COMPATIBLE_VERSION],
-      ['hati_version', HATI_VERSION],
-      ['proto', protocol],
-      ['id', session.id],
-      ['mode', 'standalone'],
-      ['role', 'master'],
-      ['modules', []],
-    ];
+    // Applied once authenticated: a failed HELLO AUTH changes nothing.
+    const switchTo = (version: 2 | 3) => () => {
+      if (connectionName !== undefined) session.name = connectionName;
+      session.protocol = version;
+      return serverMap(session, version);
+    };
+    if (credentials !== undefined) {
+      const [user, password] = credentials as [Buffer, Buffer];
+      return authenticate(hub, session, textOf(user), textOf(password), switchTo(protocol));
+    }
+    if (session.user === null) {
+      throw new ServerError(
+        'NOAUTH',
+        'HELLO must be called with the client already authenticated, or with HELLO <protover> AUTH <username> <password>',
+      );
+    }
+    return switchTo(protocol)();
   },
   SELECT(_hub, _session, args) {
     // One database: the storage type names the keyspace. Clients configured with db 0 send this.
@@ -343,6 +372,44 @@ export const handlers: Record<HandlerName, Handler> = {
 const ONE = Buffer.from('1');
 const PONG = Buffer.from('pong');
 const EMPTY = Buffer.alloc(0);
+
+/** HELLO's server map, as Redis answers it. */
+function serverMap(session: Session, protocol: 2 | 3): MapValue {
+  return [
+    ['server', 'hati'],
+    // What Redis clients compare to decide which commands they may send.
+    ['version', REDIS_COMPATIBLE_VERSION],
+    ['hati_version', HATI_VERSION],
+    ['proto', protocol],
+    ['id', session.id],
+    ['mode', 'standalone'],
+    ['role', 'master'],
+    ['modules', []],
+  ];
+}
+
+function textOf(arg: Buffer): string {
+  return arg.toString('utf8');
+}
+
+/**
+ * Logs the session in, then runs `then` (AUTH's OK, HELLO's switch). A check on the thread pool
+ * (scrypt) is a barrier: the connection runs nothing after it until it settles. A failed attempt
+ * leaves the session as it was, as in Redis.
+ */
+function authenticate<T>(hub: Hub, session: Session, name: string, password: string, then: () => T): T | Promise<T> {
+  const user = hub.auth.login(name, password, session.address);
+  if (!(user instanceof Promise)) {
+    session.user = user;
+    return then();
+  }
+  const done = user.then((settled) => {
+    session.user = settled;
+    return then();
+  });
+  session.barrier = done;
+  return done;
+}
 
 /** The specs named (unknown names are left out, as Redis does), or every top-level one. */
 function specsNamed(names: Buffer[]): Array<CommandSpec | undefined> {

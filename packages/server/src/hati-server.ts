@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { createConnection, createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { Broker } from '@hati/broker';
 import { StorageManager, defaults as storageDefaults } from '@hati/storage';
+import { Auth, reloadUsers } from './auth.js';
 import { Connection, type ConnectionOptions, closeGracefully } from './connection.js';
 import { type DescriptorBudget, descriptorBudget } from './descriptors.js';
 import { Dispatcher } from './dispatcher.js';
@@ -104,10 +105,12 @@ export class HatiServer {
     options: ServerOptions,
     logger: Logger,
     descriptors: DescriptorBudget,
+    auth: Auth,
   ) {
     this.storage = storage;
     this.broker = broker;
-    this.#protectedMode = options.protectedMode ?? serverDefaults.protectedMode;
+    // With credentials, remote clients must authenticate instead of being refused.
+    this.#protectedMode = (options.protectedMode ?? serverDefaults.protectedMode) && !auth.required;
     this.#maxClients = options.maxClients ?? descriptors.maxClients;
     this.logger = logger;
     this.stats = new ServerStats();
@@ -119,6 +122,7 @@ export class HatiServer {
       logger,
       pubsub: new PubSub(),
       sessions: new Sessions(),
+      auth,
       closing: false,
     };
     publishExpiries(this.#hub);
@@ -140,6 +144,14 @@ export class HatiServer {
 
   static async start(options: ServerOptions): Promise<HatiServer> {
     const logger = options.logger ?? new Logger(options.logLevel ?? serverDefaults.logLevel);
+    // Before the store opens: a bad users file is the operator's to fix, and quick to report.
+    const auth = await Auth.create(
+      {
+        ...(options.password !== undefined && { password: options.password }),
+        ...(options.usersFile !== undefined && { usersFile: options.usersFile }),
+      },
+      logger,
+    );
     // The broker's two LevelDBs (messages, delivery counts) count as two more shards.
     const descriptors = descriptorBudget((options.shards ?? storageDefaults.shards) + 2);
     const storage = await StorageManager.open({
@@ -166,7 +178,7 @@ export class HatiServer {
       await storage.close();
       throw err;
     }
-    const server = new HatiServer(storage, broker, options, logger, descriptors);
+    const server = new HatiServer(storage, broker, options, logger, descriptors, auth);
     if (options.maxClients === undefined && descriptors.maxClients < 64) {
       logger.warn(
         `only ${descriptors.maxClients} clients fit in the open-file limit of ${descriptors.limit} after ${descriptors.reserved} descriptors kept for the storage; raise it (ulimit -n) or use fewer shards`,
@@ -199,7 +211,7 @@ export class HatiServer {
       ['tcp', options.tcp],
       ['json-rpc', options.rpc],
     ] as const) {
-      if (address === undefined || isLoopbackHost(address.host)) continue;
+      if (address === undefined || isLoopbackHost(address.host) || this.#hub.auth.required) continue;
       if (this.#protectedMode) {
         this.logger.warn(
           `protected mode: the ${name} listener is bound to ${address.host}, but no credentials are configured, so only clients on this machine may connect (--protected-mode no lets others in)`,
@@ -263,7 +275,7 @@ export class HatiServer {
       }
       const address = listener === 'unix' ? (this.#unixPath ?? 'unix') : hostPort(socket);
       const connection = new Connection(socket, this.#dispatcher, this.logger, this.#connectionOptions, (transport) => {
-        const session = this.#hub.sessions.open(listener, address, transport);
+        const session = this.#hub.sessions.open(listener, address, transport, this.#hub.auth.initialUser);
         session.onClose(() => this.#hub.pubsub.drop(session));
         return session;
       });
@@ -300,6 +312,23 @@ export class HatiServer {
 
   #maxClientsMessage(): string {
     return `max number of clients reached (${this.#maxClients}); see --max-clients`;
+  }
+
+  /**
+   * Reads the users file and the TLS certificate files again (SIGHUP), without dropping a
+   * connection: sessions keep their users with the new rights; one whose user is gone is closed.
+   * An invalid file is logged, changes nothing, and rejects (USERS_FILE_INVALID for users).
+   */
+  async reload(): Promise<void> {
+    if (this.#hub.auth.reloadable) {
+      try {
+        await reloadUsers(this.#hub);
+        this.logger.info(`users reloaded: ${this.#hub.auth.names().length} users`);
+      } catch (err) {
+        this.logger.error(`users not reloaded, the old ones stay in effect: ${(err as Error).message}`);
+        throw err;
+      }
+    }
   }
 
   /** Graceful shutdown; resolves when the storage is closed. Calling it again returns the same promise. */

@@ -1,5 +1,6 @@
 import type { Broker, BrokerSession } from '@hati/broker';
 import type { StorageManager } from '@hati/storage';
+import type { Auth } from './auth.js';
 import type { Logger } from './logger.js';
 import type { PubSub } from './pubsub.js';
 import type { Sessions } from './session.js';
@@ -15,6 +16,8 @@ export interface Hub {
    */
   readonly rpcBroker: BrokerSession;
   readonly stats: ServerStats;
+  /** The users, and who a session starts as. */
+  readonly auth: Auth;
   readonly logger: Logger;
   readonly pubsub: PubSub;
   readonly sessions: Sessions;

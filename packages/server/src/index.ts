@@ -1,10 +1,23 @@
+export { Auth, checkAccess, User } from './auth.js';
 export { Dispatcher, type PendingReply, type WriteReply, writeReply } from './dispatcher.js';
 export { describeError, ListenError, ServerError, ServerErrorCode } from './errors.js';
 export { type Handler, type HandlerName, handlers } from './handlers.js';
 export { HatiServer, type ServerAddresses } from './hati-server.js';
 export { Logger, LogLevel } from './logger.js';
-export { type Durability, type ListenAddress, type ServerOptions, serverDefaults } from './options.js';
+export { type Durability, type ListenAddress, type ServerOptions, serverDefaults, type TlsFiles } from './options.js';
 export { type KeyEvent, PubSub } from './pubsub.js';
 export { RpcServer } from './rpc-server.js';
 export { Session, type SessionInfo, Sessions } from './session.js';
 export { type ConnectionCounts, Listener, ServerStats, type StatsSnapshot } from './stats.js';
+export {
+  checkUserRecord,
+  type HashOptions,
+  hashPassword,
+  newToken,
+  parseBrokerRule,
+  parseKeyRule,
+  readUsersFile,
+  type UserRecord,
+  type UsersFile,
+  writeUsersFile,
+} from './users-file.js';

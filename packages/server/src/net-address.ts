@@ -32,7 +32,7 @@ export function protectedModeMessage(listener: 'TCP' | 'JSON-RPC'): string {
     `Hati is running in protected mode because no credentials are configured and the ${listener} listener is ` +
     'bound to a non-loopback address: only clients on this machine (loopback) may connect. To serve only ' +
     'this machine, bind to 127.0.0.1; to allow remote clients on a trusted network, restart with ' +
-    '--protected-mode no. (Configuring credentials will also lift protected mode, once Hati supports them.)'
+    '--protected-mode no, or configure credentials (--password or --users-file).'
   );
 }
 

@@ -10,6 +10,22 @@ export interface ListenAddress {
   port: number;
 }
 
+/** Certificate files of the TLS listeners, read at start and again by `reload()` (SIGHUP). */
+export interface TlsFiles {
+  /** PEM file of the server's certificate chain. */
+  cert: string;
+  /** PEM file of its private key. */
+  key: string;
+  /** PEM file of the CAs that client certificates must chain to; needed by `authClients` yes or optional. */
+  ca?: string;
+  /**
+   * Whether TCP clients must present a certificate signed by `ca`: `yes` (refused without one),
+   * `optional` (checked when given), `no` (not asked for).
+   * @default 'yes' when `ca` is given, else 'no'
+   */
+  authClients?: 'yes' | 'no' | 'optional';
+}
+
 export interface ServerOptions {
   /** TCP listener for the RESP/inline protocol; omit for none. */
   tcp?: ListenAddress;
@@ -52,6 +68,23 @@ export interface ServerOptions {
    * @default []
    */
   rpcHosts?: string[];
+  /**
+   * The default user's password: clients must `AUTH <password>` (or `HELLO 3 AUTH default
+   * <password>`, or JSON-RPC `Authorization: Basic`) before any command but AUTH, HELLO, PING
+   * and QUIT. The default user then has every right. Omit for no password.
+   */
+  password?: string;
+  /**
+   * A users file (written by `hati users`): named users with hashed passwords, tokens and rights.
+   * Read at start and again by `reload()` (SIGHUP). Omit for none.
+   */
+  usersFile?: string;
+  /** Certificate and key of the TLS listeners (`tcpTls`, `rpcTls`). */
+  tls?: TlsFiles;
+  /** The TCP listener speaks TLS (needs `tls`). @default false */
+  tcpTls?: boolean;
+  /** The JSON-RPC listener speaks HTTPS (needs `tls`). @default false */
+  rpcTls?: boolean;
   /**
    * Protected mode: while no credentials are configured, clients from non-loopback addresses
    * get one `DENIED` error and are disconnected. @default true

@@ -11,6 +11,7 @@ import {
   type JSONRPCRequest,
   type JSONRPCResponse,
 } from 'json-rpc-2.0';
+import { Auth, type User } from './auth.js';
 import type { Dispatcher, MapValue } from './dispatcher.js';
 import { describeError, ServerError, ServerErrorCode } from './errors.js';
 import type { Hub } from './hub.js';
@@ -389,18 +390,21 @@ export class RpcServer {
 
   /** Opens the session of an HTTP connection; it closes with the socket. */
   openSession(socket: Socket): void {
-    const session = this.#hub.sessions.open('rpc', hostPort(socket), rpcTransport);
+    // Its user is set by each request's credentials.
+    const session = this.#hub.sessions.open('rpc', hostPort(socket), rpcTransport, null);
     this.#sessions.set(socket, session);
     socket.once('close', () => session.close());
   }
 
   /** Runs one call's method through the dispatcher: its JSON result, or a promise of it. */
-  #invoke(method: string, params: JSONRPCParams | undefined, socket: Socket): MaybePromise<unknown> {
+  #invoke(method: string, params: JSONRPCParams | undefined, socket: Socket, user: User): MaybePromise<unknown> {
     const entry = this.#methods.get(method) as { spec: CommandSpec; name: Buffer; params: Set<string> };
     const { spec, name, params: known } = entry;
     const session = this.#sessions.get(socket);
     if (session === undefined) throw new ServerError('INTERNAL', 'a JSON-RPC call on a connection without a session');
     session.lastCommandAt = Date.now();
+    // Per call: requests on one HTTP connection may carry different credentials.
+    session.user = user;
     // Counted before its params are read: a call refused for its params was still answered.
     this.#hub.stats.rpcCalls++;
     const p = paramsOf(params, spec);
@@ -427,8 +431,75 @@ export class RpcServer {
     if (!this.#checkMethod(req, res)) return;
     if (!this.#checkOrigin(req, res)) return;
     if (!this.#checkContentType(req, res)) return;
-    this.#readBody(req, res);
+    const user = this.#authenticate(req, res);
+    if (user === undefined) return;
+    if (!isPromise(user)) {
+      this.#readBody(req, res, user);
+      return;
+    }
+    user.then(
+      (settled) => {
+        if (settled !== undefined) this.#readBody(req, res, settled);
+      },
+      (err: unknown) => {
+        this.#logger.error(`json-rpc: ${(err as Error)?.stack ?? String(err)}`);
+        if (!res.headersSent) this.#refuse(req, res, 500, ServerErrorCode.INTERNAL, 'internal error');
+      },
+    );
   };
+
+  /**
+   * The user of a request, from `Authorization: Basic` (user and password) or `Bearer` (a token);
+   * undefined when it was refused and answered. Checked before the body is read. A refusal never
+   * says which part was wrong.
+   */
+  #authenticate(req: IncomingMessage, res: ServerResponse): MaybePromise<User | undefined> {
+    const auth = this.#hub.auth;
+    if (!auth.required) return Auth.everyone;
+    const header = req.headers.authorization;
+    if (header === undefined) {
+      res.setHeader('www-authenticate', 'Basic realm="hati", Bearer realm="hati"');
+      this.#refuse(
+        req,
+        res,
+        401,
+        ServerErrorCode.NOAUTH,
+        'authentication required: send Authorization: Basic or Bearer',
+      );
+      return undefined;
+    }
+    const address = hostPort(req.socket);
+    const refused = (err: unknown): undefined => {
+      const code = (err as { code?: unknown }).code;
+      if (code === ServerErrorCode.AUTH_RATE_LIMITED) {
+        res.setHeader('retry-after', String(60));
+        this.#refuse(req, res, 429, ServerErrorCode.AUTH_RATE_LIMITED, (err as Error).message);
+      } else if (code === ServerErrorCode.WRONGPASS) {
+        res.setHeader('www-authenticate', 'Basic realm="hati", Bearer realm="hati"');
+        this.#refuse(req, res, 401, ServerErrorCode.WRONGPASS, (err as Error).message);
+      } else {
+        throw err;
+      }
+      return undefined;
+    };
+    try {
+      const space = header.indexOf(' ');
+      const scheme = header.slice(0, space).toLowerCase();
+      const credentials = header.slice(space + 1).trim();
+      if (space !== -1 && scheme === 'bearer') return auth.loginToken(credentials, address);
+      if (space === -1 || scheme !== 'basic') {
+        // Counted as a failure like a wrong password, so a malformed header is no way around the limit.
+        return auth.loginToken('', address);
+      }
+      const decoded = Buffer.from(credentials, 'base64').toString('utf8');
+      const colon = decoded.indexOf(':');
+      const name = colon <= 0 ? 'default' : decoded.slice(0, colon);
+      const user = auth.login(name, decoded.slice(colon + 1), address);
+      return isPromise(user) ? user.catch(refused) : user;
+    } catch (err) {
+      return refused(err);
+    }
+  }
 
   /** DNS rebinding (see hostAllowed); only for requests that arrived on a loopback address. */
   #checkHost(req: IncomingMessage, res: ServerResponse): boolean {
@@ -539,7 +610,7 @@ export class RpcServer {
    * Reads the body, bounded by maxBody, scanning it as it arrives so a batch over maxBatch is
    * refused before it is parsed (4,000,000 × `1` once froze the server for 16 minutes).
    */
-  #readBody(req: IncomingMessage, res: ServerResponse): void {
+  #readBody(req: IncomingMessage, res: ServerResponse, user: User): void {
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > this.#maxBody) {
       this.#tooLarge(req, res);
@@ -580,7 +651,7 @@ export class RpcServer {
     req.on('end', () => {
       if (refused) return;
       scanner.finish();
-      this.#answer(Buffer.concat(chunks, size), scanner, req.socket, res).catch((err: unknown) => {
+      this.#answer(Buffer.concat(chunks, size), scanner, req.socket, res, user).catch((err: unknown) => {
         this.#logger.error(`json-rpc: ${(err as Error)?.stack ?? String(err)}`);
         if (!res.headersSent)
           this.#send(res, 500, errorBody('INTERNAL', JSONRPCErrorCode.InternalError, 'internal error'));
@@ -628,13 +699,13 @@ export class RpcServer {
     });
   }
 
-  async #answer(body: Buffer, scanner: BodyScanner, socket: Socket, res: ServerResponse): Promise<void> {
+  async #answer(body: Buffer, scanner: BodyScanner, socket: Socket, res: ServerResponse, user: User): Promise<void> {
     if (scanner.invalid) return this.#parseError(res);
     const { elements } = scanner;
     if (!scanner.batch) {
       const request = parseElement(body, elements[0] as BodyElement);
       if (request === PARSE_FAILED) return this.#parseError(res);
-      const response = await this.#run(request, socket);
+      const response = await this.#run(request, socket, user);
       if (response === null) return this.#noContent(res);
       return this.#send(res, 200, JSON.stringify(response));
     }
@@ -648,7 +719,7 @@ export class RpcServer {
     const parts: string[] = [];
     for (let i = 0; i < requests.length; i += BATCH_SLICE) {
       if (i > 0) await nextTurn();
-      const slice = requests.slice(i, i + BATCH_SLICE).map((request) => this.#run(request, socket));
+      const slice = requests.slice(i, i + BATCH_SLICE).map((request) => this.#run(request, socket, user));
       const responses = slice.some(isPromise) ? await Promise.all(slice) : (slice as Array<RpcResponse | null>);
       for (const response of responses) if (response !== null) parts.push(JSON.stringify(response));
     }
@@ -660,7 +731,7 @@ export class RpcServer {
    * One call: its response, or null for a notification; synchronous when the method answered
    * synchronously. Errors of the method become error responses with the stable code.
    */
-  #run(request: unknown, socket: Socket): MaybePromise<RpcResponse | null> {
+  #run(request: unknown, socket: Socket, user: User): MaybePromise<RpcResponse | null> {
     const problem = requestProblem(request);
     if (problem !== undefined) return invalidRequest(request, problem);
     const { id, method, params } = request as JSONRPCRequest;
@@ -671,7 +742,7 @@ export class RpcServer {
     }
     let result: MaybePromise<unknown>;
     try {
-      result = this.#invoke(method, params, socket);
+      result = this.#invoke(method, params, socket, user);
     } catch (err) {
       return this.#failed(v1, id, err);
     }

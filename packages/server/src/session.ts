@@ -1,5 +1,6 @@
 import type { BrokerSession } from '@hati/broker';
 import type { ClientInfo, ReplyWriter } from '@hati/protocol';
+import type { User } from './auth.js';
 import type { Listener } from './stats.js';
 
 /** Writes one push frame (or a reply) into a connection's output. */
@@ -40,12 +41,28 @@ export class Session {
   readonly patterns = new Map<string, (channel: Buffer) => boolean>();
   /** Its broker session, opened by its first broker command that needs one. */
   broker: BrokerSession | undefined;
+  /** Who it is authenticated as; null until it authenticates when credentials are configured. */
+  user: User | null;
+  /**
+   * Set by a command that authenticates on the thread pool (AUTH checking scrypt): the connection
+   * runs nothing after it until it settles, so that a pipelined command never runs as the user
+   * from before.
+   */
+  barrier: Promise<unknown> | undefined;
   readonly #transport: SessionTransport;
   #closeHooks: Array<() => void> = [];
   #closed = false;
 
-  constructor(id: number, listener: Listener, address: string, transport: SessionTransport, now: number) {
+  constructor(
+    id: number,
+    listener: Listener,
+    address: string,
+    transport: SessionTransport,
+    now: number,
+    user: User | null,
+  ) {
     this.id = id;
+    this.user = user;
     this.listener = listener;
     this.address = address;
     this.#transport = transport;
@@ -102,6 +119,7 @@ export class Session {
       listener: this.listener,
       address: this.address,
       name: this.name,
+      user: this.user?.name ?? null,
       protocol: this.#protocol,
       libName: this.libName,
       libVersion: this.libVersion,
@@ -121,6 +139,7 @@ export class Session {
       `addr=${info.address}`,
       `listener=${info.listener}`,
       `name=${info.name ?? ''}`,
+      `user=${info.user ?? ''}`,
       `age=${Math.floor(info.ageMs / 1000)}`,
       `idle=${Math.floor(info.idleMs / 1000)}`,
       'db=0',
@@ -139,8 +158,8 @@ export class Sessions {
   readonly #byId = new Map<number, Session>();
   #nextId = 1;
 
-  open(listener: Listener, address: string, transport: SessionTransport): Session {
-    const session = new Session(this.#nextId++, listener, address, transport, Date.now());
+  open(listener: Listener, address: string, transport: SessionTransport, user: User | null): Session {
+    const session = new Session(this.#nextId++, listener, address, transport, Date.now(), user);
     this.#byId.set(session.id, session);
     session.onClose(() => this.#byId.delete(session.id));
     return session;

@@ -4,7 +4,7 @@ import { allCommands, BrokerWireCode, commands, ReplyWriter, StorageWireCode } f
 import { StorageErrorCode } from '@hati/storage';
 import { encodeCommand } from '@hati/test-helpers';
 import t from 'tap';
-import { Dispatcher, handlers, PubSub, Sessions } from '../src/index.js';
+import { Auth, Dispatcher, handlers, PubSub, Sessions } from '../src/index.js';
 import { call, RawClient, type ReplyError, type ReplyMap, startServer } from './common/harness.js';
 
 t.test('every command of the table has a handler, and its example runs over TCP', async (t) => {
@@ -175,10 +175,16 @@ t.test('shutting down: the check in front of every command answers SHUTTING_DOWN
     logger: h.server.logger,
     pubsub: new PubSub(),
     sessions: new Sessions(),
+    auth: await Auth.create({}, h.server.logger),
     closing: true,
   };
   const dispatcher = new Dispatcher(hub);
-  const session = hub.sessions.open('tcp', 'test', { push: () => false, setProtocol: () => {}, end: () => {} });
+  const session = hub.sessions.open(
+    'tcp',
+    'test',
+    { push: () => false, setProtocol: () => {}, end: () => {} },
+    Auth.everyone,
+  );
   const out = new ReplyWriter();
   t.equal(dispatcher.execute(session, [Buffer.from('GET'), Buffer.from('memory'), Buffer.from('k')], out), undefined);
   t.match(out.take().toString(), /^-SHUTTING_DOWN /);
