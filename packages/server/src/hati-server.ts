@@ -19,6 +19,7 @@ import { PubSub } from './pubsub.js';
 import { errorBody, RpcServer } from './rpc-server.js';
 import { Sessions } from './session.js';
 import { type Listener, ServerStats, type StatsSnapshot } from './stats.js';
+import { ServerTls } from './tls.js';
 
 /** Refused connections that may linger at once while the client reads its error. */
 const MAX_REFUSING = 64;
@@ -26,10 +27,15 @@ const MAX_REFUSING = 64;
 /** How long a graceful shutdown waits for clients to take their last replies. */
 const SHUTDOWN_GRACE_MS = 10_000;
 
+/** A TCP or JSON-RPC listener's address; `tls: true` when it speaks TLS (HTTPS for JSON-RPC). */
+export interface ListenerAddress extends ListenAddress {
+  tls?: true;
+}
+
 export interface ServerAddresses {
-  tcp?: ListenAddress;
+  tcp?: ListenerAddress;
   unix?: string;
-  rpc?: ListenAddress;
+  rpc?: ListenerAddress;
 }
 
 function addressOf(server: NetServer | HttpServer): ListenAddress {
@@ -97,6 +103,10 @@ export class HatiServer {
   #unix: NetServer | undefined;
   #unixPath: string | undefined;
   #http: HttpServer | undefined;
+  /** The TLS of the tcp and json-rpc listeners, when either speaks it. */
+  #tls: ServerTls | undefined;
+  #tcpTls = false;
+  #rpcTls = false;
   #closing: Promise<void> | undefined;
 
   private constructor(
@@ -196,9 +206,9 @@ export class HatiServer {
   /** Where the listeners accept connections (ports resolved when 0 was asked for). */
   get addresses(): ServerAddresses {
     return {
-      ...(this.#tcp && { tcp: addressOf(this.#tcp) }),
+      ...(this.#tcp && { tcp: { ...addressOf(this.#tcp), ...(this.#tcpTls && { tls: true as const }) } }),
       ...(this.#unixPath !== undefined && { unix: this.#unixPath }),
-      ...(this.#http && { rpc: addressOf(this.#http) }),
+      ...(this.#http && { rpc: { ...addressOf(this.#http), ...(this.#rpcTls && { tls: true as const }) } }),
     };
   }
 
@@ -207,6 +217,12 @@ export class HatiServer {
   }
 
   async #listen(options: ServerOptions): Promise<void> {
+    this.#tls = await ServerTls.fromOptions(options, this.logger, {
+      full: () => this.#clients() >= this.#maxClients,
+      refuse: (socket, answer) => this.#refuse(socket, answer),
+    });
+    this.#tcpTls = this.#tls !== undefined && options.tcpTls === true;
+    this.#rpcTls = this.#tls !== undefined && options.rpcTls === true;
     for (const [name, address] of [
       ['tcp', options.tcp],
       ['json-rpc', options.rpc],
@@ -224,7 +240,8 @@ export class HatiServer {
     }
     if (options.tcp !== undefined) {
       const { host, port } = options.tcp;
-      this.#tcp = this.#socketServer('tcp');
+      // Over TLS, a client is admitted as on the plain listener once its handshake is done.
+      this.#tcp = this.#tcpTls ? (this.#tls as ServerTls).tcpServer(this.#acceptor('tcp')) : this.#socketServer('tcp');
       await listen(this.#tcp, 'tcp', `tcp ${host}:${port}`, [port, host]);
     }
     if (options.unix !== undefined) {
@@ -235,8 +252,12 @@ export class HatiServer {
     }
     if (options.rpc !== undefined) {
       const { host, port } = options.rpc;
-      const http = createHttpServer({ keepAliveTimeout: 65_000 }, this.#rpc.handle);
-      http.on('connection', (socket: Socket) => {
+      const httpOptions = { keepAliveTimeout: 65_000 };
+      const http = this.#rpcTls
+        ? (this.#tls as ServerTls).httpsServer(httpOptions, this.#rpc.handle)
+        : createHttpServer(httpOptions, this.#rpc.handle);
+      // Over HTTPS, requests arrive on the TLSSocket, which exists once the handshake is done.
+      http.on(this.#rpcTls ? 'secureConnection' : 'connection', (socket: Socket) => {
         if (this.#clients() >= this.#maxClients) {
           // Refused before HTTP parsing starts: answer in raw HTTP, then close.
           const body = errorBody(ServerErrorCode.MAX_CLIENTS, -32000, this.#maxClientsMessage());
@@ -257,7 +278,12 @@ export class HatiServer {
 
   #socketServer(listener: Listener): NetServer {
     // allowHalfOpen: a client may send its requests and end its side; it still gets every reply.
-    return createNetServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
+    return createNetServer({ allowHalfOpen: true, noDelay: true }, this.#acceptor(listener));
+  }
+
+  /** Serves a new client of the TCP (plain, or TLS once its handshake is done) or UNIX listener, or refuses it. */
+  #acceptor(listener: Listener): (socket: Socket) => void {
+    return (socket) => {
       if (this.#closing !== undefined) {
         socket.destroy();
         return;
@@ -285,7 +311,7 @@ export class HatiServer {
         this.#connections.delete(connection);
         this.stats.closed(listener);
       });
-    });
+    };
   }
 
   /**
@@ -307,7 +333,8 @@ export class HatiServer {
   /** Client connections open now, on every listener. */
   #clients(): number {
     const { tcp, unix, rpc } = this.stats.connections;
-    return tcp.current + unix.current + rpc.current;
+    // Connections still in their TLS handshake hold a descriptor too.
+    return tcp.current + unix.current + rpc.current + (this.#tls?.handshakes ?? 0);
   }
 
   #maxClientsMessage(): string {
@@ -320,6 +347,8 @@ export class HatiServer {
    * An invalid file is logged, changes nothing, and rejects (USERS_FILE_INVALID for users).
    */
   async reload(): Promise<void> {
+    // Never rejects: invalid TLS files are logged and the certificate in use stays.
+    await this.#tls?.reload();
     if (this.#hub.auth.reloadable) {
       try {
         await reloadUsers(this.#hub);
@@ -342,6 +371,7 @@ export class HatiServer {
     const closed = [this.#tcp, this.#unix, this.#http].map(
       (server) => new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve())),
     );
+    this.#tls?.close();
     for (const connection of this.#connections) connection.end();
     const grace = setTimeout(() => {
       for (const connection of this.#connections) connection.socket.destroy();

@@ -1,7 +1,15 @@
 export { Auth, checkAccess, User } from './auth.js';
+export {
+  type CertificateOptions,
+  type CertificatePair,
+  type CertificateSet,
+  certificateDefaults,
+  createCertificates,
+} from './certificates.js';
 export { Dispatcher, type PendingReply, type WriteReply, writeReply } from './dispatcher.js';
 export { describeError, ListenError, ServerError, ServerErrorCode } from './errors.js';
 export { type Handler, type HandlerName, handlers } from './handlers.js';
+export type { ListenerAddress } from './hati-server.js';
 export { HatiServer, type ServerAddresses } from './hati-server.js';
 export { Logger, LogLevel } from './logger.js';
 export { type Durability, type ListenAddress, type ServerOptions, serverDefaults, type TlsFiles } from './options.js';
@@ -9,6 +17,7 @@ export { type KeyEvent, PubSub } from './pubsub.js';
 export { RpcServer } from './rpc-server.js';
 export { Session, type SessionInfo, Sessions } from './session.js';
 export { type ConnectionCounts, Listener, ServerStats, type StatsSnapshot } from './stats.js';
+export { type AuthClients, TLS_HANDSHAKE_MS } from './tls.js';
 export {
   checkUserRecord,
   type HashOptions,

@@ -19,7 +19,8 @@ export interface TlsFiles {
   /** PEM file of the CAs that client certificates must chain to; needed by `authClients` yes or optional. */
   ca?: string;
   /**
-   * Whether TCP clients must present a certificate signed by `ca`: `yes` (refused without one),
+   * Whether clients of the TLS listeners (TCP and HTTPS) must present a certificate signed by
+   * `ca`: `yes` (refused without one),
    * `optional` (checked when given), `no` (not asked for).
    * @default 'yes' when `ca` is given, else 'no'
    */
