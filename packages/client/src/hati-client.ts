@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
-import { connect, type Socket } from 'node:net';
+import { connect, isIP, type Socket } from 'node:net';
+import { type ConnectionOptions, connect as connectTls } from 'node:tls';
 import {
   type CommandName,
   type CommandSpec,
@@ -21,7 +22,7 @@ import {
   type ReplyOf,
 } from './commands.js';
 import { type ConsumeOptions, Consumer, type ConsumerHost, type ConsumerLink, Consumers, linkOf } from './consumer.js';
-import { clientError, HatiError } from './errors.js';
+import { clientError, HatiError, isTlsFailure, serverError, tlsReason } from './errors.js';
 import { type ClientOptions, clientDefaults, type ReconnectOptions } from './options.js';
 import { type MessageListener, type PushListener, type SubscriptionKind, Subscriptions } from './subscriptions.js';
 
@@ -51,6 +52,8 @@ interface Pending {
   frames: Reply[][] | undefined;
   /** Called with the reply of a call settled early (timeout, abort): its command ran all the same. */
   late: ((reply: Reply) => void) | undefined;
+  /** The client's own (AUTH, HELLO, re-subscribing...), not a caller's. */
+  internal: boolean;
 }
 
 /** What a call does besides settling its promise. */
@@ -81,9 +84,12 @@ export interface ClientEvents {
  * - Two queues (node-redis): calls not yet written wait in a bounded offline queue and survive
  *   a reconnect; calls written but unanswered when the connection drops reject with the
  *   transient CONNECTION_LOST, and are never re-sent silently.
- * - Reconnects with capped exponential backoff plus jitter, unless `reconnect: false`.
+ * - Reconnects with capped exponential backoff plus jitter, unless `reconnect: false`; but
+ *   closes at once when the server refuses its credentials (WRONGPASS) or the TLS handshake
+ *   fails (TLS_FAILED), rejecting the calls waiting with that error: retrying cannot fix either.
  * - Per-call timeout and AbortSignal; the connection stays usable (a late reply is dropped).
- * - RESP3: every (re)connect starts with `HELLO 3` (with `SETNAME` when `name` is given), then
+ * - RESP3: every (re)connect starts with `AUTH` (when a password is set) and `HELLO 3` (with
+ *   `SETNAME` when `name` is given), then
  *   re-subscribes what is still subscribed and consumes again what is consumed, then sends the
  *   offline queue. Push frames go to `subscribe`/`psubscribe` listeners, consumers (by tag) and
  *   `onPush` listeners, never to a command's reply.
@@ -91,7 +97,9 @@ export interface ClientEvents {
  */
 export class HatiClient extends CommandMethods {
   readonly #events = new EventEmitter<ClientEvents>();
-  readonly #options: Required<Omit<ClientOptions, 'reconnect' | 'host' | 'port' | 'path' | 'name'>> & {
+  readonly #options: Required<
+    Omit<ClientOptions, 'reconnect' | 'host' | 'port' | 'path' | 'name' | 'user' | 'password' | 'tls'>
+  > & {
     reconnect: Required<ReconnectOptions> | false;
     name: string | undefined;
   };
@@ -101,7 +109,26 @@ export class HatiClient extends CommandMethods {
   /** The protocol in effect: the one asked, until the server refuses HELLO. */
   #protocol: 2 | 3;
   #serverInfo: HelloReply | undefined;
-  readonly #connectTo: () => Socket;
+  /** Opens a connection, and names the event that says it is ready (after the TLS handshake). */
+  readonly #connectTo: () => { socket: Socket; ready: 'connect' | 'secureConnect' };
+  /** `[user, password]` sent with AUTH first on every connection; private, so `inspect` never shows it. */
+  readonly #credentials: readonly [string, string] | undefined;
+  /**
+   * Why the client closes on its own: the server refused the credentials (WRONGPASS), or
+   * refused the connection and hung up (NOAUTH: a client certificate it does not accept), or the
+   * TLS handshake failed (TLS_FAILED). None gets better by retrying, so it does not reconnect.
+   */
+  #fatal: HatiError | undefined;
+  /** `host:port` or the socket's path, for messages. */
+  readonly #address: string;
+  /** Replies read on this connection. */
+  #replies = 0;
+  /**
+   * The connection's first reply was NOAUTH, and none succeeded since: when the server then
+   * closes it (it refused the client's certificate, say), the client closes with this error
+   * instead of reconnecting to the same refusal.
+   */
+  #refused: HatiError | undefined;
   #socket: Socket | undefined;
   #state: ClientState = 'connecting';
   /** Not yet written. */
@@ -133,11 +160,15 @@ export class HatiClient extends CommandMethods {
       throw new TypeError('name: a connection name may not contain spaces, line breaks or control characters');
     }
     this.#protocol = this.#options.protocol;
-    // One place decides the transport; TLS will be a third branch here.
-    this.#connectTo =
+    if (options.password !== undefined) {
+      if (typeof options.password !== 'string') throw new TypeError('password: a string is expected');
+      this.#credentials = [options.user ?? clientDefaults.user, options.password];
+    }
+    this.#connectTo = transportOf(options);
+    this.#address =
       'path' in options
-        ? () => connect({ path: options.path })
-        : () => connect({ host: options.host ?? clientDefaults.host, port: options.port ?? clientDefaults.port });
+        ? options.path
+        : `${options.host ?? clientDefaults.host}:${options.port ?? clientDefaults.port}`;
     this.#closed = new Promise((resolve) => {
       this.#resolveClosed = resolve;
     });
@@ -363,7 +394,8 @@ export class HatiClient extends CommandMethods {
               resolve(value);
             };
       if (this.#state === 'closing' || this.#state === 'closed' || this.#quitting) {
-        fail(clientError('CONNECTION_CLOSED', `${name}: the client is closed`));
+        const why = this.#fatal === undefined ? '' : ` (${this.#fatal.code})`;
+        fail(clientError('CONNECTION_CLOSED', `${name}: the client is closed${why}`, this.#fatal));
         return;
       }
       const confirm = confirmationOf(spec);
@@ -409,7 +441,7 @@ export class HatiClient extends CommandMethods {
     if (this.#state === 'closed') return;
     this.#state = 'closing';
     clearTimeout(this.#reconnectTimer);
-    this.#failOffline('CONNECTION_CLOSED', 'the client was closed');
+    this.#failOffline(clientError('CONNECTION_CLOSED', 'the client was closed'));
     this.#flushBatch();
     const socket = this.#socket;
     if (socket === undefined || socket.destroyed) {
@@ -490,6 +522,14 @@ export class HatiClient extends CommandMethods {
   }
 
   #onReply(reply: Reply): void {
+    if (reply instanceof ReplyError) {
+      if (this.#replies === 0 && reply.code === 'NOAUTH') {
+        this.#refused = serverError('NOAUTH', `the server refused the connection: ${reply.message}`);
+      }
+    } else {
+      this.#refused = undefined;
+    }
+    this.#replies++;
     const pending = this.#inflight[this.#inflightHead];
     if (pending === undefined) {
       this.#emitError(clientError('BAD_REPLY', 'a reply came with no command waiting for it'));
@@ -547,15 +587,37 @@ export class HatiClient extends CommandMethods {
   }
 
   /**
-   * What goes first on every connection, pipelined ahead of the offline queue: HELLO (unless
-   * RESP2 is asked and there is no name), then SUBSCRIBE and PSUBSCRIBE for what is still
-   * listened to, and CONSUME for each consumer not cancelled. Their failures are reported as
-   * 'error' events; a consumer that cannot consume again ends with its error.
+   * What goes first on every connection, pipelined ahead of the offline queue: AUTH when a
+   * password is set, HELLO (unless RESP2 is asked and there is no name), then SUBSCRIBE and
+   * PSUBSCRIBE for what is still listened to, and CONSUME for each consumer not cancelled. Their
+   * failures are reported as 'error' events; a consumer that cannot consume again ends with its
+   * error; a failed AUTH fails what was written after it (see #authFailed).
+   *
+   * AUTH is a command of its own rather than HELLO's AUTH option: it works the same whichever
+   * protocol is asked (RESP2 without a name sends no HELLO at all), and its reply says alone
+   * whether the login failed, while a HELLO refused for its protocol keeps its own fallback.
    */
-  #handshake(): void {
+  #handshake(socket: Socket): void {
     const { protocol, name } = this.#options;
     this.#protocol = protocol;
     this.#serverInfo = undefined;
+    if (this.#credentials !== undefined) {
+      const [user, password] = this.#credentials;
+      const auth = newPending(
+        encodeCommand(['AUTH', user, password]),
+        'AUTH',
+        'status',
+        // Only a login that succeeded ends the backoff: a refused one counts as a failed attempt.
+        () => {
+          this.#attempt = 0;
+        },
+        (err) => this.#authFailed(socket, user, err),
+        undefined,
+        2,
+      );
+      auth.internal = true;
+      this.#write(auth);
+    }
     if (protocol === 3 || name !== undefined) {
       const hello = ['HELLO', String(protocol), ...(name === undefined ? [] : ['SETNAME', name])];
       this.#internal(commands.HELLO, hello, (info) => {
@@ -608,26 +670,71 @@ export class HatiClient extends CommandMethods {
       }
     };
     const confirm = confirmationOf(spec);
-    this.#write(newPending(encodeCommand(args), spec.name, spec.reply, done, fail, confirm, args.length - 1));
+    const pending = newPending(encodeCommand(args), spec.name, spec.reply, done, fail, confirm, args.length - 1);
+    pending.internal = true;
+    this.#write(pending);
+  }
+
+  /**
+   * The server refused the AUTH sent first on `socket`. Everything written after it was refused
+   * too (NOAUTH) and ran nothing: the callers' calls reject with the AUTH's code, the client's
+   * own are dropped (sent again on the next connection). AUTH_RATE_LIMITED: the connection is
+   * dropped and the client reconnects with its backoff. AUTH_NOT_CONFIGURED (a server without
+   * credentials): reported, and the connection goes on. Anything else (WRONGPASS): the client
+   * closes, the calls still waiting reject with it; retrying a wrong password would only count
+   * against the address's rate limit, for every client on the host.
+   */
+  #authFailed(socket: Socket, user: string, err: HatiError): void {
+    if (err.code === 'CONNECTION_LOST' || err.code === 'CONNECTION_CLOSED') return;
+    const error = new HatiError(err.code, `AUTH as '${user}': ${err.message}`, { transient: err.transient });
+    if (error.code === 'AUTH_NOT_CONFIGURED') {
+      this.#attempt = 0;
+      this.#emitError(error);
+      return;
+    }
+    if (error.code !== 'AUTH_RATE_LIMITED') this.#fatal = error;
+    this.#emitError(error);
+    if (this.#socket !== socket) return;
+    const refused = this.#inflight.slice(this.#inflightHead);
+    this.#inflight = [];
+    this.#inflightHead = 0;
+    for (const pending of refused) {
+      if (pending.internal) this.#settle(pending, clientError('CONNECTION_LOST', `${pending.name}: not authenticated`));
+      else this.#settle(pending, callError(error, pending.name));
+    }
+    socket.destroy();
+    this.#onClose(socket);
   }
 
   #open(): void {
-    const socket = this.#connectTo();
+    const { socket, ready } = this.#connectTo();
     this.#socket = socket;
+    this.#replies = 0;
+    this.#refused = undefined;
     socket.setNoDelay(true);
     const connectTimer = setTimeout(() => {
       socket.destroy(clientError('CONNECTION_LOST', `no connection within ${this.#options.connectTimeout} ms`));
     }, this.#options.connectTimeout);
-    const parser = new ReplyParser((reply) => this.#onReply(reply), { onPush: (items) => this.#onPush(items) });
-    socket.once('connect', () => {
+    // Replies still parsed from a chunk after the client gave the connection up (a refused AUTH) are dropped.
+    const parser = new ReplyParser(
+      (reply) => {
+        if (this.#socket === socket) this.#onReply(reply);
+      },
+      {
+        onPush: (items) => {
+          if (this.#socket === socket) this.#onPush(items);
+        },
+      },
+    );
+    socket.once(ready, () => {
       clearTimeout(connectTimer);
       if (this.#state === 'closing') {
         socket.end();
         return;
       }
       this.#state = 'ready';
-      this.#attempt = 0;
-      this.#handshake();
+      if (this.#credentials === undefined) this.#attempt = 0;
+      this.#handshake(socket);
       const offline = this.#offline;
       this.#offline = [];
       for (const pending of offline) this.#write(pending);
@@ -640,7 +747,16 @@ export class HatiClient extends CommandMethods {
         socket.destroy();
       }
     });
-    socket.on('error', (err) => this.#emitError(err));
+    socket.on('error', (err) => {
+      if (!isTlsFailure(err)) {
+        this.#emitError(err);
+        return;
+      }
+      // Before the handshake ends (the server's certificate) or just after it (an alert: the
+      // server refused ours). The socket closes next, and with #fatal set the client does too.
+      this.#fatal ??= clientError('TLS_FAILED', `TLS with ${this.#address} failed: ${tlsReason(err)}`, err);
+      this.#emitError(this.#fatal);
+    });
     socket.once('close', () => {
       clearTimeout(connectTimer);
       this.#onClose(socket);
@@ -656,14 +772,27 @@ export class HatiClient extends CommandMethods {
     const lost = this.#inflight.slice(this.#inflightHead);
     this.#inflight = [];
     this.#inflightHead = 0;
+    const asked = this.#state === 'closing' || this.#quitting;
+    if (!asked) this.#fatal ??= this.#refused;
+    const fatal = this.#fatal;
     for (const pending of lost) {
-      this.#settle(pending, clientError('CONNECTION_LOST', `${pending.name}: the connection closed before the reply`));
+      this.#settle(
+        pending,
+        fatal === undefined || pending.internal
+          ? clientError('CONNECTION_LOST', `${pending.name}: the connection closed before the reply`)
+          : callError(fatal, pending.name),
+      );
     }
     const reconnect = this.#options.reconnect;
-    const asked = this.#state === 'closing' || this.#quitting;
+    if (fatal !== undefined && !asked) {
+      // The calls waiting fail with the reason, rather than wait for a connection that cannot come.
+      this.#failOffline(fatal);
+      this.#finish(fatal);
+      return;
+    }
     if (asked || reconnect === false || this.#attempt >= reconnect.maxAttempts) {
       const why = 'the connection is closed and the client does not reconnect';
-      this.#failOffline('CONNECTION_CLOSED', why);
+      this.#failOffline(clientError('CONNECTION_CLOSED', why));
       this.#finish(asked ? undefined : clientError('CONNECTION_CLOSED', `CONSUME: ${why}`));
       return;
     }
@@ -674,11 +803,12 @@ export class HatiClient extends CommandMethods {
     this.#reconnectTimer = setTimeout(() => this.#open(), delay);
   }
 
-  #failOffline(code: 'CONNECTION_CLOSED', message: string): void {
+  /** Rejects every call not yet written with `reason` (its code and cause; the call's name in the message). */
+  #failOffline(reason: HatiError): void {
     const offline = [...this.#offline, ...this.#batch];
     this.#offline = [];
     this.#batch = [];
-    for (const pending of offline) this.#settle(pending, clientError(code, `${pending.name}: ${message}`));
+    for (const pending of offline) this.#settle(pending, callError(reason, pending.name));
   }
 
   /** The client is closed; consumers end (with `error` when nobody asked for the close). */
@@ -694,6 +824,27 @@ export class HatiClient extends CommandMethods {
   #emitError(err: Error): void {
     if (this.#events.listenerCount('error') > 0) this.#events.emit('error', err);
   }
+}
+
+/** How the client connects: a UNIX socket, TCP, or TLS over TCP; and the event that says the connection is ready. */
+function transportOf(options: ClientOptions): () => { socket: Socket; ready: 'connect' | 'secureConnect' } {
+  if ('path' in options) return () => ({ socket: connect({ path: options.path }), ready: 'connect' });
+  const host = options.host ?? clientDefaults.host;
+  const port = options.port ?? clientDefaults.port;
+  if (options.tls === undefined) return () => ({ socket: connect({ host, port }), ready: 'connect' });
+  const given: ConnectionOptions = options.tls === true ? {} : options.tls;
+  // SNI names a host, never an address (RFC 6066); an IP is still checked against the certificate's IP addresses.
+  const servername = given.servername ?? (isIP(host) === 0 ? host : undefined);
+  const tlsOptions: ConnectionOptions = { ...given, host, port, ...(servername !== undefined && { servername }) };
+  return () => ({ socket: connectTls(tlsOptions), ready: 'secureConnect' });
+}
+
+/** `reason` for one call: its code, transience and cause, the call named in the message. */
+function callError(reason: HatiError, name: string): HatiError {
+  return new HatiError(reason.code, `${name}: ${reason.message}`, {
+    cause: reason.cause,
+    transient: reason.transient,
+  });
 }
 
 function argBytes(arg: Arg): string | Uint8Array {
@@ -726,5 +877,6 @@ function newPending(
     expected: confirm === undefined ? 0 : argCount,
     frames: undefined,
     late: undefined,
+    internal: false,
   };
 }

@@ -34,6 +34,7 @@ export {
   clientDefaults,
   type ReconnectOptions,
   type RpcClientOptions,
+  type RpcTlsOptions,
   type TcpClientOptions,
   type UnixClientOptions,
 } from './options.js';

@@ -1,3 +1,5 @@
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import {
   type ArgKind,
   type ArgSpec,
@@ -9,7 +11,7 @@ import {
 } from '@hati/protocol';
 import type { DeadReason, Delivery } from './broker.js';
 import { type ArgsOf, type CallOptions, CommandMethods, type ReplyOf, type StorageTypeName } from './commands.js';
-import { clientError, HatiError, serverError } from './errors.js';
+import { clientError, HatiError, isTlsFailure, serverError, tlsReason } from './errors.js';
 import { clientDefaults, type RpcClientOptions } from './options.js';
 
 type Params = Record<string, unknown>;
@@ -244,21 +246,94 @@ function isResponse(value: unknown): value is RpcResponse {
   return 'result' in value || (typeof error === 'object' && error !== null);
 }
 
+/** The `Authorization` header of the options' credentials, if any. */
+function authorizationOf(options: RpcClientOptions): string | undefined {
+  const { password, token } = options;
+  if (password !== undefined && token !== undefined) {
+    throw new TypeError('password and token: give one of them, not both');
+  }
+  if (token !== undefined) return `Bearer ${token}`;
+  if (password === undefined) return undefined;
+  const user = options.user ?? clientDefaults.user;
+  // RFC 7617: the user name ends at the first colon.
+  if (user.includes(':'))
+    throw new TypeError('user: a user name sent with Basic authentication may not contain a colon');
+  return `Basic ${Buffer.from(`${user}:${password}`, 'utf8').toString('base64')}`;
+}
+
 /**
- * The same typed methods as HatiClient, over JSON-RPC 2.0 on HTTP (`fetch`), for every command
- * of the table with a JSON-RPC method; `batch` sends several calls in one HTTP request. A
- * command without one (QUIT, HELLO, SUBSCRIBE...) rejects with NOT_SUPPORTED.
+ * One POST over `agent`: the status and the body's text. Rejects with Node's error (refused,
+ * reset, a certificate that does not check, the body cut short) or the signal's.
+ */
+function post(
+  url: URL,
+  agent: HttpAgent,
+  headers: Record<string, string>,
+  body: string,
+  signal: AbortSignal | undefined,
+): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+    const onResponse = (response: IncomingMessage) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.on('error', reject);
+      response.on('end', () =>
+        resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }),
+      );
+    };
+    const request = send(
+      url,
+      {
+        method: 'POST',
+        agent,
+        headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) },
+        ...(signal !== undefined && { signal }),
+      },
+      onResponse,
+    );
+    request.on('error', reject);
+    request.end(body);
+  });
+}
+
+/**
+ * The same typed methods as HatiClient, over JSON-RPC 2.0 on HTTP or HTTPS (`node:http`), for
+ * every command of the table with a JSON-RPC method; `batch` sends several calls in one HTTP
+ * request. A command without one (QUIT, HELLO, SUBSCRIBE...) rejects with NOT_SUPPORTED.
+ *
+ * `node:http` rather than `fetch`: Node 20's fetch cannot be given a CA or a client certificate
+ * without undici's own Agent, a dependency this package does without.
  */
 export class HatiRpcClient extends CommandMethods {
   readonly #url: string;
+  readonly #target: URL;
+  /** Holds the credentials' header: private, so `inspect` never shows it. */
   readonly #headers: Record<string, string>;
   readonly #commandTimeout: number;
+  /** Keeps connections open between requests; an HTTPS one holds the `tls` options. */
+  readonly #agent: HttpAgent;
 
   constructor(options: RpcClientOptions = {}) {
     super();
     this.#url = options.url ?? clientDefaults.url;
-    this.#headers = { 'content-type': 'application/json', ...options.headers };
+    this.#target = new URL(this.#url);
+    if (this.#target.protocol !== 'http:' && this.#target.protocol !== 'https:') {
+      throw new TypeError(`url: an http: or https: URL is expected, got ${this.#target.protocol}`);
+    }
+    // Header names are case-insensitive: one spelling each, the options' last.
+    this.#headers = { 'content-type': 'application/json' };
+    for (const [name, value] of Object.entries(options.headers ?? {})) this.#headers[name.toLowerCase()] = value;
+    const authorization = authorizationOf(options);
+    if (authorization !== undefined) this.#headers.authorization = authorization;
     this.#commandTimeout = options.commandTimeout ?? clientDefaults.commandTimeout;
+    if (options.tls !== undefined && this.#target.protocol !== 'https:') {
+      throw new TypeError(`tls: given for ${this.#url}, which is not an https: URL`);
+    }
+    this.#agent =
+      this.#target.protocol === 'https:'
+        ? new HttpsAgent({ keepAlive: true, ...options.tls })
+        : new HttpAgent({ keepAlive: true });
   }
 
   call<N extends CommandName>(name: N, args: ArgsOf<N>, options: CallOptions = {}): Promise<ReplyOf<N>> {
@@ -310,8 +385,9 @@ export class HatiRpcClient extends CommandMethods {
   /**
    * POSTs one request or a batch and returns the responses by id. Throws a HatiError when the
    * exchange as a whole fails: ABORTED, TIMEOUT, HTTP_ERROR (no connection, or an HTTP error
-   * status with no JSON-RPC answer), BAD_REPLY (a success status with no JSON-RPC answer), or
-   * the server's code when it refused the whole request with a JSON-RPC error (`id: null`).
+   * status with no JSON-RPC answer), TLS_FAILED (a certificate that does not check), BAD_REPLY
+   * (a success status with no JSON-RPC answer), or the server's code when it refused the whole
+   * request with a JSON-RPC error (`id: null`: NOAUTH, WRONGPASS, AUTH_RATE_LIMITED...).
    */
   async #exchange(
     payload: RpcRequest | RpcRequest[],
@@ -326,19 +402,21 @@ export class HatiRpcClient extends CommandMethods {
     let status: number;
     let text: string;
     try {
-      const response = await fetch(this.#url, {
-        method: 'POST',
-        headers: this.#headers,
-        body: JSON.stringify(payload),
-        ...(signals.length > 0 && { signal: signals.length === 1 ? signals[0] : AbortSignal.any(signals) }),
-      });
-      status = response.status;
-      // Inside the try: the timeout, an abort or a reset can also strike while the body streams in.
-      text = await response.text();
+      // The timeout, an abort or a reset can also strike while the body streams in: `post` covers it.
+      ({ status, text } = await post(
+        this.#target,
+        this.#agent,
+        this.#headers,
+        JSON.stringify(payload),
+        signals.length === 0 ? undefined : signals.length === 1 ? signals[0] : AbortSignal.any(signals),
+      ));
     } catch (err) {
       if (signal?.aborted) throw clientError('ABORTED', `${label}: aborted`, signal.reason);
       if (timer?.aborted) throw clientError('TIMEOUT', `${label}: no reply within ${timeout} ms`, err);
-      const reason = (err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : String(err);
+      const reason = err instanceof Error ? err.message : String(err);
+      if (isTlsFailure(err)) {
+        throw clientError('TLS_FAILED', `${label}: TLS with ${this.#url} failed: ${tlsReason(err)}`, err);
+      }
       throw clientError('HTTP_ERROR', `${label}: cannot reach ${this.#url}: ${reason}`, err);
     }
     let body: unknown;

@@ -15,6 +15,8 @@ function runtimeImports(source: string): string[] {
     // import 'p', import('p'), require('p'), import x = require('p')
     ...source.matchAll(/^\s*import\s+'([^']+)'/gm),
     ...source.matchAll(/\b(?:import|require)\(\s*'([^']+)'\s*\)/g),
+    // createRequire(import.meta.url)('p'), for a CommonJS package whose exports ESM cannot list
+    ...source.matchAll(/\bcreateRequire\([^)]*\)\(\s*'([^']+)'\s*\)/g),
   ].map((m) => m[1] as string);
   return specifiers
     .filter((s) => !s.startsWith('.') && !s.startsWith('node:'))
@@ -60,6 +62,7 @@ t.test('the import scan reads what it should', async (t) => {
     "import os = require('node:os');",
     "import('./local.js');",
     "await import('kept-e');",
+    "const forge = createRequire(import.meta.url)('kept-f') as typeof Forge;",
   ].join('\n');
-  t.same(runtimeImports(source).sort(), ['@scope/kept-b', 'kept-a', 'kept-c', 'kept-d', 'kept-e']);
+  t.same(runtimeImports(source).sort(), ['@scope/kept-b', 'kept-a', 'kept-c', 'kept-d', 'kept-e', 'kept-f']);
 });

@@ -49,8 +49,8 @@ t.test('JSON-RPC: refused, timed out and aborted calls carry their codes; the sa
 
   const refused = await errorOf(rpc.get('memory', 'k'));
   t.match(refused, { name: 'HatiError', code: 'HTTP_ERROR', transient: true }, 'connection refused');
-  t.equal((refused as HatiError).cause instanceof Error, true, 'the cause is fetch’s error');
-  t.match((refused as HatiError).cause, { cause: { code: 'ECONNREFUSED' } }, 'whose cause is ECONNREFUSED');
+  t.equal((refused as HatiError).cause instanceof Error, true, 'the cause is Node’s error');
+  t.match((refused as HatiError).cause, { code: 'ECONNREFUSED' }, 'ECONNREFUSED');
   t.match(await errorOf(rpc.batch((b) => [b.count('memory'), b.count('hdd')])), { code: 'HTTP_ERROR' }, 'a batch');
   t.match(await errorOf(rpc.ping()), { code: 'HTTP_ERROR' }, 'PING');
 

@@ -174,3 +174,19 @@ export async function consumerTypes(consumer: Consumer): Promise<void> {
 }
 
 export const factories = [createClient, createRpcClient];
+
+export function credentialTypes(): void {
+  createClient({ port: 4242, user: 'app', password: 'pw', tls: { ca: 'PEM', servername: 'hati.internal' } });
+  createClient({ host: 'hati.internal', password: 'pw', tls: true });
+  createClient({ path: '/tmp/hati.sock', user: 'app', password: 'pw' });
+  // @ts-expect-error: a UNIX socket has no TLS
+  createClient({ path: '/tmp/hati.sock', tls: true });
+  createRpcClient({
+    url: 'https://hati.internal:6767/',
+    token: 't',
+    tls: { ca: Buffer.from('PEM'), rejectUnauthorized: true },
+  });
+  createRpcClient({ user: 'app', password: 'pw' });
+  // @ts-expect-error: the JSON-RPC client's tls is { ca, cert, key, rejectUnauthorized }
+  createRpcClient({ url: 'https://hati.internal:6767/', tls: true });
+}

@@ -2,14 +2,21 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import { createInterface } from 'node:readline';
-import { HatiServer, Logger } from '@hati/server';
+import { HatiServer, Logger, type ServerOptions } from '@hati/server';
 import { type Harness, startServer as harnessStart } from '@hati/test-helpers';
 import type { Test } from 'tap';
 import { type CommandMethods, createClient, createRpcClient, HatiError } from '../../src/index.js';
 
-/** A server in this process with TCP, UNIX and JSON-RPC listeners, on real time; closed after the test. */
-export function startServer(t: Test, rpcPort = 0): Promise<Harness<HatiServer>> {
-  return harnessStart(t, HatiServer, Logger, { rpc: { host: '127.0.0.1', port: rpcPort }, clock: Date.now });
+/**
+ * A server in this process with TCP, UNIX and JSON-RPC listeners, on real time; closed after the
+ * test. `options` adds to (or replaces) the harness's: `password`, `usersFile`, `tls`...
+ */
+export function startServer(t: Test, rpcPort = 0, options: Partial<ServerOptions> = {}): Promise<Harness<HatiServer>> {
+  return harnessStart(t, HatiServer, Logger, {
+    rpc: { host: '127.0.0.1', port: rpcPort },
+    clock: Date.now,
+    ...options,
+  });
 }
 
 /**
