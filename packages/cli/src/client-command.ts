@@ -2,7 +2,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { createClient, type HatiClient } from '@hati/client';
+import { ClientErrorCode, createClient, type HatiClient, HatiError } from '@hati/client';
 import {
   allCommands,
   type CommandSpec,
@@ -14,6 +14,7 @@ import {
 } from '@hati/protocol';
 import { hostPort } from './host-port.js';
 import type { Io } from './main.js';
+import { askPassword } from './password-input.js';
 import { formatReply, prettyJson, rawReply } from './reply-format.js';
 import { tokenize } from './tokenize.js';
 
@@ -25,6 +26,29 @@ export interface ClientFlags {
   raw?: boolean;
   /** A command to run once, then exit. */
   command: string[];
+  /** Log in as this user (needs `password`); without it, as `default`. */
+  user?: string;
+  /** The password, from -a, --pass or HATI_PASSWORD. */
+  password?: string;
+  /** false: --no-auth-warning. */
+  authWarning?: boolean;
+  /** Ask for the password on the terminal. */
+  askpass?: boolean;
+  tls?: boolean;
+  /** PEM file paths. */
+  tlsCa?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  /** Skip checking the server's certificate. */
+  insecure?: boolean;
+}
+
+/** The TLS settings of a connection, with the PEM files read. */
+interface TlsSettings {
+  ca?: string;
+  cert?: string;
+  key?: string;
+  rejectUnauthorized: boolean;
 }
 
 /** What `hati client` reads and writes besides Io: the terminal. */
@@ -39,18 +63,121 @@ function historyFile(env: NodeJS.ProcessEnv): string {
   return env.HATI_HISTORY_FILE ?? join(homedir(), '.hati_history');
 }
 
+/**
+ * Whether a typed line holds a password: AUTH, HELLO ... AUTH, ACL SETUSER. Such a line never
+ * enters the history, as in redis-cli. Quoted words count; matching too much only forgets a line.
+ */
+export function holdsSecret(line: string): boolean {
+  return (
+    /^\s*["']?auth["']?(\s|$)/i.test(line) ||
+    /^\s*["']?hello["']?\s.*\bauth\b/i.test(line) ||
+    /^\s*["']?acl["']?\s+["']?setuser\b/i.test(line)
+  );
+}
+
 /** Prints the messages a subscription pushes (its confirmations are the command's reply). */
 type PushPrinter = (items: Reply[]) => void;
 
 /** Pushes printed as they come: pub/sub messages and broker deliveries (confirmations answer commands). */
 const MESSAGE_KINDS = new Set(['message', 'pmessage', 'delivery']);
 
+/** Reads the PEM files of --tls-ca, --tls-cert and --tls-key; throws one line naming the flag. */
+async function tlsSettings(flags: ClientFlags): Promise<TlsSettings | undefined> {
+  if (flags.tls !== true) return undefined;
+  const settings: TlsSettings = { rejectUnauthorized: flags.insecure !== true };
+  for (const [flag, field, path] of [
+    ['--tls-ca', 'ca', flags.tlsCa],
+    ['--tls-cert', 'cert', flags.tlsCert],
+    ['--tls-key', 'key', flags.tlsKey],
+  ] as const) {
+    if (path === undefined) continue;
+    try {
+      settings[field] = await readFile(path, 'utf8');
+    } catch (err) {
+      throw new Error(`cannot read ${flag} ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+  }
+  return settings;
+}
+
+/** What a TLS failure means, by the code of Node's error: shown after it, in parentheses. */
+const TLS_HINTS: Record<string, string> = {
+  SELF_SIGNED_CERT_IN_CHAIN:
+    "the server's certificate is signed by a CA this client does not trust: give that CA with --tls-ca",
+  DEPTH_ZERO_SELF_SIGNED_CERT: "the server's certificate is self-signed: give it (or its CA) with --tls-ca",
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+    "the server's certificate is signed by a CA this client does not know: give that CA with --tls-ca",
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+    "the server's certificate is signed by a CA this client does not know: give that CA with --tls-ca",
+  CERT_HAS_EXPIRED: "the server's certificate has expired",
+  CERT_NOT_YET_VALID: "the server's certificate is not valid yet",
+  ERR_TLS_CERT_ALTNAME_INVALID: "the server's certificate is not for this host name",
+  ERR_SSL_WRONG_VERSION_NUMBER: 'the server does not speak TLS on this port: is it started with --tcp-tls?',
+  ERR_SSL_PACKET_LENGTH_TOO_LONG: 'the server does not speak TLS on this port: is it started with --tcp-tls?',
+  ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED:
+    'the server asks for a client certificate: give one with --tls-cert and --tls-key',
+  ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE: 'the server refused the handshake (a client certificate missing?)',
+  ERR_SSL_TLSV1_ALERT_UNKNOWN_CA: "the server does not trust this client's certificate",
+  ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE: "the server does not accept this client's certificate",
+};
+
+/** Why a connection failed, in one phrase: the errno, or a TLS failure with Node's code and a hint. */
+function connectFailure(failure: Error | undefined): string {
+  if (failure === undefined) return 'closed';
+  const code = (failure as NodeJS.ErrnoException).code;
+  if (code !== ClientErrorCode.TLS_FAILED) return code ?? failure.message;
+  const cause = failure.cause as NodeJS.ErrnoException | undefined;
+  const hint = cause?.code === undefined ? undefined : TLS_HINTS[cause.code];
+  return `TLS failed: ${cause?.code ?? cause?.message ?? failure.message}${hint === undefined ? '' : ` (${hint})`}`;
+}
+
+const CLIENT_CODES = new Set<string>(Object.values(ClientErrorCode));
+
+/**
+ * The last error the server sent a client's own commands (the HELLO sent first on a connection):
+ * when the server then closes the connection, that is why the caller's command got no reply
+ * (`-NOAUTH TLS: this server requires a client certificate`, `-PROTOCOL this port speaks TLS`).
+ */
+const lastServerError = new WeakMap<HatiClient, HatiError>();
+
+/**
+ * A call that failed, as printed: a refusal by the server (WRONGPASS for the password the client
+ * logs in with, AUTH_RATE_LIMITED, or what the server said before closing the connection) as
+ * `(error) CODE message` like any error reply; the client's own (TLS_FAILED) as `hati: message`.
+ */
+function callFailure(err: unknown, client?: HatiClient): string {
+  const said = client === undefined ? undefined : lastServerError.get(client);
+  const reason =
+    err instanceof HatiError && err.code === ClientErrorCode.CONNECTION_LOST && said !== undefined ? said : err;
+  if (reason instanceof HatiError && !CLIENT_CODES.has(reason.code)) {
+    // The client names the command first (`GET: AUTH as 'app': ...`, `HELLO: ...`): not what the user typed.
+    const named = /^([A-Z][A-Z.]*): /.exec(reason.message);
+    const message =
+      named !== null && lookupCommand(named[1] as string) !== undefined
+        ? reason.message.slice(named[0].length)
+        : reason.message;
+    return `(error) ${reason.code} ${message}`;
+  }
+  if (reason instanceof HatiError && reason.code === ClientErrorCode.TLS_FAILED)
+    return `hati: ${connectFailure(reason)}`;
+  return `hati: ${(reason as Error).message}`;
+}
+
 /** Connects, or explains why not. Pushed messages go to `onMessage`. */
-async function connectTo(flags: ClientFlags, name: string, onMessage?: PushPrinter): Promise<HatiClient> {
+async function connectTo(
+  flags: ClientFlags,
+  name: string,
+  tls: TlsSettings | undefined,
+  onMessage?: PushPrinter,
+  warn?: (text: string) => void,
+): Promise<HatiClient> {
   const client = createClient({
     ...(flags.unix !== undefined ? { path: flags.unix } : { host: flags.tcpHost, port: flags.tcpPort }),
     reconnect: false,
     connectTimeout: 5000,
+    ...(flags.user !== undefined && { user: flags.user }),
+    ...(flags.password !== undefined && { password: flags.password }),
+    ...(tls !== undefined && { tls }),
   });
   if (onMessage !== undefined) {
     client.onPush((items) => {
@@ -60,15 +187,19 @@ async function connectTo(flags: ClientFlags, name: string, onMessage?: PushPrint
   let failure: Error | undefined;
   client.on('error', (err) => {
     failure ??= err;
+    if (!(err instanceof HatiError) || CLIENT_CODES.has(err.code)) return;
+    if (err.code === 'AUTH_NOT_CONFIGURED') {
+      // The login is not needed; redis-cli says so too, and goes on.
+      warn?.('hati: warning: the server has no credentials configured (AUTH_NOT_CONFIGURED); no password is needed\n');
+      return;
+    }
+    lastServerError.set(client, err);
   });
   await new Promise<void>((resolve) => {
     client.once('connect', resolve);
     client.once('close', resolve);
   });
-  if (client.state !== 'ready') {
-    const reason = (failure as NodeJS.ErrnoException | undefined)?.code ?? failure?.message ?? 'closed';
-    throw new Error(`cannot connect to ${name}: ${reason}`);
-  }
+  if (client.state !== 'ready') throw new Error(`cannot connect to ${name}: ${connectFailure(failure)}`);
   return client;
 }
 
@@ -129,16 +260,24 @@ export async function runClient(flags: ClientFlags, io: Io, terminal: Terminal):
     return 0;
   }
   const prompt = flags.command.length === 0 && terminal.stdin.isTTY === true;
+  let tls: TlsSettings | undefined;
+  try {
+    tls = await tlsSettings(flags);
+    if (flags.askpass === true) flags = { ...flags, password: await askPassword(terminal.stdin, io.stderr) };
+  } catch (err) {
+    io.stderr(`hati: ${(err as Error).message}\n`);
+    return 1;
+  }
   let client: HatiClient | undefined;
   try {
-    client = await connectTo(flags, name, printMessage);
+    client = await connectTo(flags, name, tls, printMessage, io.stderr);
   } catch (err) {
     io.stderr(`hati: ${(err as Error).message}\n`);
     // The prompt opens anyway, as redis-cli's does: `not connected> `, connecting on each command.
     if (!prompt) return 1;
   }
   try {
-    if (prompt) return await interactive(flags, name, client, terminal, io, print, printMessage);
+    if (prompt) return await interactive(flags, name, tls, client, terminal, io, print, printMessage);
     const connected = client as HatiClient;
     if (flags.command.length > 0) {
       const args = joinRest(flags.command);
@@ -158,7 +297,7 @@ export async function runClient(flags: ClientFlags, io: Io, terminal: Terminal):
     }
     return await piped(connected, terminal, io, print);
   } catch (err) {
-    io.stderr(`hati: ${(err as Error).message}\n`);
+    io.stderr(`${callFailure(err, client)}\n`);
     return 1;
   } finally {
     await client?.close();
@@ -270,6 +409,7 @@ export function complete(line: string): [string[], string] {
 async function interactive(
   flags: ClientFlags,
   name: string,
+  tls: TlsSettings | undefined,
   connected: HatiClient | undefined,
   terminal: Terminal,
   io: Io,
@@ -297,11 +437,21 @@ async function interactive(
     completer: complete,
   });
   const saveHistory = (lines: string[]) =>
-    writeFile(file, `${[...lines].reverse().join('\n')}\n`).catch(() => {
+    writeFile(
+      file,
+      `${lines
+        .filter((line) => !holdsSecret(line))
+        .reverse()
+        .join('\n')}\n`,
+      { mode: 0o600 },
+    ).catch(() => {
       /* history is a convenience: a read-only home must not stop the client */
     });
   let lastHistory = history;
   rl.on('history', (lines: string[]) => {
+    // `lines` is the prompt's own history (readline lets a listener edit it): a line with a
+    // password leaves it at once, so neither the file nor the up arrow ever shows it.
+    if (lines[0] !== undefined && holdsSecret(lines[0])) lines.shift();
     lastHistory = lines;
   });
   // Ctrl-C clears a typed line; on an empty line it leaves, as Ctrl-D does.
@@ -341,7 +491,7 @@ async function interactive(
     if (args !== undefined) {
       if (client?.state !== 'ready') {
         await client?.close();
-        client = await connectTo(flags, name, printMessage).catch((err: Error) => {
+        client = await connectTo(flags, name, tls, printMessage, io.stderr).catch((err: Error) => {
           terminal.stdout.write(`hati: ${err.message}\n`);
           return undefined;
         });
@@ -350,7 +500,8 @@ async function interactive(
         try {
           print(await client.sendCommand(args), lookupCommand(args[0] as Buffer));
         } catch (err) {
-          terminal.stdout.write(`(error) ${(err as Error).message}\n`);
+          const failure = callFailure(err, client);
+          terminal.stdout.write(`${failure.startsWith('(error) ') ? failure : `(error) ${(err as Error).message}`}\n`);
         }
         if (client.state !== 'ready') terminal.stdout.write(`hati: the connection to ${name} closed\n`);
       }

@@ -3,6 +3,8 @@ import { availableParallelism } from 'node:os';
 import yargs, { type Argv } from 'yargs';
 import { type ClientFlags, runClient, type Terminal } from './client-command.js';
 import { type StartFlags, start } from './start.js';
+import { tlsCommands } from './tls-command.js';
+import { usersCommands } from './users-command.js';
 
 export { start } from './start.js';
 
@@ -137,52 +139,158 @@ function startOptions(y: Argv) {
       choices: ['error', 'warn', 'info', 'debug'],
       default: 'info',
       description: 'Least severe log lines written to stderr',
+    })
+    .option('password', {
+      type: 'string',
+      requiresArg: true,
+      description:
+        "The default user's password: clients send AUTH <password> before other commands. Prefer HATI_PASSWORD or --password-file: a command line is visible to every user of the machine (ps)",
+    })
+    .option('password-file', {
+      type: 'string',
+      requiresArg: true,
+      description: "Read the default user's password from the first line of this file",
+    })
+    .option('users-file', {
+      type: 'string',
+      requiresArg: true,
+      description: 'Named users with hashed passwords, tokens and rights (written by hati users); re-read on SIGHUP',
+    })
+    .option('tcp-tls', {
+      type: 'boolean',
+      description: 'The TCP listener speaks TLS (needs --tls-cert and --tls-key)',
+    })
+    .option('rpc-tls', {
+      type: 'boolean',
+      description: 'The JSON-RPC listener speaks HTTPS (needs --tls-cert and --tls-key)',
+    })
+    .option('tls-cert', {
+      type: 'string',
+      requiresArg: true,
+      description: "PEM file of the server's certificate (chain); re-read on SIGHUP",
+    })
+    .option('tls-key', {
+      type: 'string',
+      requiresArg: true,
+      description: "PEM file of the certificate's private key; re-read on SIGHUP",
+    })
+    .option('tls-ca', {
+      type: 'string',
+      requiresArg: true,
+      description: 'PEM file of the CAs that client certificates must be signed by',
+    })
+    .option('tls-auth-clients', {
+      type: 'string',
+      choices: ['yes', 'no', 'optional'],
+      defaultDescription: 'yes with --tls-ca, else no',
+      description: 'Whether TLS clients must present a certificate signed by --tls-ca (optional: checked when given)',
+    })
+    .group(['password', 'password-file', 'users-file'], 'Credentials:')
+    .group(['tcp-tls', 'rpc-tls', 'tls-cert', 'tls-key', 'tls-ca', 'tls-auth-clients'], 'TLS:')
+    .check((argv) => {
+      const problem = startFlagsProblem(argv as unknown as StartFlags);
+      if (problem !== undefined) throw new Error(problem);
+      return true;
     });
 }
 
-/**
- * The `hati` command line. Returns the exit code; `start` resolves after a graceful shutdown
- * (SIGINT or SIGTERM). Every flag can also be set as an environment variable HATI_<FLAG>
- * (HATI_TCP_PORT=5000).
- */
-/** Flags that may come from the environment as HATI_<FLAG>, by their yargs (camelCase) names. */
-const BOOLEAN_FLAGS = new Set(['tcp', 'rpc', 'raw']);
-const ENV_FLAGS = new Set([
-  ...BOOLEAN_FLAGS,
-  'tcpHost',
-  'tcpPort',
-  'unix',
-  'rpcHost',
-  'rpcPort',
-  'dataDir',
-  'cpuNum',
-  'shards',
-  'hddDurability',
-  'protectedMode',
-  'maxClients',
-  'maxInputBuffer',
-  'rpcCorsOrigins',
-  'rpcHosts',
-  'rpcMaxBatch',
-  'logLevel',
-]);
+/** Why the credential and TLS flags of `hati start` do not fit together, or undefined. */
+function startFlagsProblem(flags: StartFlags): string | undefined {
+  if (flags.password !== undefined && flags.passwordFile !== undefined) {
+    return '--password (or HATI_PASSWORD) and --password-file both give a password; give one';
+  }
+  if (flags.password === '') {
+    return '--password (or HATI_PASSWORD) is empty: the server would be open to anyone; give a password or none';
+  }
+  const tls = flags.tcpTls === true || flags.rpcTls === true;
+  const files = [
+    ['--tls-cert', flags.tlsCert],
+    ['--tls-key', flags.tlsKey],
+    ['--tls-ca', flags.tlsCa],
+    ['--tls-auth-clients', flags.tlsAuthClients],
+  ].filter(([, value]) => value !== undefined);
+  if (!tls && files.length > 0) {
+    return `${files.map(([flag]) => flag).join(', ')} ${files.length === 1 ? 'serves' : 'serve'} TLS listeners: add --tcp-tls or --rpc-tls`;
+  }
+  if (tls && (flags.tlsCert === undefined || flags.tlsKey === undefined)) {
+    return `${flags.tcpTls === true ? '--tcp-tls' : '--rpc-tls'} needs --tls-cert and --tls-key (PEM files of the server's certificate and key)`;
+  }
+  const listenerNamed = flags.tcp === true || flags.rpc === true || flags.unix !== undefined;
+  if (flags.tcpTls === true && listenerNamed && flags.tcp !== true) {
+    return '--tcp-tls needs the TCP listener: add --tcp';
+  }
+  if (flags.rpcTls === true && flags.rpc !== true) return '--rpc-tls needs the JSON-RPC listener: add --rpc';
+  if ((flags.tlsAuthClients === 'yes' || flags.tlsAuthClients === 'optional') && flags.tlsCa === undefined) {
+    return `--tls-auth-clients ${flags.tlsAuthClients} needs --tls-ca (the CA that signs client certificates)`;
+  }
+  return undefined;
+}
+
+/** Flags that may come from the environment as HATI_<FLAG>, by command and yargs (camelCase) name. */
+const BOOLEAN_FLAGS = new Set(['tcp', 'rpc', 'raw', 'tcpTls', 'rpcTls', 'tls']);
+const ENV_FLAGS: Record<string, ReadonlySet<string>> = {
+  start: new Set([
+    'tcp',
+    'tcpHost',
+    'tcpPort',
+    'unix',
+    'rpc',
+    'rpcHost',
+    'rpcPort',
+    'dataDir',
+    'cpuNum',
+    'shards',
+    'hddDurability',
+    'protectedMode',
+    'maxClients',
+    'maxInputBuffer',
+    'rpcCorsOrigins',
+    'rpcHosts',
+    'rpcMaxBatch',
+    'logLevel',
+    'password',
+    'passwordFile',
+    'usersFile',
+    'tcpTls',
+    'rpcTls',
+    'tlsCert',
+    'tlsKey',
+    'tlsCa',
+    'tlsAuthClients',
+  ]),
+  // Not --insecure: a variable left in a shell must not silently turn certificate checks off.
+  client: new Set(['tcpHost', 'tcpPort', 'unix', 'raw', 'user', 'password', 'tls', 'tlsCa', 'tlsCert', 'tlsKey']),
+  users: new Set(['usersFile']),
+};
 
 /**
- * HATI_TCP_PORT=5000 → { tcpPort: '5000' }. Given to yargs as configuration, which command-line
- * flags override and which is checked like them; read from `io.env`, so tests can pass their own.
+ * HATI_TCP_PORT=5000 → { tcpPort: '5000' }, for the flags `command` has (a variable meant for
+ * `hati start` does not make `hati client` fail). Given to yargs as configuration, which
+ * command-line flags override and which is checked like them; read from `io.env`, so tests can
+ * pass their own.
  */
-function flagsFromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
+function flagsFromEnv(env: NodeJS.ProcessEnv, command: string | undefined): Record<string, unknown> {
+  const names = ENV_FLAGS[command ?? ''];
   const flags: Record<string, unknown> = {};
+  if (names === undefined) return flags;
   for (const [key, value] of Object.entries(env)) {
     if (!key.startsWith('HATI_') || value === undefined) continue;
     const name = key
       .slice(5)
       .toLowerCase()
       .replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
-    if (!ENV_FLAGS.has(name)) continue;
+    if (!names.has(name)) continue;
     flags[name] = BOOLEAN_FLAGS.has(name) ? value !== 'false' && value !== '0' && value !== '' : value;
   }
   return flags;
+}
+
+/** Whether a password was typed on the command line (before the command of `hati client`), not taken from the environment. */
+function passwordOnCommandLine(argv: string[], flags: readonly string[]): boolean {
+  const end = argv.indexOf('--');
+  return (end === -1 ? argv : argv.slice(0, end)).some((arg) =>
+    flags.some((flag) => arg === flag || arg.startsWith(`${flag}=`) || (flag === '-a' && /^-a./.test(arg))),
+  );
 }
 
 /**
@@ -192,25 +300,41 @@ function flagsFromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
  */
 export async function main(argv: string[], io: Io = processIo): Promise<number> {
   argv = helpArgs(argv);
+  const command = argv.find((arg) => COMMANDS.includes(arg));
+  // `hati users` never takes a password as a flag's value: refused before yargs could echo it back.
+  if (command === 'users' && argv.some((arg) => arg === '--password' || arg.startsWith('--password='))) {
+    io.stderr(
+      "hati: hati users takes no password on the command line (it would be visible in ps and your shell's history): pipe it to stdin, or type it when asked\n",
+    );
+    return 2;
+  }
   // Usage errors, as yargs reports them (it may report more than one: "Did you mean start?" and "Unknown argument: strat").
   const failures: string[] = [];
   // Commands run after parsing, and only when parsing found no usage error.
   let run: (() => Promise<number>) | undefined;
   let startsServer = false;
+  const stdin = () => io.terminal?.stdin ?? process.stdin;
   const parser = yargs(argv)
     .scriptName('hati')
     .version(version)
-    .config(flagsFromEnv(io.env))
+    .config(flagsFromEnv(io.env, command))
     .command(
       'start',
       'Start a Hati server',
       (y) =>
         startOptions(y).epilogue(
-          'Without --tcp, --rpc or --unix, the TCP listener starts on its defaults. Every flag can also be set in the environment as HATI_<FLAG>, e.g. HATI_TCP_PORT=5000.',
+          'Without --tcp, --rpc or --unix, the TCP listener starts on its defaults. Every flag can also be set in the environment as HATI_<FLAG>, e.g. HATI_TCP_PORT=5000; HATI_PASSWORD is the way to give a password. SIGHUP re-reads the users file and the TLS certificate and key.',
         ),
       (args) => {
         startsServer = true;
-        run = () => start(args as unknown as StartFlags, io);
+        run = () => {
+          if (passwordOnCommandLine(argv, ['--password'])) {
+            io.stderr(
+              'hati: warning: a password on the command line is visible to other users of this machine (ps); prefer HATI_PASSWORD or --password-file\n',
+            );
+          }
+          return start(args as unknown as StartFlags, io);
+        };
       },
     )
     .command(
@@ -249,20 +373,90 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
             type: 'boolean',
             description: 'Print replies as they are (the default when stdout is not a terminal); --no-raw formats them',
           })
+          .option('password', {
+            alias: ['a', 'pass'],
+            type: 'string',
+            requiresArg: true,
+            description:
+              'Log in with this password (AUTH) on every connection. Prefer HATI_PASSWORD: a command line is visible to other users (ps)',
+          })
+          .option('user', {
+            type: 'string',
+            requiresArg: true,
+            description: 'Log in as this user (AUTH <user> <password>); without it, as the user default',
+          })
+          .option('askpass', {
+            type: 'boolean',
+            description: 'Type the password on the terminal, without echo (as redis-cli --askpass)',
+          })
+          .option('auth-warning', {
+            type: 'boolean',
+            default: true,
+            hidden: true,
+            description: '--no-auth-warning: no warning for a password given with -a (as redis-cli)',
+          })
+          .option('tls', { type: 'boolean', description: 'Connect over TLS' })
+          .option('tls-ca', {
+            alias: 'cacert',
+            type: 'string',
+            requiresArg: true,
+            description: "PEM file of the CA that signed the server's certificate (default: the system's CAs)",
+          })
+          .option('tls-cert', {
+            alias: 'cert',
+            type: 'string',
+            requiresArg: true,
+            description: 'PEM file of a client certificate, for servers that ask for one',
+          })
+          .option('tls-key', {
+            alias: 'key',
+            type: 'string',
+            requiresArg: true,
+            description: "PEM file of the client certificate's private key",
+          })
+          .option('insecure', {
+            type: 'boolean',
+            description: "Do not check the server's certificate (as redis-cli; for tests only)",
+          })
+          .group(
+            ['password', 'user', 'askpass', 'tls', 'tls-ca', 'tls-cert', 'tls-key', 'insecure'],
+            'Credentials and TLS:',
+          )
+          .check((argv) => {
+            const problem = clientFlagsProblem(argv as unknown as ClientFlags);
+            if (problem !== undefined) throw new Error(problem);
+            return true;
+          })
           .epilogue(
-            'Replies print as redis-cli prints them: "quoted" strings, (nil), (integer) 3, numbered arrays, (error) CODE message. A line with quotes is split as redis-cli splits it; otherwise SET takes the rest of the line as its value. Exit status 1 when a command fails. Every flag can also be set as HATI_<FLAG>.',
+            'Replies print as redis-cli prints them: "quoted" strings, (nil), (integer) 3, numbered arrays, (error) CODE message. A line with quotes is split as redis-cli splits it; otherwise SET takes the rest of the line as its value. Exit status 1 when a command fails. Every flag but --insecure can also be set as HATI_<FLAG>; HATI_PASSWORD is the way to give a password (--no-auth-warning silences the warning -a prints).',
           ),
       (args) => {
         const flags = args as unknown as ClientFlags & { command?: Array<string | number> };
         // The words after the `--` that clientArgs put before the command are in `_`, after `client`.
         const command = [...(flags.command ?? []), ...args._.slice(1)].map(String);
-        run = () =>
-          runClient({ ...flags, command }, io, io.terminal ?? { stdin: process.stdin, stdout: process.stdout });
+        run = () => {
+          if (flags.authWarning !== false && passwordOnCommandLine(argv, ['-a', '--pass', '--password'])) {
+            io.stderr(
+              "Warning: Using a password with '-a' or '--pass' on the command line may not be safe (other users see it in ps); set HATI_PASSWORD instead.\n",
+            );
+          }
+          return runClient({ ...flags, command }, io, io.terminal ?? { stdin: process.stdin, stdout: process.stdout });
+        };
       },
+    )
+    .command('users', 'Edit a users file: named users, their passwords, tokens and rights', (y) =>
+      usersCommands(y, io, stdin, (action) => {
+        run = action;
+      }),
+    )
+    .command('tls', 'Make certificates for TLS', (y) =>
+      tlsCommands(y, io, (action) => {
+        run = action;
+      }),
     )
     // Listed in --help only: `hati help ...` is rewritten by helpArgs before parsing.
     .command('help [command]', 'Show the help of a command (hati help start is hati start --help)')
-    .demandCommand(1, 'name a command: hati start, or hati client')
+    .demandCommand(1, 'name a command: hati start, hati client, hati users or hati tls')
     .recommendCommands()
     .strict()
     .wrap(Math.min(110, process.stdout.columns ?? 110))
@@ -287,6 +481,33 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   return run === undefined ? 0 : run();
 }
 
+/** Why the credential and TLS flags of `hati client` do not fit together, or undefined. */
+function clientFlagsProblem(flags: ClientFlags): string | undefined {
+  if (flags.password === '') return 'the password (-a, --pass or HATI_PASSWORD) is empty';
+  if (flags.askpass === true && flags.password !== undefined) {
+    return '--askpass and a password (-a, --pass or HATI_PASSWORD) both give one; give one';
+  }
+  if (flags.user !== undefined && flags.password === undefined && flags.askpass !== true) {
+    return '--user needs a password: set HATI_PASSWORD (or give --askpass or -a)';
+  }
+  if (flags.tls !== true) {
+    const given = [
+      ['--tls-ca', flags.tlsCa],
+      ['--tls-cert', flags.tlsCert],
+      ['--tls-key', flags.tlsKey],
+      ['--insecure', flags.insecure || undefined],
+    ].filter(([, value]) => value !== undefined);
+    if (given.length > 0)
+      return `${given.map(([flag]) => flag).join(', ')} ${given.length === 1 ? 'needs' : 'need'} --tls`;
+  }
+  if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) {
+    return '--tls-cert and --tls-key go together (a client certificate and its key)';
+  }
+  if (flags.unix !== undefined && flags.tls === true)
+    return '--tls is for TCP; a UNIX socket (--unix) is not encrypted';
+  return undefined;
+}
+
 /**
  * `hati help` is `hati --help`, `hati help start` is `hati start --help`; `-h` is `--help`
  * everywhere but in `hati client`, where it is the host, as in redis-cli.
@@ -295,16 +516,38 @@ function helpArgs(argv: string[]): string[] {
   if (argv[0] === 'help') {
     // `hati help strat` goes on as `hati strat`, to be answered with the command it resembles.
     const [name] = argv.slice(1);
-    return name === undefined ? ['--help'] : COMMANDS.includes(name) ? [name, '--help'] : [name];
+    return name === undefined ? ['--help'] : COMMANDS.includes(name) ? [name, ...argv.slice(2), '--help'] : [name];
   }
   const command = argv.findIndex((arg) => !arg.startsWith('-'));
   if (argv[command] === 'client') return clientArgs(argv, command + 1);
   return argv.map((arg) => (arg === '-h' ? '--help' : arg));
 }
 
-const COMMANDS = ['start', 'client'];
+const COMMANDS = ['start', 'client', 'users', 'tls'];
 /** `hati client` flags that take a value. */
-const CLIENT_VALUE_FLAGS = new Set(['-h', '--tcp-host', '--tcpHost', '-p', '--tcp-port', '--tcpPort', '-s', '--unix']);
+const CLIENT_VALUE_FLAGS = new Set([
+  '-h',
+  '--tcp-host',
+  '--tcpHost',
+  '-p',
+  '--tcp-port',
+  '--tcpPort',
+  '-s',
+  '--unix',
+  '-a',
+  '--pass',
+  '--password',
+  '--user',
+  '--tls-ca',
+  '--tlsCa',
+  '--cacert',
+  '--tls-cert',
+  '--tlsCert',
+  '--cert',
+  '--tls-key',
+  '--tlsKey',
+  '--key',
+]);
 
 /**
  * Flags of `hati client` go before the command: from the command's first word on, everything is

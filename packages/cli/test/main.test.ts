@@ -41,6 +41,15 @@ const FLAGS = [
   '--shards',
   '--hdd-durability',
   '--log-level',
+  '--password',
+  '--password-file',
+  '--users-file',
+  '--tcp-tls',
+  '--rpc-tls',
+  '--tls-cert',
+  '--tls-key',
+  '--tls-ca',
+  '--tls-auth-clients',
 ];
 
 t.test('start --help documents every flag and the HATI_ environment rule', async (t) => {
@@ -133,7 +142,10 @@ t.test('no command exits 2 and names the command', async (t) => {
   const { code, stdout, stderr } = await run([]);
   t.equal(code, 2);
   t.equal(stdout, '');
-  t.equal(stderr, "hati: name a command: hati start, or hati client\nRun 'hati --help' for usage.\n");
+  t.equal(
+    stderr,
+    "hati: name a command: hati start, hati client, hati users or hati tls\nRun 'hati --help' for usage.\n",
+  );
 });
 
 t.test('Io.env is where HATI_* variables are read from', async (t) => {
@@ -145,6 +157,22 @@ t.test('Io.env is where HATI_* variables are read from', async (t) => {
   const { code, stderr } = await run(['start', '--data-dir', notADir], { HATI_TCP_PORT: 'abc' });
   t.equal(code, 2, 'HATI_TCP_PORT=abc in io.env is a usage error');
   t.match(stderr, /--tcp-port must be an integer from 0 to 65535, got 'abc'/, 'message');
+});
+
+t.test('a HATI_* variable counts for the commands that have the flag, and no other', async (t) => {
+  // HATI_DATA_DIR is for hati start; it used to make every other command a usage error.
+  const env = { HATI_DATA_DIR: '/nowhere', HATI_TLS_AUTH_CLIENTS: 'bogus', HATI_USERS_FILE: '/no/such/users.json' };
+  t.same(await run(['client', 'help', 'PING']).then((r) => r.code), 0);
+  t.same((await run(['client', 'help', 'PING'], env)).stderr, '', 'hati client ignores the start flags');
+  t.same(await run(['tls', '--help'], env).then((r) => r.code), 0);
+  t.match(await run(['users', 'list'], env), {
+    code: 1,
+    stderr: /^hati: no users file at \/no\/such\/users\.json /,
+  });
+  t.match(await run(['start', '--data-dir', '/nowhere'], env), {
+    code: 2,
+    stderr: /Argument: tls-auth-clients, Given: "bogus", Choices: "yes", "no", "optional"/,
+  });
 });
 
 t.test('hati help start, hati start -h and hati start --help print the same, exit 0', async (t) => {
@@ -164,6 +192,11 @@ t.test('hati help start, hati start -h and hati start --help print the same, exi
     t.same(await run(argv), { code: 0, stdout: top.stdout, stderr: '' }, argv.join(' '));
   }
   t.match(top.stdout, /^ +hati help \[command\] +Show the help of a command/m, '--help lists help');
+  t.match(top.stdout, /^ +hati users +Edit a users file/m, '--help lists users');
+  t.match(top.stdout, /^ +hati tls +Make certificates for TLS/m, '--help lists tls');
+  const users = await run(['users', 'add', '--help']);
+  t.same(await run(['help', 'users', 'add']), { code: 0, stdout: users.stdout, stderr: '' }, 'help users add');
+  t.match(users.stdout, /^hati users add <name>\n/);
 });
 
 t.test('a typo of a command: "did you mean", exit 2', async (t) => {

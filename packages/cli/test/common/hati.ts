@@ -4,7 +4,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Address, encodeCommand, RawClient, rpcPost, text, within } from '@hati/test-helpers';
+import { type Address, encodeCommand, RawClient, type Run, rpcPost, run, text, within } from '@hati/test-helpers';
 import type { Test } from 'tap';
 
 export {
@@ -120,13 +120,15 @@ export class Hati {
     }
   }
 
+  /** The TCP listener's address, from its start-up line (`tcp listening on` or `tcp (tls) listening on`). */
   async tcp(): Promise<Address> {
-    const [, host, port] = (await this.waitFor(/^hati: tcp listening on (\S+):(\d+)$/m)) as string[];
+    const [, host, port] = (await this.waitFor(/^hati: tcp(?: \(tls\))? listening on (\S+):(\d+)$/m)) as string[];
     return { host: host as string, port: Number(port) };
   }
 
+  /** The JSON-RPC listener's address, from its start-up line (http or https). */
   async rpc(): Promise<Address> {
-    const [, host, port] = (await this.waitFor(/^hati: json-rpc listening on http:\/\/(\S+):(\d+)\/$/m)) as string[];
+    const [, host, port] = (await this.waitFor(/^hati: json-rpc listening on https?:\/\/(\S+):(\d+)\/$/m)) as string[];
     return { host: host as string, port: Number(port) };
   }
 
@@ -138,6 +140,46 @@ export class Hati {
   waitExit(timeoutMs = 15_000): Promise<Exit> {
     return within(this.exited, timeoutMs, () => `hati exit\nstdout: ${this.stdout}\nstderr: ${this.stderr}`);
   }
+
+  /** Sends SIGHUP and waits for the `hati: SIGHUP: ...` line it prints (on stdout, or a failure on stderr). */
+  async hangup(timeoutMs = 10_000): Promise<string> {
+    const lines = (text: string) => [...text.matchAll(/^hati: SIGHUP: .*$/gm)].map((match) => match[0]);
+    const [out, err] = [lines(this.stdout).length, lines(this.stderr).length];
+    this.child.kill('SIGHUP');
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const fresh = lines(this.stdout)[out] ?? lines(this.stderr)[err];
+      if (fresh !== undefined) return fresh;
+      if (this.exit !== undefined || Date.now() > deadline) {
+        throw new Error(
+          `no SIGHUP line (exit ${JSON.stringify(this.exit)})\nstdout: ${this.stdout}\nstderr: ${this.stderr}`,
+        );
+      }
+      await new Promise<void>((resolve) => {
+        this.#waiters.push(resolve);
+        setTimeout(resolve, 100);
+      });
+    }
+  }
+}
+
+/**
+ * Runs `hati ...args` to its end (the real binary), with `input` on stdin; of the HATI_*
+ * variables only those in `env` reach it.
+ */
+export function runHati(
+  args: string[],
+  options: { input?: string; env?: Record<string, string>; cwd?: string } = {},
+): Promise<Run> {
+  // NODE_OPTIONS: tap's preload, which a user's `hati` never has (see Hati).
+  const base = Object.fromEntries(
+    Object.entries(process.env).filter(([name]) => !name.startsWith('HATI_') && name !== 'NODE_OPTIONS'),
+  );
+  return run(process.execPath, [BIN, ...args], {
+    input: options.input ?? '',
+    env: { ...base, ...options.env },
+    ...(options.cwd !== undefined && { cwd: options.cwd }),
+  });
 }
 
 /** Lines of a stream's text, without the empty one after the last newline. */
