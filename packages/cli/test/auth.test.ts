@@ -8,29 +8,13 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { run } from '@hati/test-helpers';
 import t from 'tap';
 import { holdsSecret } from '../src/client-command.js';
-import { type Io, main } from '../src/main.js';
+import { main } from '../src/main.js';
 import { Hati, RawClient, runHati, tempDir, text } from './common/hati.js';
+import { inProcess } from './common/in-process.js';
 
 const PASSWORD = 'correct horse 7';
 const A_WARNING =
   "Warning: Using a password with '-a' or '--pass' on the command line may not be safe (other users see it in ps); set HATI_PASSWORD instead.\n";
-
-/** main() in this process, its output captured. */
-async function inProcess(argv: string[], env: NodeJS.ProcessEnv = {}) {
-  let stdout = '';
-  let stderr = '';
-  const io: Io = {
-    stdout: (text) => {
-      stdout += text;
-    },
-    stderr: (text) => {
-      stderr += text;
-    },
-    env,
-  };
-  const code = await main(argv, io);
-  return { code, stdout, stderr };
-}
 
 // One server for most of the file: the password from a file (readable by others, so it warns).
 const dir = await tempDir(t);

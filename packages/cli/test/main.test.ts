@@ -3,30 +3,9 @@ import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
-import { type Io, main } from '../src/main.js';
+import { main } from '../src/main.js';
 import { tempDir } from './common/hati.js';
-
-interface Captured {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function run(argv: string[], env: NodeJS.ProcessEnv = {}): Promise<Captured> {
-  let stdout = '';
-  let stderr = '';
-  const io: Io = {
-    stdout: (text) => {
-      stdout += text;
-    },
-    stderr: (text) => {
-      stderr += text;
-    },
-    env,
-  };
-  const code = await main(argv, io);
-  return { code, stdout, stderr };
-}
+import { inProcess as run } from './common/in-process.js';
 
 const FLAGS = [
   '--tcp',

@@ -7,26 +7,10 @@ import { request } from 'node:https';
 import { join } from 'node:path';
 import { run } from '@hati/test-helpers';
 import t from 'tap';
-import { type Io, main } from '../src/main.js';
 import { type Address, Hati, runHati, tempDir } from './common/hati.js';
+import { inProcess } from './common/in-process.js';
 
 const FILES = ['ca.crt', 'ca.key', 'server.crt', 'server.key', 'client.crt', 'client.key'];
-
-async function inProcess(argv: string[], env: NodeJS.ProcessEnv = {}) {
-  let stdout = '';
-  let stderr = '';
-  const io: Io = {
-    stdout: (text) => {
-      stdout += text;
-    },
-    stderr: (text) => {
-      stderr += text;
-    },
-    env,
-  };
-  const code = await main(argv, io);
-  return { code, stdout, stderr };
-}
 
 /** One JSON-RPC call over HTTPS, trusting `ca`, with a client certificate and Basic credentials. */
 function httpsCall(
