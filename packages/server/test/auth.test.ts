@@ -456,6 +456,21 @@ t.test('ioredis, node-redis and redis-cli log in with a password and as a named 
     'k',
   ]);
   t.match(cliUser.stdout, /NOPERM/, 'redis-cli --user sees NOPERM');
+  const script = [
+    'import redis',
+    `r = redis.Redis(port=${port}, password=${JSON.stringify(PASSWORD)})`,
+    "print(r.execute_command('GET', 'memory', 'k').decode())",
+    `u = redis.Redis(port=${port}, username='app', password='app-pw')`,
+    "print(u.execute_command('GET', 'memory', 'app:k').decode())",
+    'try:',
+    `    redis.Redis(port=${String(port)}, password='nope').ping()`,
+    // This redis-py maps WRONGPASS to a ResponseError, as it does for Redis's own.
+    'except (redis.exceptions.AuthenticationError, redis.exceptions.ResponseError) as e:',
+    '    print(str(e).split()[0])',
+  ].join('\n');
+  const py = await run('/usr/bin/python3', ['-c', script]);
+  t.equal(py.code, 0, py.stderr);
+  t.same(py.stdout.trim().split('\n'), ['ioredis', 'v', 'WRONGPASS'], 'redis-py password and username');
 });
 
 t.test('passwords are stored as scrypt hashes with the default cost, checked in constant time', async (t) => {
