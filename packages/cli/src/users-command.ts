@@ -29,7 +29,7 @@ export interface UsersFlags {
   json?: boolean;
 }
 
-type Action = 'add' | 'passwd' | 'remove' | 'list' | 'token';
+type Action = 'add' | 'set' | 'passwd' | 'remove' | 'list' | 'token';
 
 const KEY_RIGHTS = ['read', 'write'] as const;
 const BROKER_RIGHTS = ['publish', 'consume', 'manage'] as const;
@@ -59,6 +59,37 @@ export function usersCommands(
   };
   const name = (c: Argv) =>
     c.positional('name', { type: 'string', description: 'The user name (A-Z a-z 0-9 _ . @ -)' });
+  const rights = (c: Argv) =>
+    name(c)
+      .option('admin', {
+        type: 'boolean',
+        description: 'May run FLUSHALL, STATS, INFO, CLIENT LIST, ACL USERS and ACL LOAD',
+      })
+      .option('read', {
+        type: 'string',
+        requiresArg: true,
+        description: 'May read keys matching <type>:<prefix> (memory:cache:, hdd:, *:) or * (repeatable)',
+      })
+      .option('write', {
+        type: 'string',
+        requiresArg: true,
+        description: 'May write and delete keys matching <type>:<prefix> or * (repeatable)',
+      })
+      .option('publish', {
+        type: 'string',
+        requiresArg: true,
+        description: 'May publish to routers matching this glob (orders.*) (repeatable)',
+      })
+      .option('consume', {
+        type: 'string',
+        requiresArg: true,
+        description: 'May consume from queues matching this glob (repeatable)',
+      })
+      .option('manage', {
+        type: 'string',
+        requiresArg: true,
+        description: 'May create, bind and delete routers and queues matching this glob (repeatable)',
+      });
   return y
     .option('users-file', {
       type: 'string',
@@ -70,36 +101,7 @@ export function usersCommands(
       'add <name>',
       'Add a user; its password is read from stdin when piped (first line), or asked twice on a terminal',
       (c) =>
-        name(c)
-          .option('admin', {
-            type: 'boolean',
-            description: 'May run FLUSHALL, STATS, INFO, CLIENT LIST, ACL USERS and ACL LOAD',
-          })
-          .option('read', {
-            type: 'string',
-            requiresArg: true,
-            description: 'May read keys matching <type>:<prefix> (memory:cache:, hdd:, *:) or * (repeatable)',
-          })
-          .option('write', {
-            type: 'string',
-            requiresArg: true,
-            description: 'May write and delete keys matching <type>:<prefix> or * (repeatable)',
-          })
-          .option('publish', {
-            type: 'string',
-            requiresArg: true,
-            description: 'May publish to routers matching this glob (orders.*) (repeatable)',
-          })
-          .option('consume', {
-            type: 'string',
-            requiresArg: true,
-            description: 'May consume from queues matching this glob (repeatable)',
-          })
-          .option('manage', {
-            type: 'string',
-            requiresArg: true,
-            description: 'May create, bind and delete routers and queues matching this glob (repeatable)',
-          })
+        rights(c)
           .option('token', {
             type: 'boolean',
             description: 'Also make a token (JSON-RPC Authorization: Bearer), printed once on stdout',
@@ -109,6 +111,12 @@ export function usersCommands(
             description: 'No password: the user logs in with tokens only (implies --token)',
           }),
       handler('add'),
+    )
+    .command(
+      'set <name>',
+      "Set a user's rights to exactly those given (none given: no rights); its password and tokens stay",
+      rights,
+      handler('set'),
     )
     .command('passwd <name>', "Change a user's password (read as for add)", name, handler('passwd'))
     .command('remove <name>', 'Remove a user', name, handler('remove'))
@@ -124,7 +132,7 @@ export function usersCommands(
       (c) => name(c).option('replace', { type: 'boolean', description: "Drop the user's earlier tokens" }),
       handler('token'),
     )
-    .demandCommand(1, 'name what to do: hati users add, passwd, remove, list or token')
+    .demandCommand(1, 'name what to do: hati users add, set, passwd, remove, list or token')
     .epilogue(
       'Files are written whole and atomically, readable by their owner only (0600); passwords are stored as scrypt hashes and tokens as SHA-256 hashes. A running hati start re-reads its users file on SIGHUP or ACL LOAD.',
     );
@@ -142,6 +150,16 @@ export async function runUsers(action: Action, flags: UsersFlags, io: Io, input:
     switch (action) {
       case 'add':
         return await add(path, flags, io, input);
+      case 'set': {
+        const granted = rightsOf(flags);
+        const file = await load(path);
+        const user = find(file, flags.name, path);
+        for (const right of ['admin', ...RIGHTS] as const) delete user[right];
+        Object.assign(user, granted);
+        await save(path, file);
+        io.stderr(`hati: set the rights of '${flags.name}' in ${path}: ${describeRights(user)}\n${RELOAD_HINT}`);
+        return 0;
+      }
       case 'passwd': {
         const file = await load(path);
         const user = find(file, flags.name, path);
@@ -199,7 +217,8 @@ export async function runUsers(action: Action, flags: UsersFlags, io: Io, input:
   }
 }
 
-async function add(path: string, flags: UsersFlags, io: Io, input: PasswordInput): Promise<number> {
+/** The rights the flags give, checked; a bad rule is a usage error (exit 2). */
+function rightsOf(flags: UsersFlags): Partial<UserRecord> {
   const rights: Partial<UserRecord> = {};
   if (flags.admin === true) rights.admin = true;
   for (const right of RIGHTS) {
@@ -214,12 +233,16 @@ async function add(path: string, flags: UsersFlags, io: Io, input: PasswordInput
     }
     if (rules.length > 0) rights[right] = rules;
   }
-  const record: UserRecord = { name: flags.name, ...rights };
   try {
-    checkUserRecord(record);
+    checkUserRecord({ name: flags.name, ...rights });
   } catch (err) {
     throw new UsersError((err as Error).message, 2);
   }
+  return rights;
+}
+
+async function add(path: string, flags: UsersFlags, io: Io, input: PasswordInput): Promise<number> {
+  const rights = rightsOf(flags);
   // Checked before the password is asked for, so a typo costs no typing.
   const file = await load(path, true);
   if (file.users.some((user) => user.name === flags.name)) {

@@ -48,7 +48,7 @@ async function stored(file: string): Promise<Stored> {
 
 const sha256 = (token: string) => `sha256$${createHash('sha256').update(token).digest('hex')}`;
 
-t.test('add, list, token, passwd and remove edit the file; nothing printed holds a hash', async (t) => {
+t.test('add, list, token, passwd, set and remove edit the file; nothing printed holds a hash', async (t) => {
   const file = join(await tempDir(t), 'users.json');
   t.same(
     await spawned(
@@ -125,6 +125,22 @@ t.test('add, list, token, passwd and remove edit the file; nothing printed holds
   const after = (await stored(file)).users[0];
   t.not(after?.password, before?.password);
   t.same({ ...after, password: undefined }, { ...before, password: undefined });
+
+  // set: exactly the rights given; the password and tokens stay.
+  t.same(await users(file, ['set', 'app', '--consume', 'jobs.*', '--admin']), {
+    code: 0,
+    stdout: '',
+    stderr: `hati: set the rights of 'app' in ${file}: admin; consume jobs.*\n${HINT}`,
+  });
+  t.same((await stored(file)).users[0], {
+    name: 'app',
+    password: after?.password,
+    tokens: after?.tokens,
+    admin: true,
+    consume: ['jobs.*'],
+  });
+  t.match(await users(file, ['set', 'app', '--read', 'ram:x']), { code: 2, stderr: /--read: key rule 'ram:x'/ });
+  t.match(await users(file, ['set', 'ghost']), { code: 1, stderr: /no user 'ghost'/ });
 
   t.same(await users(file, ['remove', 'ops']), {
     code: 0,
