@@ -93,10 +93,31 @@ function noPerm(user: User, what: string): ServerError {
   return new ServerError('NOPERM', `user '${user.name}' has no permission to ${what}`);
 }
 
+const MEMORY = Buffer.from('memory');
+const HDD = Buffer.from('hdd');
+
+/** `memory` or `hdd` in any case, compared as bytes (no string per command). */
 function typeOf(arg: Buffer | undefined): StorageTypeName | undefined {
-  if (arg === undefined || arg.length > 6) return undefined;
-  const text = arg.toString('latin1').toLowerCase();
-  return text === 'memory' || text === 'hdd' ? text : undefined;
+  if (arg === undefined) return undefined;
+  const word = arg.length === MEMORY.length ? MEMORY : arg.length === HDD.length ? HDD : undefined;
+  if (word === undefined) return undefined;
+  for (let i = 0; i < word.length; i++) {
+    // ASCII letters: the 0x20 bit is case.
+    if (((arg[i] as number) | 0x20) !== word[i]) return undefined;
+  }
+  return word === MEMORY ? 'memory' : 'hdd';
+}
+
+/** Each key command's storage-type argument position, found once per spec. */
+const typeIndexes = new WeakMap<CommandSpec, number>();
+
+function typeIndexOf(spec: CommandSpec): number {
+  let index = typeIndexes.get(spec);
+  if (index === undefined) {
+    index = spec.args.findIndex((arg) => arg.kind === 'storageType');
+    typeIndexes.set(spec, index);
+  }
+  return index;
 }
 
 /** The index in `spec.args` of the request's argument `i` (1-based), following repeats; -1 past them (options). */
@@ -110,7 +131,7 @@ function argIndex(spec: CommandSpec, i: number): number {
 }
 
 function checkKeys(user: User, spec: CommandSpec, args: Buffer[], right: KeyRight): void {
-  const typeIndex = spec.args.findIndex((arg) => arg.kind === 'storageType');
+  const typeIndex = typeIndexOf(spec);
   const named = typeIndex === -1 ? undefined : typeOf(args[typeIndex + 1]);
   // A command without a valid type (DBSIZE alone, SCAN in Redis's form) reaches every type.
   const types: StorageTypeName[] = named === undefined ? ['memory', 'hdd'] : [named];
