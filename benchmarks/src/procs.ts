@@ -230,6 +230,12 @@ export interface HatiOptions {
   durability: 'no' | 'everysec' | 'always';
   tcp: boolean;
   rpc: boolean;
+  /** More `hati start` flags, after the others (`--users-file <path>`, `--tcp-tls --tls-cert <file> ...`). */
+  args?: readonly string[];
+  /** Variables for the server (`HATI_PASSWORD`), set after the harness's own HATI_* are left out. */
+  env?: Readonly<Record<string, string>>;
+  /** How messages name the server, instead of its durability. */
+  label?: string;
 }
 
 export type Hati = Started & { tcpPort: number | undefined; rpcPort: number | undefined; dataDir: string };
@@ -243,11 +249,15 @@ export async function startHati(options: HatiOptions): Promise<Hati> {
   const args = [hatiBin, 'start', '--data-dir', dataDir, '--hdd-durability', options.durability];
   if (options.tcp) args.push('--tcp', '--tcp-host', '127.0.0.1', '--tcp-port', '0');
   if (options.rpc) args.push('--rpc', '--rpc-host', '127.0.0.1', '--rpc-port', '0');
-  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('HATI_')));
-  const last = options.rpc
-    ? /json-rpc listening on http:\/\/127\.0\.0\.1:(\d+)\//
-    : /tcp listening on 127\.0\.0\.1:(\d+)/;
-  const name = `hati (durability ${options.durability}${options.rpc ? ', json-rpc' : ''})`;
+  args.push(...(options.args ?? []));
+  const env = {
+    ...Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('HATI_'))),
+    ...options.env,
+  };
+  // A TLS listener says so: `tcp (tls) listening on ...`.
+  const tcpLine = /tcp(?: \(tls\))? listening on 127\.0\.0\.1:(\d+)/;
+  const last = options.rpc ? /json-rpc listening on http:\/\/127\.0\.0\.1:(\d+)\// : tcpLine;
+  const name = `hati (${options.label ?? `durability ${options.durability}`}${options.rpc ? ', json-rpc' : ''})`;
   try {
     const started = await startProcess(name, process.execPath, args, last, env);
     const port = (re: RegExp) => {
@@ -256,7 +266,7 @@ export async function startHati(options: HatiOptions): Promise<Hati> {
     };
     return {
       ...started,
-      tcpPort: options.tcp ? port(/tcp listening on 127\.0\.0\.1:(\d+)/) : undefined,
+      tcpPort: options.tcp ? port(tcpLine) : undefined,
       rpcPort: options.rpc ? port(/json-rpc listening on http:\/\/127\.0\.0\.1:(\d+)\//) : undefined,
       dataDir,
     };

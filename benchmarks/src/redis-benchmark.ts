@@ -10,6 +10,11 @@ export interface RedisBenchmarkRun {
   pipeline: number;
   keyspace: number;
   timeoutMs: number;
+  /** AUTH with this password on every connection (-a); with `user`, `AUTH <user> <password>` (--user). */
+  password?: string;
+  user?: string;
+  /** Connects over TLS and verifies the server's certificate with this CA file, PEM (--tls --cacert). */
+  tlsCaFile?: string;
 }
 
 export interface RedisBenchmarkResult {
@@ -36,10 +41,18 @@ export function redisBenchmarkArgs(run: RedisBenchmarkRun): string[] {
     String(run.keyspace),
     '-P',
     String(run.pipeline),
+    ...(run.password === undefined ? [] : ['-a', run.password]),
+    ...(run.user === undefined ? [] : ['--user', run.user]),
+    ...(run.tlsCaFile === undefined ? [] : ['--tls', '--cacert', run.tlsCaFile]),
     '-q',
     '--csv',
     ...run.command,
   ];
+}
+
+/** The arguments as logs and results show them: the password of -a replaced. */
+export function shownArgs(args: readonly string[]): string[] {
+  return args.map((arg, i) => (args[i - 1] === '-a' ? '<password>' : arg));
 }
 
 /** Splits one CSV line of redis-benchmark's output (every field quoted, no quotes inside). */
@@ -103,7 +116,7 @@ export function redisBenchmark(run: RedisBenchmarkRun): Promise<RedisBenchmarkRe
         .split('\n')
         .filter((line) => line.trim() !== '' && !line.includes('Could not fetch server CONFIG'))
         .join('\n');
-      const what = `redis-benchmark ${args.join(' ')}`;
+      const what = `redis-benchmark ${shownArgs(args).join(' ')}`;
       if (timedOut) return reject(new Error(`${what}: no result within ${run.timeoutMs} ms\n${messages}`));
       if (code !== 0) return reject(new Error(`${what}: exit code ${code}, signal ${signal}\n${messages}`));
       try {

@@ -10,6 +10,8 @@ export interface RpcLoad {
   value: string;
   connections: number;
   durationSeconds: number;
+  /** More request headers (`authorization`). */
+  headers?: Readonly<Record<string, string>>;
 }
 
 export interface RpcLoadResult {
@@ -36,10 +38,14 @@ export function expectedResponse(method: RpcLoad['method'], value: string): stri
 }
 
 /** One JSON-RPC call with fetch; resolves with the response body. */
-export async function rpcCall(port: number, payload: unknown): Promise<{ status: number; text: string }> {
+export async function rpcCall(
+  port: number,
+  payload: unknown,
+  headers: Readonly<Record<string, string>> = {},
+): Promise<{ status: number; text: string }> {
   const response = await fetch(`http://127.0.0.1:${port}/`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...headers },
     body: JSON.stringify(payload),
   });
   return { status: response.status, text: await response.text() };
@@ -70,7 +76,7 @@ export async function rpcLoad(load: RpcLoad): Promise<RpcLoadResult> {
     connections: load.connections,
     pipelining: 1,
     duration: load.durationSeconds,
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...load.headers },
     requests: load.keys.map((key) => ({ method: 'POST', path: '/', body: body(load.method, key, load.value) })),
     verifyBody: (text) => text === expected,
   });
