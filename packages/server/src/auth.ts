@@ -31,6 +31,9 @@ const MAX_FAILURES = 10;
 const WINDOW_MS = 60_000;
 /** Addresses remembered by the limiter; past it the oldest are forgotten. */
 const MAX_ADDRESSES = 10_000;
+/** scrypt checks at once, and waiting: see Auth.#checkPassword. */
+const MAX_RUNNING = 1;
+const MAX_WAITING = 256;
 /** Successful password checks remembered, so that a reconnecting client does not pay scrypt again. */
 const MAX_VERIFIED = 10_000;
 
@@ -309,6 +312,8 @@ export class Auth {
   readonly #defaultUser: User | undefined;
   readonly #defaultDigest: Buffer | undefined;
   #users: Users = { byName: new Map(), byToken: new Map() };
+  #running = 0;
+  readonly #queue: Array<() => void> = [];
   /** The user of every session when no credentials are configured. */
   static readonly everyone = new User({ name: 'default' }, true);
 
@@ -367,7 +372,7 @@ export class Auth {
     const stored = entry?.record.password;
     const remembered = this.#digest(`${name}\0${stored ?? ''}\0${password}`).toString('base64');
     if (stored !== undefined && this.#verified.has(remembered)) return this.#settle(entry?.user, name, host);
-    return verifyPassword(password, stored).then((match) => {
+    return this.#checkPassword(password, stored).then((match) => {
       // The file may have been reloaded meanwhile: the user as it is now.
       const now = this.#users.byName.get(name);
       if (match && now !== undefined && now.record.password === stored) {
@@ -377,6 +382,36 @@ export class Auth {
       }
       return this.#settle(undefined, name, host);
     });
+  }
+
+  /** scrypt checks running now, and waiting for their turn. */
+  get verifications(): { running: number; waiting: number } {
+    return { running: this.#running, waiting: this.#queue.length };
+  }
+
+  /**
+   * One scrypt check at a time: each takes a thread of the pool the hdd store reads, writes and
+   * fsyncs on (and 128 MiB) for a few hundred ms, so a flood of logins from many addresses must
+   * not take the pool from the disk. Past MAX_WAITING checks waiting, a login is refused
+   * (AUTH_RATE_LIMITED) rather than queued without end.
+   */
+  async #checkPassword(password: string, stored: string | undefined): Promise<boolean> {
+    if (this.#running >= MAX_RUNNING) {
+      if (this.#queue.length >= MAX_WAITING) {
+        throw new ServerError('AUTH_RATE_LIMITED', 'too many logins are being checked at once; retry in a few seconds');
+      }
+      // The slot is handed over by the check that ends: #running stays as it is.
+      await new Promise<void>((resolve) => this.#queue.push(resolve));
+    } else {
+      this.#running++;
+    }
+    try {
+      return await verifyPassword(password, stored);
+    } finally {
+      const next = this.#queue.shift();
+      if (next === undefined) this.#running--;
+      else next();
+    }
   }
 
   /** Checks a Bearer token (JSON-RPC). Throws WRONGPASS or AUTH_RATE_LIMITED. */

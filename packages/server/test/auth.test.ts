@@ -8,7 +8,7 @@ import { encodeCommand, run, text } from '@hati/test-helpers';
 import { Redis } from 'ioredis';
 import { createClient } from 'redis';
 import t, { type Test } from 'tap';
-import { hashPassword, newToken, type UserRecord, writeUsersFile } from '../src/index.js';
+import { Auth, hashPassword, newToken, type User, type UserRecord, writeUsersFile } from '../src/index.js';
 import { type Harness, RawClient, type Reply, ReplyError, startServer } from './common/harness.js';
 
 const PASSWORD = 'correct horse battery staple';
@@ -480,4 +480,23 @@ t.test('passwords are stored as scrypt hashes with the default cost, checked in 
   t.notOk(stored.includes(PASSWORD));
   await t.rejects(hashPassword(''), { code: 'USERS_FILE_INVALID' });
   await t.rejects(hashPassword('x', { cost: 1000 }), { code: 'USERS_FILE_INVALID' });
+});
+
+t.test('scrypt checks run one at a time, so logins cannot take the thread pool from the disk', async (t) => {
+  const h = await startServer(t);
+  const path = await usersFile(h.dir, [{ name: 'app', password: 'app-pw' }]);
+  const auth = await Auth.create({ usersFile: path }, h.server.logger);
+  const logins = Array.from({ length: 6 }, (_, i) =>
+    auth.login('app', i % 2 === 0 ? 'app-pw' : 'nope', `10.0.0.${i}:1`),
+  );
+  t.same(auth.verifications, { running: 1, waiting: 5 }, 'one runs, the others wait their turn');
+  const settled = await Promise.allSettled(logins as Array<Promise<User>>);
+  t.same(
+    settled.map((result) =>
+      result.status === 'fulfilled' ? result.value.name : (result.reason as { code: string }).code,
+    ),
+    ['app', 'WRONGPASS', 'app', 'WRONGPASS', 'app', 'WRONGPASS'],
+    'each gets its own answer',
+  );
+  t.same(auth.verifications, { running: 0, waiting: 0 });
 });
