@@ -6,26 +6,12 @@ import { inspect } from 'node:util';
 import { hashPassword, newToken, writeUsersFile } from '@hati/server';
 import { tempDir } from '@hati/test-helpers';
 import t from 'tap';
-import { createClient, createRpcClient, type HatiClient, HatiError } from '../src/index.js';
-import { codeOf, startProxy, startServer } from './common/harness.js';
+import { createClient, createRpcClient, type HatiClient, type HatiError } from '../src/index.js';
+import { BOUND, codeOf, errorOf, startProxy, startServer } from './common/harness.js';
 
 const DEFAULT_PW = 'default-Secret-pw-1';
 const APP_PW = 'app-Secret-pw-2';
 const { token: APP_TOKEN, stored: APP_TOKEN_STORED } = newToken();
-
-/** A bound on the calls that must fail: a client that retried instead would fail them with TIMEOUT, not hang the test. */
-const BOUND = { timeout: 10_000 };
-
-/** The error a call rejects with (throws if it resolves). */
-async function errorOf(promise: Promise<unknown>): Promise<HatiError> {
-  try {
-    await promise;
-  } catch (err) {
-    if (err instanceof HatiError) return err;
-    throw err;
-  }
-  throw new Error('resolved');
-}
 
 /** The next time `client` emits `event`. */
 function next(client: HatiClient, event: 'reconnecting' | 'connect' | 'close'): Promise<void> {

@@ -6,25 +6,11 @@ import { join } from 'node:path';
 import { type CertificateSet, createCertificates, type TlsFiles } from '@hati/server';
 import { tempDir } from '@hati/test-helpers';
 import t, { type Test } from 'tap';
-import { createClient, createRpcClient, type HatiClient, HatiError } from '../src/index.js';
-import { startServer } from './common/harness.js';
+import { createClient, createRpcClient, type HatiClient, type HatiError } from '../src/index.js';
+import { BOUND, errorOf, startServer } from './common/harness.js';
 
 const PASSWORD = 'tls-Secret-pw';
 const DAY = 24 * 60 * 60 * 1000;
-
-/** A bound on the calls that must fail: a client that retried instead would fail them with TIMEOUT, not hang the test. */
-const BOUND = { timeout: 10_000 };
-
-/** The error a call rejects with (throws if it resolves). */
-async function errorOf(promise: Promise<unknown>): Promise<HatiError> {
-  try {
-    await promise;
-  } catch (err) {
-    if (err instanceof HatiError) return err;
-    throw err;
-  }
-  throw new Error('resolved');
-}
 
 /** What a client reports, in order: errors by code, reconnecting, connect, close. */
 function eventsOf(client: HatiClient): string[] {

@@ -1,7 +1,6 @@
 // Credentials and rights over real sockets: AUTH before anything, every command's permission
 // decision, key prefixes and broker patterns, brute force, reload, JSON-RPC Basic and Bearer.
 import { request } from 'node:http';
-import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { allCommands, type CommandAccess, type CommandSpec } from '@hati/protocol';
 import { encodeCommand, run, text } from '@hati/test-helpers';
@@ -9,7 +8,7 @@ import { Redis } from 'ioredis';
 import { createClient } from 'redis';
 import t, { type Test } from 'tap';
 import { Auth, hashPassword, newToken, type User, type UserRecord, writeUsersFile } from '../src/index.js';
-import { type Harness, RawClient, type Reply, ReplyError, startServer } from './common/harness.js';
+import { type Harness, nonLoopbackIPv4, RawClient, type Reply, ReplyError, startServer } from './common/harness.js';
 
 const PASSWORD = 'correct horse battery staple';
 
@@ -382,16 +381,14 @@ t.test('JSON-RPC: Basic and Bearer, the same users and rights, 401 without a hin
 });
 
 t.test('with credentials, protected mode lets remote clients in to authenticate', async (t) => {
-  const remote = Object.values(networkInterfaces())
-    .flat()
-    .find((address) => address !== undefined && address.family === 'IPv4' && !address.internal);
+  const remote = nonLoopbackIPv4();
   if (remote === undefined) {
     t.comment('no non-loopback IPv4 address on this machine: nothing to test');
     return;
   }
   const s = await startServer(t, { password: PASSWORD, tcp: { host: '0.0.0.0', port: 0 } });
   const port = (s.server.addresses.tcp as { port: number }).port;
-  const c = await RawClient.open(t, { host: remote.address, port });
+  const c = await RawClient.open(t, { host: remote, port });
   t.equal(codeOf(await c.command('GET', 'memory', 'k')), 'NOAUTH', 'asked to authenticate, not DENIED');
   t.equal(await c.command('AUTH', PASSWORD), 'OK');
   t.notOk(

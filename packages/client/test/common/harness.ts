@@ -113,3 +113,17 @@ export async function startProxy(t: Test, target: number): Promise<Proxy> {
     },
   };
 }
+
+/** A bound on calls that must fail: a client that retried instead fails them with TIMEOUT, not hangs the test. */
+export const BOUND = { timeout: 10_000 };
+
+/** The error a call rejects with (throws if it resolves). */
+export async function errorOf(promise: Promise<unknown>): Promise<HatiError> {
+  try {
+    await promise;
+  } catch (err) {
+    if (err instanceof HatiError) return err;
+    throw err;
+  }
+  throw new Error('resolved');
+}

@@ -1,6 +1,8 @@
 // Test helpers: @hati/test-helpers' server harness bound to this package's HatiServer, its raw
 // protocol client (its own RESP reader, so tests see exactly what a user's tool sees), and
 // JSON-RPC calls.
+
+import { networkInterfaces } from 'node:os';
 import { type Harness as BaseHarness, startServer as harnessStart, rpcPost } from '@hati/test-helpers';
 import type { Test } from 'tap';
 import { HatiServer, Logger, type ServerOptions } from '../../src/index.js';
@@ -28,4 +30,11 @@ export async function call(
   const { json } = await rpc(h, { jsonrpc: '2.0', id: 1, method, ...(params !== undefined && { params }) });
   const response = json as { result?: unknown; error?: unknown };
   return 'error' in response ? { error: response.error } : { result: response.result };
+}
+
+/** An IPv4 address of this machine that is not loopback (to reach a listener as another machine would), if any. */
+export function nonLoopbackIPv4(): string | undefined {
+  return Object.values(networkInterfaces())
+    .flat()
+    .find((address) => address !== undefined && address.family === 'IPv4' && !address.internal)?.address;
 }
