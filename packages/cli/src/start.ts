@@ -174,7 +174,7 @@ function reloadOnHangup(
   server: HatiServer,
   options: ServerOptions,
   io: Io,
-): { quiet: () => Promise<void>; remove: () => void } {
+): { reload: () => void; quiet: () => Promise<void>; remove: () => void } {
   const what = [
     ...(options.usersFile !== undefined ? ['users'] : []),
     ...(options.tls !== undefined ? ['certificates'] : []),
@@ -197,6 +197,7 @@ function reloadOnHangup(
   };
   process.on('SIGHUP', reload);
   return {
+    reload,
     quiet: () => {
       quiet = true;
       return reloading;
@@ -211,6 +212,13 @@ export async function start(flags: StartFlags, io: Io): Promise<number> {
   // stops the start-up instead of killing the process half-way or being ignored.
   let stopping: NodeJS.Signals | undefined;
   let stop: ((name: NodeJS.Signals) => void) | undefined;
+  // Node's default for SIGHUP ends the process: one during start-up (a service manager's reload)
+  // is kept, and run once the server is up, when the files it names may have changed.
+  let hangupDuringStart = false;
+  const hangup = () => {
+    hangupDuringStart = true;
+  };
+  process.on('SIGHUP', hangup);
   const signal = new Promise<NodeJS.Signals>((resolve) => {
     stop = (name: NodeJS.Signals) => {
       stopping ??= name;
@@ -222,8 +230,14 @@ export async function start(flags: StartFlags, io: Io): Promise<number> {
     if (held !== undefined) stop(held);
   });
   try {
-    return await run(flags, io, signal, () => stopping);
+    return await run(flags, io, signal, () => stopping, {
+      taken: () => {
+        process.off('SIGHUP', hangup);
+        return hangupDuringStart;
+      },
+    });
   } finally {
+    process.off('SIGHUP', hangup);
     process.off('SIGINT', stop as (name: NodeJS.Signals) => void);
     process.off('SIGTERM', stop as (name: NodeJS.Signals) => void);
   }
@@ -234,6 +248,7 @@ async function run(
   io: Io,
   signal: Promise<NodeJS.Signals>,
   stopping: () => NodeJS.Signals | undefined,
+  earlyHangup: { taken: () => boolean },
 ): Promise<number> {
   const noListener = !flags.tcp && !flags.rpc && flags.unix === undefined;
   const tls: TlsFiles | undefined =
@@ -320,6 +335,7 @@ async function run(
   }
   // Until the server has closed: a SIGHUP while it shuts down must not kill it half-way.
   const hangup = reloadOnHangup(server, options, io);
+  if (earlyHangup.taken()) hangup.reload();
   try {
     const { tcp, unix, rpc } = server.addresses;
     io.stdout(

@@ -348,3 +348,16 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     t.equal(hati.stderr, '');
   });
 }
+
+t.test('SIGHUP while the store opens: the server starts, and reloads once it is up', async (t) => {
+  const dir = await tempDir(t);
+  // 256 shards take a good half second to open: the signal lands while the store opens.
+  const hati = Hati.spawn(t, [...LOCAL, '--shards', '256', '--data-dir', join(dir, 'data')]);
+  await hati.waitFor(/^hati: no listener named/m);
+  hati.child.kill('SIGHUP');
+  await hati.tcp();
+  await hati.waitFor(/^hati: SIGHUP: nothing to reload \(no --users-file, no TLS\)$/m);
+  t.equal(hati.child.exitCode, null, 'still running');
+  hati.child.kill('SIGTERM');
+  t.same(await hati.waitExit(10_000), { code: 0, signal: null });
+});
