@@ -31,6 +31,11 @@ const MAX_FAILURES = 10;
 const WINDOW_MS = 60_000;
 /** Addresses remembered by the limiter; past it the oldest are forgotten. */
 const MAX_ADDRESSES = 10_000;
+/**
+ * The longest user name or password checked, in characters; a longer one is refused as a wrong
+ * one without being hashed (a 512 MiB "password" would otherwise be scrypt's key).
+ */
+export const MAX_CREDENTIAL = 4096;
 /** scrypt checks at once, and waiting: see Auth.#checkPassword. */
 const MAX_RUNNING = 1;
 const MAX_WAITING = 256;
@@ -364,6 +369,9 @@ export class Auth {
     }
     const host = clientHost(address);
     this.#limiter.begin(host, Date.now());
+    if (name.length > MAX_CREDENTIAL || password.length > MAX_CREDENTIAL) {
+      return this.#settle(undefined, name.slice(0, 64), host);
+    }
     if (name === 'default' && this.#defaultDigest !== undefined) {
       const match = timingSafeEqual(this.#digest(password), this.#defaultDigest);
       return this.#settle(match ? this.#defaultUser : undefined, name, host);

@@ -14,7 +14,7 @@ import {
 } from '@hati/protocol';
 import type { HddEngine, MemoryEngine } from '@hati/storage';
 import { countArg, cursorArg, engineArg, integerArg, isStorageType, nameArg, ttlArg } from './arguments.js';
-import { reloadUsers } from './auth.js';
+import { MAX_CREDENTIAL, reloadUsers } from './auth.js';
 import { brokerHandlers } from './broker-handlers.js';
 import { commandDocs, commandInfo } from './command-docs.js';
 import type { MapValue } from './dispatcher.js';
@@ -388,8 +388,9 @@ function serverMap(session: Session, protocol: 2 | 3): MapValue {
   ];
 }
 
+/** A user name or password: past MAX_CREDENTIAL it is refused anyway, so no more is decoded. */
 function textOf(arg: Buffer): string {
-  return arg.toString('utf8');
+  return arg.toString('utf8', 0, MAX_CREDENTIAL * 4 + 1);
 }
 
 /**

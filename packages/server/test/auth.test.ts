@@ -223,6 +223,8 @@ t.test(
     const limited = (await c.command('AUTH', 'app', 'app-pw')) as ReplyError;
     t.equal(limited.code, 'AUTH_RATE_LIMITED', 'even the right password waits');
     t.match(limited.message, /retry in \d+ s/);
+    const huge = await RawClient.unix(t, s);
+    t.equal(codeOf(await huge.command('AUTH', 'app', 'x'.repeat(8 * 1024 * 1024))), 'WRONGPASS', 'an 8 MiB password');
     const other = await RawClient.unix(t, s);
     t.equal(await other.command('AUTH', 'app', 'app-pw'), 'OK', 'another address is not limited');
     t.ok(
@@ -273,7 +275,7 @@ t.test(
     t.equal(await admin.command('ACL', 'LOAD'), 'OK', 'ACL LOAD');
     t.equal(await app.command('SET', 'memory', '0', 'k', 'v'), 'OK', 'the new right, on the same connection');
     await gone.closed();
-    t.pass('the removed user’s connection is closed');
+    t.equal(gone.closedBy, 'end', 'the removed user’s connection is closed by the server');
     t.same(((await admin.command('ACL', 'USERS')) as Reply[]).map(text), ['admin', 'app']);
     const { writeFile } = await import('node:fs/promises');
     await writeFile(path, '{"version": 1, "users": [{"name": "x", "password": "plain text"}]}');
@@ -496,4 +498,9 @@ t.test('scrypt checks run one at a time, so logins cannot take the thread pool f
     'each gets its own answer',
   );
   t.same(auth.verifications, { running: 0, waiting: 0 });
+  t.throws(
+    () => auth.login('app', 'x'.repeat(4097), '10.0.0.9:1'),
+    { code: 'WRONGPASS' },
+    'a password over 4096 characters is refused at once, never hashed',
+  );
 });
