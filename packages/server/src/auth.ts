@@ -318,6 +318,7 @@ export class Auth {
   readonly #defaultDigest: Buffer | undefined;
   #users: Users = { byName: new Map(), byToken: new Map() };
   #running = 0;
+  #generation = 0;
   readonly #queue: Array<() => void> = [];
   /** The user of every session when no credentials are configured. */
   static readonly everyone = new User({ name: 'default' }, true);
@@ -440,6 +441,12 @@ export class Auth {
       throw new ServerError('AUTH_NOT_CONFIGURED', 'this server has no users file (start it with --users-file)');
     }
     this.#users = await this.#read(this.#options.usersFile);
+    this.#generation++;
+  }
+
+  /** Counts reloads: what was decided under an older generation must be decided again. */
+  get generation(): number {
+    return this.#generation;
   }
 
   #settle(user: User | undefined, name: string, host: string): User {

@@ -361,6 +361,12 @@ export class RpcServer {
   readonly #hub: Hub;
   readonly #logger: Logger;
   readonly #sessions = new WeakMap<Socket, Session>();
+  /**
+   * The last credentials that logged in on each HTTP connection, and as whom: a keep-alive client
+   * sends the same header with every request, and checking it again (an HMAC, the rate limiter)
+   * cost a quarter of a Storage.Get. Decided again after a reload of the users.
+   */
+  readonly #loggedIn = new WeakMap<Socket, { header: string; user: User; generation: number }>();
   readonly #maxBody: number;
   readonly #maxBatch: number;
   readonly #corsOrigins: ReadonlySet<string>;
@@ -468,7 +474,17 @@ export class RpcServer {
       );
       return undefined;
     }
+    const remembered = this.#loggedIn.get(req.socket);
+    if (remembered !== undefined && remembered.header === header && remembered.generation === auth.generation) {
+      return remembered.user;
+    }
     const address = hostPort(req.socket);
+    const socket = req.socket;
+    const generation = auth.generation;
+    const accepted = (user: User): User => {
+      this.#loggedIn.set(socket, { header, user, generation });
+      return user;
+    };
     const refused = (err: unknown): undefined => {
       const code = (err as { code?: unknown }).code;
       if (code === ServerErrorCode.AUTH_RATE_LIMITED) {
@@ -486,7 +502,7 @@ export class RpcServer {
       const space = header.indexOf(' ');
       const scheme = header.slice(0, space).toLowerCase();
       const credentials = header.slice(space + 1).trim();
-      if (space !== -1 && scheme === 'bearer') return auth.loginToken(credentials, address);
+      if (space !== -1 && scheme === 'bearer') return accepted(auth.loginToken(credentials, address));
       if (space === -1 || scheme !== 'basic') {
         // Counted as a failure like a wrong password, so a malformed header is no way around the limit.
         return auth.loginToken('', address);
@@ -495,7 +511,7 @@ export class RpcServer {
       const colon = decoded.indexOf(':');
       const name = colon <= 0 ? 'default' : decoded.slice(0, colon);
       const user = auth.login(name, decoded.slice(colon + 1), address);
-      return isPromise(user) ? user.catch(refused) : user;
+      return isPromise(user) ? user.then(accepted, refused) : accepted(user);
     } catch (err) {
       return refused(err);
     }

@@ -1,6 +1,6 @@
 // Credentials and rights over real sockets: AUTH before anything, every command's permission
 // decision, key prefixes and broker patterns, brute force, reload, JSON-RPC Basic and Bearer.
-import { request } from 'node:http';
+import { Agent, request } from 'node:http';
 import { join } from 'node:path';
 import { allCommands, type CommandAccess, type CommandSpec } from '@hati/protocol';
 import { encodeCommand, run, text } from '@hati/test-helpers';
@@ -314,6 +314,7 @@ function post(
   h: Harness,
   headers: Record<string, string>,
   body: unknown,
+  agent?: Agent,
 ): Promise<{
   status: number;
   json: { result?: unknown; error?: { data: { code: string } } };
@@ -322,7 +323,13 @@ function post(
   const { host, port } = h.server.addresses.rpc as { host: string; port: number };
   return new Promise((resolve, reject) => {
     const req = request(
-      { host, port, method: 'POST', headers: { 'content-type': 'application/json', ...headers } },
+      {
+        host,
+        port,
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        ...(agent !== undefined && { agent }),
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -503,4 +510,27 @@ t.test('scrypt checks run one at a time, so logins cannot take the thread pool f
     { code: 'WRONGPASS' },
     'a password over 4096 characters is refused at once, never hashed',
   );
+});
+
+t.test('JSON-RPC: credentials remembered on a keep-alive connection are checked again after a reload', async (t) => {
+  const h = await startServer(t);
+  const users = [{ name: 'app', password: 'app-pw', read: ['*'] }];
+  const path = await usersFile(h.dir, users);
+  const s = await startServer(t, { usersFile: path, unix: join(h.dir, 'keepalive.sock') });
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  t.teardown(() => agent.destroy());
+  const get = { jsonrpc: '2.0', id: 1, method: 'Storage.Get', params: { type: 'memory', key: 'k' } };
+  const basic = { authorization: `Basic ${Buffer.from('app:app-pw').toString('base64')}` };
+  const ports = new Set<number>();
+  agent.on('free', (socket) => ports.add(socket.localPort as number));
+  for (let i = 0; i < 3; i++) t.equal((await post(s, basic, get, agent)).status, 200, `request ${i + 1}`);
+  await usersFile(h.dir, [{ name: 'other', password: 'o-pw' }]);
+  await s.server.reload();
+  const after = await post(s, basic, get, agent);
+  t.same(
+    [after.status, after.json.error?.data.code],
+    [401, 'WRONGPASS'],
+    'the removed user is refused on the same connection',
+  );
+  t.equal(ports.size, 1, 'all of it on one keep-alive connection');
 });
