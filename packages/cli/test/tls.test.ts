@@ -3,9 +3,8 @@
 // answers over HTTPS, SIGHUP loads new certificates.
 import { X509Certificate } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
-import { request } from 'node:https';
 import { join } from 'node:path';
-import { run } from '@hati/test-helpers';
+import { type PostAnswer, postJson, run } from '@hati/test-helpers';
 import t from 'tap';
 import { type Address, Hati, runHati, tempDir } from './common/hati.js';
 import { inProcess } from './common/in-process.js';
@@ -19,33 +18,9 @@ function httpsCall(
   password: string,
   method: string,
   params: unknown,
-): Promise<{ status: number; body: unknown }> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: address.host,
-        port: address.port,
-        method: 'POST',
-        path: '/',
-        ...files,
-        // No keep-alive: a socket left open would hold the server's shutdown.
-        agent: false,
-        headers: {
-          'content-type': 'application/json',
-          authorization: `Basic ${Buffer.from(`default:${password}`).toString('base64')}`,
-        },
-      },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8').on('data', (chunk: string) => {
-          body += chunk;
-        });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(body) }));
-      },
-    );
-    req.on('error', reject);
-    req.end(JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }));
-  });
+): Promise<PostAnswer> {
+  const authorization = `Basic ${Buffer.from(`default:${password}`).toString('base64')}`;
+  return postJson(address, { jsonrpc: '2.0', id: 1, method, params }, { tls: files, headers: { authorization } });
 }
 
 const dir = await tempDir(t);
@@ -267,7 +242,7 @@ t.test('a TLS server: hati client --tls and redis-cli --tls with the CA and a cl
   };
   t.match(await httpsCall(rpc, rpcFiles, password, 'Storage.Get', { type: 'memory', key: 'k' }), {
     status: 200,
-    body: { result: 'over tls' },
+    json: { result: 'over tls' },
   });
 
   // New certificates in the same files: SIGHUP loads them; a client that trusts only the old CA is refused.

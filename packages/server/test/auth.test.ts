@@ -1,9 +1,9 @@
 // Credentials and rights over real sockets: AUTH before anything, every command's permission
 // decision, key prefixes and broker patterns, brute force, reload, JSON-RPC Basic and Bearer.
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
 import { join } from 'node:path';
 import { allCommands, type CommandAccess, type CommandSpec } from '@hati/protocol';
-import { encodeCommand, run, text } from '@hati/test-helpers';
+import { encodeCommand, postJson, run, text } from '@hati/test-helpers';
 import { Redis } from 'ioredis';
 import { createClient } from 'redis';
 import t, { type Test } from 'tap';
@@ -310,41 +310,17 @@ t.test('a users file that cannot be used stops the start with USERS_FILE_INVALID
   await t.rejects(startServer(t, { usersFile: both, password: 'y' }), { message: /--password defines too/ });
 });
 
-function post(
-  h: Harness,
-  headers: Record<string, string>,
-  body: unknown,
-  agent?: Agent,
-): Promise<{
+/** A JSON-RPC answer as these tests read it. */
+interface RpcAnswer {
   status: number;
   json: { result?: unknown; error?: { data: { code: string } } };
   headers: Record<string, unknown>;
-}> {
-  const { host, port } = h.server.addresses.rpc as { host: string; port: number };
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host,
-        port,
-        method: 'POST',
-        headers: { 'content-type': 'application/json', ...headers },
-        ...(agent !== undefined && { agent }),
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            json: JSON.parse(Buffer.concat(chunks).toString()),
-            headers: res.headers,
-          }),
-        );
-      },
-    );
-    req.on('error', reject);
-    req.end(JSON.stringify(body));
-  });
+}
+
+/** POSTs a JSON-RPC body with the given headers (credentials), on `agent`'s connection if given. */
+async function post(h: Harness, headers: Record<string, string>, body: unknown, agent?: Agent): Promise<RpcAnswer> {
+  const address = h.server.addresses.rpc as { host: string; port: number };
+  return (await postJson(address, body, { headers, ...(agent !== undefined && { agent }) })) as RpcAnswer;
 }
 
 t.test('JSON-RPC: Basic and Bearer, the same users and rights, 401 without a hint', async (t) => {

@@ -4,10 +4,9 @@
 import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { request } from 'node:https';
 import { join } from 'node:path';
 import { type ConnectionOptions, connect, type TLSSocket } from 'node:tls';
-import { type Address, RawClient, type Reply, ReplyError, run, tempDir, text } from '@hati/test-helpers';
+import { type Address, postJson, RawClient, type Reply, ReplyError, run, tempDir, text } from '@hati/test-helpers';
 import { Redis } from 'ioredis';
 import { createClient } from 'redis';
 import t, { type Test } from 'tap';
@@ -99,34 +98,13 @@ async function connectError(address: Address, options: ConnectionOptions): Promi
 }
 
 /** POSTs one JSON-RPC call over HTTPS; the status and the parsed answer. */
-function httpsCall(
+async function httpsCall(
   address: Address,
   body: unknown,
   options: { ca?: string; cert?: string; key?: string } = { ca: main.ca.cert },
 ): Promise<{ status: number; json: { result?: unknown; error?: { data?: { code?: string }; message?: string } } }> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: address.host,
-        port: address.port,
-        method: 'POST',
-        path: '/',
-        headers: { 'content-type': 'application/json' },
-        agent: false,
-        ...options,
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => {
-          text += chunk;
-        });
-        res.on('end', () => resolve({ status: res.statusCode as number, json: JSON.parse(text) }));
-      },
-    );
-    req.once('error', reject);
-    req.end(JSON.stringify(body));
-  });
+  const { status, json } = await postJson(address, body, { tls: options });
+  return { status, json: json as { result?: unknown; error?: { data?: { code?: string }; message?: string } } };
 }
 
 /** Waits until a line matching `pattern` was logged (the server logs after the client sees the close). */
