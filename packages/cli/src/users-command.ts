@@ -1,7 +1,9 @@
 import { resolve } from 'node:path';
 import {
+  BROKER_RIGHTS,
   checkUserRecord,
   hashPassword,
+  KEY_RIGHTS,
   newToken,
   parseBrokerRule,
   parseKeyRule,
@@ -31,8 +33,6 @@ export interface UsersFlags {
 
 type Action = 'add' | 'set' | 'passwd' | 'remove' | 'list' | 'token';
 
-const KEY_RIGHTS = ['read', 'write'] as const;
-const BROKER_RIGHTS = ['publish', 'consume', 'manage'] as const;
 const RIGHTS = [...KEY_RIGHTS, ...BROKER_RIGHTS] as const;
 
 /** A failure shown as one `hati: ...` line, with its exit code (1: the file's state; 2: bad input). */

@@ -10,6 +10,7 @@ import type { Logger } from './logger.js';
 import {
   BROKER_RIGHTS,
   hashToken,
+  type KEY_RIGHTS,
   type KeyRule,
   parseKeyRule,
   readUsersFile,
@@ -17,8 +18,8 @@ import {
   verifyPassword,
 } from './users-file.js';
 
-export type KeyRight = 'read' | 'write';
-export type BrokerRight = 'publish' | 'consume' | 'manage';
+export type KeyRight = (typeof KEY_RIGHTS)[number];
+export type BrokerRight = (typeof BROKER_RIGHTS)[number];
 type StorageTypeName = 'memory' | 'hdd';
 
 interface CompiledKeyRule {

@@ -19,9 +19,11 @@ export { Session, type SessionInfo, Sessions } from './session.js';
 export { type ConnectionCounts, Listener, ServerStats, type StatsSnapshot } from './stats.js';
 export { type AuthClients, TLS_HANDSHAKE_MS } from './tls.js';
 export {
+  BROKER_RIGHTS,
   checkUserRecord,
   type HashOptions,
   hashPassword,
+  KEY_RIGHTS,
   newToken,
   parseBrokerRule,
   parseKeyRule,
