@@ -2,6 +2,7 @@ import { constants } from 'node:fs';
 import { access, readFile, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import {
+  authClientsOf,
   type Durability,
   HatiServer,
   ListenError,
@@ -157,7 +158,7 @@ function authLine(options: ServerOptions): string | undefined {
 /** The start-up line about TLS, or undefined without it. */
 function tlsLine(tls: TlsFiles | undefined): string | undefined {
   if (tls === undefined) return undefined;
-  const authClients = tls.authClients ?? (tls.ca !== undefined ? 'yes' : 'no');
+  const authClients = authClientsOf(tls);
   const clients =
     authClients === 'no'
       ? 'no client certificates asked for'

@@ -17,7 +17,7 @@ export { type KeyEvent, PubSub } from './pubsub.js';
 export { RpcServer } from './rpc-server.js';
 export { Session, type SessionInfo, Sessions } from './session.js';
 export { type ConnectionCounts, Listener, ServerStats, type StatsSnapshot } from './stats.js';
-export { type AuthClients, TLS_HANDSHAKE_MS } from './tls.js';
+export { type AuthClients, authClientsOf, TLS_HANDSHAKE_MS } from './tls.js';
 export {
   BROKER_RIGHTS,
   checkUserRecord,

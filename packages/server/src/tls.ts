@@ -38,6 +38,11 @@ const JSONRPC_INVALID_REQUEST = -32600;
 
 export type AuthClients = NonNullable<TlsFiles['authClients']>;
 
+/** The client-certificate policy `tls` asks for: as given, else `yes` with a CA and `no` without. */
+export function authClientsOf(tls: TlsFiles): AuthClients {
+  return tls.authClients ?? (tls.ca === undefined ? 'no' : 'yes');
+}
+
 /** What the TLS listeners need of the server they belong to. */
 export interface TlsAdmission {
   /** True when no descriptor is left for one more connection (HatiServer's maxClients). */
@@ -253,7 +258,7 @@ export class ServerTls {
       );
       return undefined;
     }
-    const authClients = tls.authClients ?? (tls.ca === undefined ? 'no' : 'yes');
+    const authClients = authClientsOf(tls);
     if (!['yes', 'no', 'optional'].includes(authClients))
       throw new ServerError(
         ServerErrorCode.LISTEN_FAILED,
