@@ -301,6 +301,11 @@ function wrongPass(): ServerError {
   return new ServerError('WRONGPASS', 'invalid username-password pair or user is disabled');
 }
 
+/** How a log line names the user of an attempt. */
+function userNamed(name: string): string {
+  return `user '${name.slice(0, 64)}'`;
+}
+
 /** The host part of a session address (`[::1]:5000` → `::1`); a UNIX socket path stays whole. */
 export function clientHost(address: string): string {
   if (address.startsWith('[')) return address.slice(1, address.indexOf(']'));
@@ -378,25 +383,25 @@ export class Auth {
     const host = clientHost(address);
     this.#limiter.begin(host, Date.now());
     if (name.length > MAX_CREDENTIAL || password.length > MAX_CREDENTIAL) {
-      return this.#settle(undefined, name.slice(0, 64), host);
+      return this.#settle(undefined, userNamed(name), host);
     }
     if (name === 'default' && this.#defaultDigest !== undefined) {
       const match = timingSafeEqual(this.#digest(password), this.#defaultDigest);
-      return this.#settle(match ? this.#defaultUser : undefined, name, host);
+      return this.#settle(match ? this.#defaultUser : undefined, userNamed(name), host);
     }
     const entry = this.#users.byName.get(name);
     const stored = entry?.record.password;
     const remembered = this.#digest(`${name}\0${stored ?? ''}\0${password}`).toString('base64');
-    if (stored !== undefined && this.#verified.has(remembered)) return this.#settle(entry?.user, name, host);
+    if (stored !== undefined && this.#verified.has(remembered)) return this.#settle(entry?.user, userNamed(name), host);
     return this.#checkPassword(password, stored).then((match) => {
       // The file may have been reloaded meanwhile: the user as it is now.
       const now = this.#users.byName.get(name);
       if (match && now !== undefined && now.record.password === stored) {
         if (this.#verified.size >= MAX_VERIFIED) this.#verified.clear();
         this.#verified.add(remembered);
-        return this.#settle(now.user, name, host);
+        return this.#settle(now.user, userNamed(name), host);
       }
-      return this.#settle(undefined, name, host);
+      return this.#settle(undefined, userNamed(name), host);
     });
   }
 
@@ -437,6 +442,17 @@ export class Auth {
     return this.#settle(this.#users.byToken.get(hashToken(token)), 'a token', host);
   }
 
+  /**
+   * Credentials that cannot be checked at all (a JSON-RPC Authorization header that is neither
+   * Basic nor Bearer), described by `what`: a failed attempt like any other. Throws WRONGPASS or
+   * AUTH_RATE_LIMITED.
+   */
+  refuse(what: string, address: string): never {
+    const host = clientHost(address);
+    this.#limiter.begin(host, Date.now());
+    return this.#settle(undefined, what, host) as never;
+  }
+
   /** Whether there is a users file to read again. */
   get reloadable(): boolean {
     return this.#options.usersFile !== undefined;
@@ -456,14 +472,15 @@ export class Auth {
     return this.#generation;
   }
 
-  #settle(user: User | undefined, name: string, host: string): User {
+  /** The attempt of `who` (`user 'app'`, `a token`) from `host` ends: the user, or a logged WRONGPASS. */
+  #settle(user: User | undefined, who: string, host: string): User {
     if (user !== undefined) {
       this.#limiter.succeeded(host);
       return user;
     }
     const failures = this.#limiter.failures(host);
     this.#logger.warn(
-      `authentication failed for ${name === 'a token' ? name : `user '${name.slice(0, 64)}'`} from ${host} (${failures} failed in the last ${WINDOW_MS / 1000} s${failures >= MAX_FAILURES ? '; further attempts are refused for now' : ''})`,
+      `authentication failed for ${who} from ${host} (${failures} failed in the last ${WINDOW_MS / 1000} s${failures >= MAX_FAILURES ? '; further attempts are refused for now' : ''})`,
     );
     throw wrongPass();
   }

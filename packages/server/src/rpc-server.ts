@@ -505,7 +505,7 @@ export class RpcServer {
       if (space !== -1 && scheme === 'bearer') return accepted(auth.loginToken(credentials, address));
       if (space === -1 || scheme !== 'basic') {
         // Counted as a failure like a wrong password, so a malformed header is no way around the limit.
-        return auth.loginToken('', address);
+        auth.refuse('an Authorization header that is neither Basic nor Bearer', address);
       }
       const decoded = Buffer.from(credentials, 'base64').toString('utf8');
       const colon = decoded.indexOf(':');

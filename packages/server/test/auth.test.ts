@@ -346,6 +346,18 @@ t.test('JSON-RPC: Basic and Bearer, the same users and rights, 401 without a hin
   t.same([wrong.status, wrong.json.error?.data.code], [401, 'WRONGPASS']);
   t.same(ghost.json.error, wrong.json.error, 'no hint which part was wrong');
   t.same(badToken.json.error, wrong.json.error);
+  const malformed = await post(s, { authorization: 'Digest username="app"' }, set);
+  t.same(
+    [malformed.status, malformed.json.error],
+    [401, wrong.json.error],
+    'neither Basic nor Bearer: the same answer',
+  );
+  t.ok(
+    s.log.some((line) =>
+      line.includes('authentication failed for an Authorization header that is neither Basic nor Bearer'),
+    ),
+    'and logged as a failed attempt',
+  );
   const bearer = await post(
     s,
     { authorization: `Bearer ${token}` },
