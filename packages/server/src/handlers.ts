@@ -271,14 +271,14 @@ export const handlers: Record<HandlerName, Handler> = {
       if (name !== undefined) connectionName = nameArg(name as Buffer);
     }
     // Applied once authenticated: a failed HELLO AUTH changes nothing.
-    const switchTo = (version: 2 | 3) => () => {
+    const switchProtocol = () => {
       if (connectionName !== undefined) session.name = connectionName;
-      session.protocol = version;
-      return serverMap(session, version);
+      session.protocol = protocol;
+      return serverMap(session, protocol);
     };
     if (credentials !== undefined) {
       const [user, password] = credentials as [Buffer, Buffer];
-      return authenticate(hub, session, textOf(user), textOf(password), switchTo(protocol));
+      return authenticate(hub, session, textOf(user), textOf(password), switchProtocol);
     }
     if (session.user === null) {
       throw new ServerError(
@@ -286,7 +286,7 @@ export const handlers: Record<HandlerName, Handler> = {
         'HELLO must be called with the client already authenticated, or with HELLO <protover> AUTH <username> <password>',
       );
     }
-    return switchTo(protocol)();
+    return switchProtocol();
   },
   SELECT(_hub, _session, args) {
     // One database: the storage type names the keyspace. Clients configured with db 0 send this.
