@@ -20,6 +20,9 @@ import type { Logger } from './logger.js';
 import { hostPort, isLoopbackAddress, protectedModeDenies, protectedModeMessage } from './net-address.js';
 import type { Session, SessionTransport } from './session.js';
 
+/** The schemes a 401 names (RFC 9110 §11.6.1): Basic for a user and password, Bearer for a token. */
+const CHALLENGE = 'Basic realm="hati", Bearer realm="hati"';
+
 /** Codes of errors the caller can fix by changing the params: JSON-RPC "invalid params". */
 const INPUT_CODES = new Set<string>([
   'PARAMS_INVALID',
@@ -464,7 +467,7 @@ export class RpcServer {
     if (!auth.required) return Auth.everyone;
     const header = req.headers.authorization;
     if (header === undefined) {
-      res.setHeader('www-authenticate', 'Basic realm="hati", Bearer realm="hati"');
+      res.setHeader('www-authenticate', CHALLENGE);
       this.#refuse(
         req,
         res,
@@ -491,7 +494,7 @@ export class RpcServer {
         res.setHeader('retry-after', String(60));
         this.#refuse(req, res, 429, ServerErrorCode.AUTH_RATE_LIMITED, (err as Error).message);
       } else if (code === ServerErrorCode.WRONGPASS) {
-        res.setHeader('www-authenticate', 'Basic realm="hati", Bearer realm="hati"');
+        res.setHeader('www-authenticate', CHALLENGE);
         this.#refuse(req, res, 401, ServerErrorCode.WRONGPASS, (err as Error).message);
       } else {
         throw err;
