@@ -25,6 +25,7 @@ import {
   gitInfo,
   loadAtStart,
   loadedMachine,
+  median,
   packageVersion,
   type Row,
   row,
@@ -126,14 +127,6 @@ async function measure(
   assertAlive(side.server);
   verify(results, op === 'SET' ? side.setReply : cfg.value, name);
   return { ms, opsPerSec: (n / ms) * 1000 };
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1
-    ? (sorted[mid] as number)
-    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
 /** Closes a client, waiting at most `ms` for it. */

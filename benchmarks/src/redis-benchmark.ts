@@ -1,6 +1,14 @@
 // Runs redis-benchmark (the same client for Redis and Hati) and parses its --csv output.
 import { spawn } from 'node:child_process';
 
+/** A key argument redis-benchmark draws at random with -r: `__rand_int__` becomes a 12-digit number. */
+export const RAND_KEY = 'key:__rand_int__';
+
+/** The i-th key RAND_KEY can become (for preloading the keyspace -r draws from). */
+export function randKey(i: number): string {
+  return `key:${String(i).padStart(12, '0')}`;
+}
+
 export interface RedisBenchmarkRun {
   port: number;
   /** The command and its arguments, `__rand_int__` expanded by redis-benchmark (-r). */

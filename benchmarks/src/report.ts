@@ -222,3 +222,12 @@ export async function finish(name: string, quick: boolean, rows: readonly Row[],
   await writeJson(file, { benchmark: name, ...data, rows });
   process.stdout.write(`results written to ${file}\n`);
 }
+
+/** The middle value (the mean of the two middle ones for an even count). */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}

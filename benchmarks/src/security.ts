@@ -28,12 +28,20 @@ import {
   tempDataDir,
   toolVersion,
 } from './procs.js';
-import { type RedisBenchmarkResult, redisBenchmark, redisBenchmarkArgs, shownArgs } from './redis-benchmark.js';
+import {
+  RAND_KEY,
+  type RedisBenchmarkResult,
+  randKey,
+  redisBenchmark,
+  redisBenchmarkArgs,
+  shownArgs,
+} from './redis-benchmark.js';
 import {
   finish,
   gitInfo,
   loadAtStart,
   loadedMachine,
+  median,
   packageVersion,
   type Row,
   row,
@@ -47,15 +55,9 @@ import { securityConfig as cfg, type Pipeline } from './security-config.js';
 type ServerModule = typeof server;
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
-const RAND_KEY = 'key:__rand_int__';
 const VARIANTS = ['plain', 'password', 'users', 'tls'] as const;
 type Variant = (typeof VARIANTS)[number];
 type System = 'Hati' | 'Redis';
-
-/** The keys redis-benchmark's -r draws from: __rand_int__ is a 12-digit number below the keyspace. */
-function key(i: number): string {
-  return `key:${String(i).padStart(12, '0')}`;
-}
 
 interface Endpoint {
   system: System;
@@ -217,14 +219,14 @@ async function probeAndPreload(target: Endpoint, caPem: string): Promise<TlsFact
     }
     if (target.variant === 'users') {
       expectError(await c.command('GET', 'memory', 'other:1'), 'NOPERM', `${target.name}: GET outside the prefix`);
-      expectError(await c.command('GET', 'hdd', key(1)), 'NOPERM', `${target.name}: GET of another storage type`);
+      expectError(await c.command('GET', 'hdd', randKey(1)), 'NOPERM', `${target.name}: GET of another storage type`);
     }
     const set = (k: string) =>
       target.system === 'Redis' ? ['SET', k, cfg.value] : ['SET', 'memory', '0', k, cfg.value];
     const chunk = 1000;
     for (let i = 0; i < cfg.keyspace; i += chunk) {
       const commands: string[][] = [];
-      for (let j = i; j < Math.min(i + chunk, cfg.keyspace); j++) commands.push(set(key(j)));
+      for (let j = i; j < Math.min(i + chunk, cfg.keyspace); j++) commands.push(set(randKey(j)));
       const replies = await c.send(commands);
       const bad = replies.find((r) => r !== 'OK');
       if (bad !== undefined) throw new Error(`${target.name}: preload ${commands[0]?.join(' ')} got ${showReply(bad)}`);
@@ -238,9 +240,9 @@ async function probeAndPreload(target: Endpoint, caPem: string): Promise<TlsFact
       }
     }
     for (const i of [0, 42, cfg.keyspace - 1]) {
-      const got = await c.command(...commandArgs(target.system, 'GET').map((a) => a.replace(RAND_KEY, key(i))));
+      const got = await c.command(...commandArgs(target.system, 'GET').map((a) => a.replace(RAND_KEY, randKey(i))));
       if (!Buffer.isBuffer(got) || got.toString() !== cfg.value) {
-        throw new Error(`${target.name}: GET ${key(i)} got ${showReply(got)}, want ${cfg.value}`);
+        throw new Error(`${target.name}: GET ${randKey(i)} got ${showReply(got)}, want ${cfg.value}`);
       }
     }
   } finally {
@@ -327,14 +329,6 @@ async function bench(
     );
   }
   return result;
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1
-    ? (sorted[mid] as number)
-    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
 /** (max - min) / mean of the plain runs: how far two runs of the same server drift apart. */
@@ -474,8 +468,8 @@ interface RpcKind {
 }
 
 async function rpcRows(kinds: readonly RpcKind[], protectedServer: Hati, rows: Row[]): Promise<void> {
-  const keys = Array.from({ length: cfg.rpc.keys }, (_, i) => key(i));
-  const call = { jsonrpc: '2.0', id: 1, method: 'Storage.Get', params: { type: 'memory', key: key(1) } };
+  const keys = Array.from({ length: cfg.rpc.keys }, (_, i) => randKey(i));
+  const call = { jsonrpc: '2.0', id: 1, method: 'Storage.Get', params: { type: 'memory', key: randKey(1) } };
   // Without credentials a protected server refuses: the rows with credentials cannot pass by accident.
   const refused = await rpcCall(protectedServer.rpcPort as number, call);
   const code = (JSON.parse(refused.text) as { error?: { data?: { code?: string } } }).error?.data?.code;

@@ -17,7 +17,7 @@ import {
   stopProcess,
   toolVersion,
 } from './procs.js';
-import { type RedisBenchmarkResult, redisBenchmark, redisBenchmarkArgs } from './redis-benchmark.js';
+import { RAND_KEY, type RedisBenchmarkResult, randKey, redisBenchmark, redisBenchmarkArgs } from './redis-benchmark.js';
 import {
   finish,
   gitInfo,
@@ -37,12 +37,6 @@ import { serverConfig as cfg, type Pipeline } from './server-config.js';
 const GO_SEED_RPC_GET_PER_SEC = 23_000;
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
-const RAND_KEY = 'key:__rand_int__';
-
-/** The keys redis-benchmark's -r draws from: __rand_int__ is a 12-digit number below the keyspace. */
-function key(i: number): string {
-  return `key:${String(i).padStart(12, '0')}`;
-}
 
 interface Endpoint {
   name: string;
@@ -110,7 +104,7 @@ async function preload(port: number, set: (k: string) => string[], count: string
     const chunk = 1000;
     for (let i = 0; i < cfg.keyspace; i += chunk) {
       const commands: string[][] = [];
-      for (let j = i; j < Math.min(i + chunk, cfg.keyspace); j++) commands.push(set(key(j)));
+      for (let j = i; j < Math.min(i + chunk, cfg.keyspace); j++) commands.push(set(randKey(j)));
       const replies = await client.send(commands);
       const bad = replies.find((r) => r !== 'OK');
       if (bad !== undefined) throw new Error(`preload of ${what}: ${commands[0]?.join(' ')} got ${showReply(bad)}`);
@@ -226,13 +220,13 @@ async function tcpRows(redis: Endpoint, hatiNo: Endpoint, hatiAlways: Endpoint, 
 
 async function rpcRows(hati: Hati, rows: Row[]): Promise<void> {
   const port = hati.rpcPort as number;
-  const keys = Array.from({ length: 1000 }, (_, i) => key(i));
+  const keys = Array.from({ length: 1000 }, (_, i) => randKey(i));
   await preloadRpc(port, keys, cfg.value);
   for (const method of ['Storage.Get', 'Storage.Set'] as const) {
     const params =
       method === 'Storage.Set'
-        ? { type: 'memory', key: key(1), value: cfg.value, ttl: 0 }
-        : { type: 'memory', key: key(1) };
+        ? { type: 'memory', key: randKey(1), value: cfg.value, ttl: 0 }
+        : { type: 'memory', key: randKey(1) };
     const check = await rpcCall(port, { jsonrpc: '2.0', id: 1, method, params });
     if (check.status !== 200 || check.text !== expectedResponse(method, cfg.value)) {
       throw new Error(`JSON-RPC ${method}: HTTP ${check.status} ${check.text.slice(0, 300)}`);
