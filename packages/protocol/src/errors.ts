@@ -137,6 +137,16 @@ export const ServerErrorCode = {
   USERS_FILE_INVALID: 'USERS_FILE_INVALID',
   /** A connection name with spaces or line breaks (`CLIENT SETNAME`, `HELLO SETNAME`). */
   NAME_INVALID: 'NAME_INVALID',
+  /** `BACKUP LOAD`, or a record in a backup file: its fields do not make a record of its kind. */
+  BACKUP_RECORD_INVALID: 'BACKUP_RECORD_INVALID',
+  /** `BACKUP NEXT` or `BACKUP END` of a snapshot id this connection does not hold (ended, timed out, or never begun). */
+  BACKUP_NOT_FOUND: 'BACKUP_NOT_FOUND',
+  /** A backup file whose block fails its checksum or cannot be decompressed; the message names the byte offset. */
+  BACKUP_CORRUPT: 'BACKUP_CORRUPT',
+  /** A backup file that ends before its end marker; the message names the byte offset. */
+  BACKUP_TRUNCATED: 'BACKUP_TRUNCATED',
+  /** Not a Hati backup file, or one of a format version this hati cannot read. */
+  BACKUP_VERSION: 'BACKUP_VERSION',
 } as const;
 
 export type ServerErrorCode = (typeof ServerErrorCode)[keyof typeof ServerErrorCode];

@@ -1,4 +1,19 @@
 export {
+  BACKUP_RECORD_FIELDS,
+  type BackupRecord,
+  BackupRecordError,
+  type BackupRecordKind,
+  type BackupStorageType,
+  type BindingRecord,
+  type DeadRecord,
+  type KeyRecord,
+  type MessageRecord,
+  type QueueRecord,
+  type RouterRecord,
+  recordFromFields,
+  recordToFields,
+} from './backup.js';
+export {
   type AclSubcommand,
   type ArgKind,
   type ArgSpec,

@@ -34,6 +34,14 @@ export interface ServerOptions {
   unix?: string;
   /** HTTP listener for JSON-RPC 2.0; omit for none. */
   rpc?: ListenAddress;
+  /**
+   * A listener of its own for `GET /metrics` (Prometheus), `/healthz` and `/readyz`, for when
+   * the JSON-RPC listener is off or not reachable by the scraper; the JSON-RPC listener serves
+   * them too. Omit for none.
+   */
+  metrics?: ListenAddress;
+  /** Serve the web console at `GET /` of the JSON-RPC listener. @default true */
+  console?: boolean;
   /** Directory of the hdd store. @default './data' */
   dataDir?: string;
   /** Shards of both engines. @default 8 */
@@ -119,6 +127,7 @@ export const serverDefaults = {
   rpcCorsOrigins: [] as readonly string[],
   rpcHosts: [] as readonly string[],
   protectedMode: true,
+  console: true,
   maxInputBuffer: 1024 * 1024 * 1024,
   logLevel: 'info' as LogLevel,
   limits: defaultLimits,
