@@ -2,7 +2,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { ClientErrorCode, createClient, type HatiClient, HatiError } from '@hati/client';
+import { ClientErrorCode, type HatiClient, HatiError } from '@hati/client';
 import {
   allCommands,
   type CommandSpec,
@@ -12,43 +12,26 @@ import {
   type Reply,
   ReplyError,
 } from '@hati/protocol';
-import { hostPort } from './host-port.js';
+import {
+  CLIENT_CODES,
+  type ConnectionFlags,
+  connectFailure,
+  connectTo,
+  lastServerError,
+  serverName,
+  type TlsSettings,
+  tlsSettings,
+} from './connection.js';
 import type { Io } from './main.js';
 import { askPassword } from './password-input.js';
 import { formatReply, prettyJson, rawReply } from './reply-format.js';
 import { tokenize } from './tokenize.js';
 
-export interface ClientFlags {
-  tcpHost: string;
-  tcpPort: number;
-  unix?: string;
+export interface ClientFlags extends ConnectionFlags {
   /** true: print replies as they are; false: as redis-cli on a terminal; undefined: by stdout. */
   raw?: boolean;
   /** A command to run once, then exit. */
   command: string[];
-  /** Log in as this user (needs `password`); without it, as `default`. */
-  user?: string;
-  /** The password, from -a, --pass or HATI_PASSWORD. */
-  password?: string;
-  /** false: --no-auth-warning. */
-  authWarning?: boolean;
-  /** Ask for the password on the terminal. */
-  askpass?: boolean;
-  tls?: boolean;
-  /** PEM file paths. */
-  tlsCa?: string;
-  tlsCert?: string;
-  tlsKey?: string;
-  /** Skip checking the server's certificate. */
-  insecure?: boolean;
-}
-
-/** The TLS settings of a connection, with the PEM files read. */
-interface TlsSettings {
-  ca?: string;
-  cert?: string;
-  key?: string;
-  rejectUnauthorized: boolean;
 }
 
 /** What `hati client` reads and writes besides Io: the terminal. */
@@ -81,65 +64,6 @@ type PushPrinter = (items: Reply[]) => void;
 /** Pushes printed as they come: pub/sub messages and broker deliveries (confirmations answer commands). */
 const MESSAGE_KINDS = new Set(['message', 'pmessage', 'delivery']);
 
-/** Reads the PEM files of --tls-ca, --tls-cert and --tls-key; throws one line naming the flag. */
-async function tlsSettings(flags: ClientFlags): Promise<TlsSettings | undefined> {
-  if (flags.tls !== true) return undefined;
-  const settings: TlsSettings = { rejectUnauthorized: flags.insecure !== true };
-  for (const [flag, field, path] of [
-    ['--tls-ca', 'ca', flags.tlsCa],
-    ['--tls-cert', 'cert', flags.tlsCert],
-    ['--tls-key', 'key', flags.tlsKey],
-  ] as const) {
-    if (path === undefined) continue;
-    try {
-      settings[field] = await readFile(path, 'utf8');
-    } catch (err) {
-      throw new Error(`cannot read ${flag} ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-    }
-  }
-  return settings;
-}
-
-/** What a TLS failure means, by the code of Node's error: shown after it, in parentheses. */
-const TLS_HINTS: Record<string, string> = {
-  SELF_SIGNED_CERT_IN_CHAIN:
-    "the server's certificate is signed by a CA this client does not trust: give that CA with --tls-ca",
-  DEPTH_ZERO_SELF_SIGNED_CERT: "the server's certificate is self-signed: give it (or its CA) with --tls-ca",
-  UNABLE_TO_VERIFY_LEAF_SIGNATURE:
-    "the server's certificate is signed by a CA this client does not know: give that CA with --tls-ca",
-  UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
-    "the server's certificate is signed by a CA this client does not know: give that CA with --tls-ca",
-  CERT_HAS_EXPIRED: "the server's certificate has expired",
-  CERT_NOT_YET_VALID: "the server's certificate is not valid yet",
-  ERR_TLS_CERT_ALTNAME_INVALID: "the server's certificate is not for this host name",
-  ERR_SSL_WRONG_VERSION_NUMBER: 'the server does not speak TLS on this port: is it started with --tcp-tls?',
-  ERR_SSL_PACKET_LENGTH_TOO_LONG: 'the server does not speak TLS on this port: is it started with --tcp-tls?',
-  ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED:
-    'the server asks for a client certificate: give one with --tls-cert and --tls-key',
-  ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE: 'the server refused the handshake (a client certificate missing?)',
-  ERR_SSL_TLSV1_ALERT_UNKNOWN_CA: "the server does not trust this client's certificate",
-  ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE: "the server does not accept this client's certificate",
-};
-
-/** Why a connection failed, in one phrase: the errno, or a TLS failure with Node's code and a hint. */
-function connectFailure(failure: Error | undefined): string {
-  if (failure === undefined) return 'closed';
-  const code = (failure as NodeJS.ErrnoException).code;
-  if (code !== ClientErrorCode.TLS_FAILED) return code ?? failure.message;
-  const cause = failure.cause as NodeJS.ErrnoException | undefined;
-  const hint = cause?.code === undefined ? undefined : TLS_HINTS[cause.code];
-  return `TLS failed: ${cause?.code ?? cause?.message ?? failure.message}${hint === undefined ? '' : ` (${hint})`}`;
-}
-
-const CLIENT_CODES = new Set<string>(Object.values(ClientErrorCode));
-
-/**
- * The last error the server sent a client's own commands (the HELLO sent first on a connection):
- * when the server then closes the connection, that is why the caller's command got no reply
- * (`-NOAUTH TLS: this server requires a client certificate`, `-PROTOCOL this port speaks TLS`).
- */
-const lastServerError = new WeakMap<HatiClient, HatiError>();
-
 /**
  * A call that failed, as printed: a refusal by the server (WRONGPASS for the password the client
  * logs in with, AUTH_RATE_LIMITED, or what the server said before closing the connection) as
@@ -161,46 +85,6 @@ function callFailure(err: unknown, client?: HatiClient): string {
   if (reason instanceof HatiError && reason.code === ClientErrorCode.TLS_FAILED)
     return `hati: ${connectFailure(reason)}`;
   return `hati: ${(reason as Error).message}`;
-}
-
-/** Connects, or explains why not. Pushed messages go to `onMessage`. */
-async function connectTo(
-  flags: ClientFlags,
-  name: string,
-  tls: TlsSettings | undefined,
-  onMessage?: PushPrinter,
-  warn?: (text: string) => void,
-): Promise<HatiClient> {
-  const client = createClient({
-    ...(flags.unix !== undefined ? { path: flags.unix } : { host: flags.tcpHost, port: flags.tcpPort }),
-    reconnect: false,
-    connectTimeout: 5000,
-    ...(flags.user !== undefined && { user: flags.user }),
-    ...(flags.password !== undefined && { password: flags.password }),
-    ...(tls !== undefined && { tls }),
-  });
-  if (onMessage !== undefined) {
-    client.onPush((items) => {
-      if (MESSAGE_KINDS.has(String(items[0]))) onMessage(items);
-    });
-  }
-  let failure: Error | undefined;
-  client.on('error', (err) => {
-    failure ??= err;
-    if (!(err instanceof HatiError) || CLIENT_CODES.has(err.code)) return;
-    if (err.code === 'AUTH_NOT_CONFIGURED') {
-      // The login is not needed; redis-cli says so too, and goes on.
-      warn?.('hati: warning: the server has no credentials configured (AUTH_NOT_CONFIGURED); no password is needed\n');
-      return;
-    }
-    lastServerError.set(client, err);
-  });
-  await new Promise<void>((resolve) => {
-    client.once('connect', resolve);
-    client.once('close', resolve);
-  });
-  if (client.state !== 'ready') throw new Error(`cannot connect to ${name}: ${connectFailure(failure)}`);
-  return client;
 }
 
 /**
@@ -239,13 +123,14 @@ function printer(raw: boolean, terminal: Terminal): (reply: Reply, command?: Com
  * (error) CODE message), otherwise raw. Exit code 1 when a command failed.
  */
 export async function runClient(flags: ClientFlags, io: Io, terminal: Terminal): Promise<number> {
-  const name = flags.unix ?? hostPort(flags.tcpHost, flags.tcpPort);
+  const name = serverName(flags);
   const print = printer(flags.raw ?? terminal.stdout.isTTY !== true, terminal);
   // A one-shot command's reply prints first: pushes that arrive with it (CONSUME's first
   // deliveries) wait until it has.
   let replied = flags.command.length === 0;
   const early: Reply[][] = [];
   const printMessage: PushPrinter = (items) => {
+    if (!MESSAGE_KINDS.has(String(items[0]))) return;
     if (replied) print(items);
     else early.push(items);
   };

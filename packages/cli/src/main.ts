@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import yargs, { type Argv } from 'yargs';
 import { type ClientFlags, runClient, type Terminal } from './client-command.js';
+import { CONNECTION_ENV_FLAGS, CONNECTION_VALUE_FLAGS, connectionOptions } from './connection.js';
 import { type StartFlags, start } from './start.js';
 import { tlsCommands } from './tls-command.js';
 import { usersCommands } from './users-command.js';
@@ -259,7 +260,7 @@ const ENV_FLAGS: Record<string, ReadonlySet<string>> = {
     'tlsAuthClients',
   ]),
   // Not --insecure: a variable left in a shell must not silently turn certificate checks off.
-  client: new Set(['tcpHost', 'tcpPort', 'unix', 'raw', 'user', 'password', 'tls', 'tlsCa', 'tlsCert', 'tlsKey']),
+  client: new Set([...CONNECTION_ENV_FLAGS, 'raw']),
   users: new Set(['usersFile']),
 };
 
@@ -341,7 +342,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
       'client [command..]',
       'Talk to a Hati server: run one command, the commands piped in, or an interactive prompt',
       (y) =>
-        y
+        connectionOptions(y)
           // `hati client SET memory -1 k v` sends -1 as an argument; numbers stay as typed.
           .parserConfiguration({ 'unknown-options-as-args': true, 'parse-positional-numbers': false })
           .positional('command', {
@@ -349,83 +350,9 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
             array: true,
             description: 'A command to run once, e.g. GET memory greeting',
           })
-          .option('tcp-host', {
-            alias: 'h',
-            type: 'string',
-            requiresArg: true,
-            default: '127.0.0.1',
-            description: 'Host of the server (-h as in redis-cli; --help for help)',
-          })
-          .option('tcp-port', {
-            alias: 'p',
-            requiresArg: true,
-            default: 4242,
-            coerce: integerIn('tcp-port', 1, 65535),
-            description: 'Port of the server',
-          })
-          .option('unix', {
-            alias: 's',
-            type: 'string',
-            requiresArg: true,
-            description: 'Connect to this UNIX socket path instead of TCP',
-          })
           .option('raw', {
             type: 'boolean',
             description: 'Print replies as they are (the default when stdout is not a terminal); --no-raw formats them',
-          })
-          .option('password', {
-            alias: ['a', 'pass'],
-            type: 'string',
-            requiresArg: true,
-            description:
-              'Log in with this password (AUTH) on every connection. Prefer HATI_PASSWORD: a command line is visible to other users (ps)',
-          })
-          .option('user', {
-            type: 'string',
-            requiresArg: true,
-            description: 'Log in as this user (AUTH <user> <password>); without it, as the user default',
-          })
-          .option('askpass', {
-            type: 'boolean',
-            description: 'Type the password on the terminal, without echo (as redis-cli --askpass)',
-          })
-          .option('auth-warning', {
-            type: 'boolean',
-            default: true,
-            hidden: true,
-            description: '--no-auth-warning: no warning for a password given with -a (as redis-cli)',
-          })
-          .option('tls', { type: 'boolean', description: 'Connect over TLS' })
-          .option('tls-ca', {
-            alias: 'cacert',
-            type: 'string',
-            requiresArg: true,
-            description: "PEM file of the CA that signed the server's certificate (default: the system's CAs)",
-          })
-          .option('tls-cert', {
-            alias: 'cert',
-            type: 'string',
-            requiresArg: true,
-            description: 'PEM file of a client certificate, for servers that ask for one',
-          })
-          .option('tls-key', {
-            alias: 'key',
-            type: 'string',
-            requiresArg: true,
-            description: "PEM file of the client certificate's private key",
-          })
-          .option('insecure', {
-            type: 'boolean',
-            description: "Do not check the server's certificate (as redis-cli; for tests only)",
-          })
-          .group(
-            ['password', 'user', 'askpass', 'tls', 'tls-ca', 'tls-cert', 'tls-key', 'insecure'],
-            'Credentials and TLS:',
-          )
-          .check((argv) => {
-            const problem = clientFlagsProblem(argv as unknown as ClientFlags);
-            if (problem !== undefined) throw new Error(problem);
-            return true;
           })
           .epilogue(
             'Replies print as redis-cli prints them: "quoted" strings, (nil), (integer) 3, numbered arrays, (error) CODE message. A line with quotes is split as redis-cli splits it; otherwise SET takes the rest of the line as its value. Exit status 1 when a command fails. Every flag but --insecure can also be set as HATI_<FLAG>; HATI_PASSWORD is the way to give a password (--no-auth-warning silences the warning -a prints).',
@@ -481,33 +408,6 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   return run === undefined ? 0 : run();
 }
 
-/** Why the credential and TLS flags of `hati client` do not fit together, or undefined. */
-function clientFlagsProblem(flags: ClientFlags): string | undefined {
-  if (flags.password === '') return 'the password (-a, --pass or HATI_PASSWORD) is empty';
-  if (flags.askpass === true && flags.password !== undefined) {
-    return '--askpass and a password (-a, --pass or HATI_PASSWORD) both give one; give one';
-  }
-  if (flags.user !== undefined && flags.password === undefined && flags.askpass !== true) {
-    return '--user needs a password: set HATI_PASSWORD (or give --askpass or -a)';
-  }
-  if (flags.tls !== true) {
-    const given = [
-      ['--tls-ca', flags.tlsCa],
-      ['--tls-cert', flags.tlsCert],
-      ['--tls-key', flags.tlsKey],
-      ['--insecure', flags.insecure || undefined],
-    ].filter(([, value]) => value !== undefined);
-    if (given.length > 0)
-      return `${given.map(([flag]) => flag).join(', ')} ${given.length === 1 ? 'needs' : 'need'} --tls`;
-  }
-  if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) {
-    return '--tls-cert and --tls-key go together (a client certificate and its key)';
-  }
-  if (flags.unix !== undefined && flags.tls === true)
-    return '--tls is for TCP; a UNIX socket (--unix) is not encrypted';
-  return undefined;
-}
-
 /**
  * `hati help` is `hati --help`, `hati help start` is `hati start --help`; `-h` is `--help`
  * everywhere but in `hati client`, where it is the host, as in redis-cli.
@@ -525,29 +425,7 @@ function helpArgs(argv: string[]): string[] {
 
 const COMMANDS = ['start', 'client', 'users', 'tls'];
 /** `hati client` flags that take a value. */
-const CLIENT_VALUE_FLAGS = new Set([
-  '-h',
-  '--tcp-host',
-  '--tcpHost',
-  '-p',
-  '--tcp-port',
-  '--tcpPort',
-  '-s',
-  '--unix',
-  '-a',
-  '--pass',
-  '--password',
-  '--user',
-  '--tls-ca',
-  '--tlsCa',
-  '--cacert',
-  '--tls-cert',
-  '--tlsCert',
-  '--cert',
-  '--tls-key',
-  '--tlsKey',
-  '--key',
-]);
+const CLIENT_VALUE_FLAGS = CONNECTION_VALUE_FLAGS;
 
 /**
  * Flags of `hati client` go before the command: from the command's first word on, everything is
