@@ -1,11 +1,21 @@
 import { type Clock, checkDurability, type Durability, globMatcher } from '@hati/storage';
 import { BrokerError } from './errors.js';
-import { DeadReason, type Delivery, Message, type Payload, payloadBytes, payloadLength, toPayload } from './message.js';
+import {
+  DEAD_REASONS,
+  DeadReason,
+  type Delivery,
+  Message,
+  type Payload,
+  payloadBytes,
+  payloadLength,
+  toPayload,
+} from './message.js';
 import { checkName, checkRoutingKey } from './names.js';
 import { type BrokerOptions, defaults, MAX_FETCH, MAX_MS, MAX_PREFETCH, queueDefaults } from './options.js';
 import { Overflow, Queue, type QueueSettings, QueueType, queueTypeOf, sameSettings, type Taker } from './queue.js';
 import { Router, type RouterKind, routerKindOf } from './router.js';
 import { BrokerSession, type CancelTarget, Consumer, type PushTarget, Waiter } from './session.js';
+import { BrokerSnapshot, type SnapshotItem } from './snapshot.js';
 import { BrokerStore, DEAD, MESSAGE } from './store.js';
 
 /** Per-message options of a PUBLISH. */
@@ -61,7 +71,54 @@ export interface BrokerStats {
   redelivered: number;
   acked: number;
   deadLettered: number;
-  perQueue: Record<string, { ready: number; leased: number; delayed: number; dead: number; consumers: number }>;
+  perQueue: Record<string, QueueStats>;
+}
+
+/**
+ * One queue in `BrokerStats`: what it holds now, and what it did since the broker opened
+ * (counters, never reset; a rate is the difference of two snapshots).
+ */
+export interface QueueStats {
+  ready: number;
+  leased: number;
+  delayed: number;
+  /** Dead letters kept in the queue's own list. */
+  dead: number;
+  consumers: number;
+  /** Messages added to it: published, dead letters routed to it, replayed ones. */
+  published: number;
+  /** Deliveries begun (leases), redeliveries included. */
+  delivered: number;
+  /** Deliveries of a message delivered before. */
+  redelivered: number;
+  acked: number;
+  /** Messages that died in it (whether kept or routed on). */
+  deadLettered: number;
+}
+
+/** A message as `restoreMessage` takes it (a backup's message record). */
+export interface RestoredMessage {
+  readonly routingKey: string;
+  readonly body: Buffer;
+  readonly deliveries: number;
+  /** Not delivered before (ms since the epoch); 0 = at once. */
+  readonly readyAt: number;
+  /** Dead-lettered as expired at this time (ms since the epoch); 0 = never. */
+  readonly expiresAt: number;
+  /** '' = none. */
+  readonly dedupId: string;
+}
+
+/** A dead letter as `restoreDead` takes it (a backup's dead record). */
+export interface RestoredDead {
+  readonly routingKey: string;
+  readonly body: Buffer;
+  /** One of DeadReason. */
+  readonly reason: string;
+  /** The queue it died in. */
+  readonly source: string;
+  /** Its deliveries there. */
+  readonly deliveries: number;
 }
 
 /** A message on its way into a queue, with when it is due (0: at once). */
@@ -397,9 +454,118 @@ export class Broker {
         delayed: queue.delayedCount,
         dead: queue.dead.length,
         consumers: queue.takers.filter((taker) => taker instanceof Consumer).length,
+        published: queue.published,
+        delivered: queue.delivered,
+        redelivered: queue.redelivered,
+        acked: queue.acked,
+        deadLettered: queue.deadLettered,
       };
     }
     return { routers: this.#routers.size, queues: this.#queues.size, ...totals, perQueue };
+  }
+
+  // ---- backup and restore ----
+
+  /**
+   * A point-in-time view of the definitions, and of the messages and kept dead letters of the
+   * hdd queues, for a backup (see BrokerSnapshot): taken from the store in this synchronous call,
+   * so it holds every change already answered (an answer waits for its write) and none made after.
+   * Messages of memory queues are not in it; without a data directory, neither are messages.
+   */
+  snapshot(): BrokerSnapshot {
+    this.#open();
+    if (this.#store !== undefined) return this.#store.snapshot(this.#clock);
+    const definitions: SnapshotItem[] = [];
+    for (const router of this.#routers.values())
+      definitions.push({ kind: 'router', name: router.name, routerKind: router.kind });
+    for (const queue of this.#queues.values()) {
+      definitions.push({ kind: 'queue', name: queue.name, type: queue.type, settings: queue.settings });
+    }
+    for (const router of this.#routers.values()) {
+      for (const { queue, bindingKey } of router.bindings()) {
+        definitions.push({ kind: 'binding', queue, router: router.name, bindingKey });
+      }
+    }
+    return new BrokerSnapshot({ definitions, clock: this.#clock });
+  }
+
+  /**
+   * Puts a message from a backup into a queue, as it was: its deliveries, due time and expiry
+   * (absolute), and de-duplication id (remembered from now, as after a restart). It gets a new id.
+   * MAXLENGTH and OVERFLOW do not apply: the backup held a state the queue had. False, adding
+   * nothing, when its expiry has passed. An hdd queue's promise resolves once it is stored.
+   */
+  restoreMessage(queueName: string, restored: RestoredMessage): boolean | Promise<boolean> {
+    this.#open();
+    const queue = this.#queue(queueName);
+    const { routingKey, body, dedupId } = restored;
+    checkRoutingKey('routing key', routingKey);
+    const deliveries = checkCount('deliveries', restored.deliveries, 0, 2 ** 32 - 1);
+    const readyAt = checkCount('readyAt', restored.readyAt, 0, Number.MAX_SAFE_INTEGER);
+    const expiresAt = checkCount('expiresAt', restored.expiresAt, 0, Number.MAX_SAFE_INTEGER);
+    if (typeof dedupId !== 'string' || Buffer.byteLength(dedupId) > 256) {
+      throw new BrokerError('ARGUMENT_INVALID', 'a message ID is text of at most 256 bytes');
+    }
+    const now = this.#clock();
+    if (expiresAt !== 0 && expiresAt <= now) return false;
+    const message = new Message(queue.nextSeq++, routingKey, undefined, deliveries, expiresAt, undefined);
+    if (dedupId !== '') queue.seen(dedupId, now);
+    const add = () => {
+      if (queue.deleted) return true;
+      queue.add(message, readyAt, this.#clock());
+      this.#armAt(readyAt);
+      this.#armAt(expiresAt);
+      this.#wake(queue);
+      return true;
+    };
+    if (queue.type !== QueueType.hdd) {
+      message.payload = toPayload(body);
+      return add();
+    }
+    const store = this.#store as BrokerStore;
+    store.putMessage(MESSAGE, queue.id, message, body, { readyAt, dedupId: dedupId === '' ? undefined : dedupId });
+    if (this.#cacheHas(body.length)) message.payload = toPayload(body);
+    queue.pending++;
+    return store.commit().then(
+      () => {
+        queue.pending--;
+        return add();
+      },
+      (err: unknown) => {
+        queue.pending--;
+        this.#uncache(queue, message);
+        throw err;
+      },
+    );
+  }
+
+  /** Puts a dead letter from a backup into a queue's own dead-letter list (a new id). */
+  restoreDead(queueName: string, restored: RestoredDead): true | Promise<true> {
+    this.#open();
+    const queue = this.#queue(queueName);
+    const { routingKey, body, reason, source } = restored;
+    checkRoutingKey('routing key', routingKey);
+    const deliveries = checkCount('deliveries', restored.deliveries, 0, 2 ** 32 - 1);
+    if (!DEAD_REASONS.includes(reason as DeadReason)) {
+      throw new BrokerError(
+        'ARGUMENT_INVALID',
+        `a dead letter's reason is one of ${DEAD_REASONS.join(', ')}, got '${String(reason).slice(0, 32)}'`,
+      );
+    }
+    checkName('queue', source);
+    const death = { reason: reason as DeadReason, queue: source, deliveries };
+    const dead = new Message(queue.nextDeadSeq++, routingKey, undefined, deliveries, 0, death);
+    if (queue.type !== QueueType.hdd) {
+      dead.payload = toPayload(body);
+      queue.dead.push(dead);
+      return true;
+    }
+    const store = this.#store as BrokerStore;
+    store.putMessage(DEAD, queue.id, dead, body);
+    return store.commit().then(() => {
+      if (!queue.deleted) queue.dead.push(dead);
+      return true as const;
+    });
   }
 
   // ---- publishing ----

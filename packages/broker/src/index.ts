@@ -6,6 +6,9 @@ export {
   type PublishOptions,
   type QueueInfo,
   type QueueOptions,
+  type QueueStats,
+  type RestoredDead,
+  type RestoredMessage,
   type RouterInfo,
 } from './broker.js';
 export { BrokerError, BrokerErrorCode } from './errors.js';
@@ -15,3 +18,12 @@ export { type BrokerOptions, defaults, MAX_FETCH, MAX_MS, MAX_PREFETCH, queueDef
 export { Overflow, type QueueSettings, QueueType } from './queue.js';
 export { RouterKind } from './router.js';
 export { BrokerSession, type CancelTarget, type PushTarget } from './session.js';
+export {
+  type BindingItem,
+  BrokerSnapshot,
+  type DeadItem,
+  type MessageItem,
+  type QueueItem,
+  type RouterItem,
+  type SnapshotItem,
+} from './snapshot.js';

@@ -4,6 +4,7 @@ import { GroupCommit, type Op } from './group-commit.js';
 import { DEAD_REASONS, type DeadReason, type Death, Message, type Payload, toPayload } from './message.js';
 import type { QueueSettings, QueueType } from './queue.js';
 import type { RouterKind } from './router.js';
+import { BrokerSnapshot } from './snapshot.js';
 
 // The broker's LevelDB, `<dataDir>/broker/`. Every key starts with a byte naming its kind:
 //   0x00 'f'                                 → {"format":1}
@@ -18,11 +19,11 @@ import type { RouterKind } from './router.js';
 // keeps message ids from being used again after a restart (a stale ACK then settles nothing).
 
 const META = Buffer.from([0x00, 0x66]);
-const ROUTER = 0x01;
-const QUEUE = 0x02;
-const BINDING = 0x03;
+export const ROUTER = 0x01;
+export const QUEUE = 0x02;
+export const BINDING = 0x03;
 export const MESSAGE = 0x10;
-const DELIVERIES = 0x11;
+export const DELIVERIES = 0x11;
 export const DEAD = 0x12;
 const SEQ_MARK = 0x13;
 const FORMAT = 1;
@@ -285,6 +286,14 @@ export class BrokerStore {
       if (withPayload(value.length - payloadAt)) message.payload = toPayload(value.subarray(payloadAt));
       each(decoded);
     }
+  }
+
+  /**
+   * A point-in-time view of the store (see BrokerSnapshot): both LevelDBs' snapshots are taken
+   * in this synchronous call. Every change whose commit resolved is in it.
+   */
+  snapshot(clock: () => number): BrokerSnapshot {
+    return new BrokerSnapshot({ db: this.#db, countsDb: this.#countsDb, clock });
   }
 
   /** Above every message seq the queue has handed out (0 when it never stored one). */

@@ -599,8 +599,14 @@ for (const { type, supports } of queueTypes) {
     const stats = broker.stats();
     t.match(stats, { routers: 1, queues: 2, published: 2, delivered: 3, redelivered: 1, acked: 1, deadLettered: 1 });
     t.same(stats.perQueue, {
-      q: { ready: 0, leased: 0, delayed: 0, dead: 0, consumers: 0 },
-      q2: { ready: 0, leased: 0, delayed: 0, dead: 1, consumers: 0 },
+      q: {
+        ...{ ready: 0, leased: 0, delayed: 0, dead: 0, consumers: 0 },
+        ...{ published: 1, delivered: 2, redelivered: 1, acked: 1, deadLettered: 0 },
+      },
+      q2: {
+        ...{ ready: 0, leased: 0, delayed: 0, dead: 1, consumers: 0 },
+        ...{ published: 1, delivered: 1, redelivered: 0, acked: 0, deadLettered: 1 },
+      },
     });
   });
 

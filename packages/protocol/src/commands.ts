@@ -487,6 +487,77 @@ const aclSubcommands = {
   }),
 } as const;
 
+const BACKUP_SINCE = '0.5.0';
+const SNAPSHOT_ID = { name: 'id', kind: 'text' } as const;
+
+// Online backup (docs/protocol.md, "Backup"): a snapshot held by the connection, read in chunks
+// of records, and the records applied one at a time by a restore. TCP and UNIX socket only.
+const backupSubcommands = {
+  BEGIN: define('BACKUP BEGIN', {
+    args: [],
+    options: [{ token: 'MEMORY', summary: 'the memory keys too (their references are copied now)' }],
+    reply: 'bulk',
+    flags: { admin: true },
+    access: 'admin',
+    group: 'server',
+    rpc: null,
+    client: null,
+    summary:
+      'Takes a consistent snapshot of the hdd keys, broker definitions, hdd queue messages and dead letters (with MEMORY, the memory keys too), held by this connection; replies its id.',
+    example: [],
+    since: BACKUP_SINCE,
+  }),
+  NEXT: define('BACKUP NEXT', {
+    args: [SNAPSHOT_ID],
+    options: [
+      {
+        token: 'COUNT',
+        args: [{ name: 'count', kind: 'count' }],
+        summary: 'most records in the reply (default 1000, at most 100000)',
+      },
+    ],
+    reply: 'custom',
+    flags: { admin: true },
+    access: 'admin',
+    group: 'server',
+    rpc: null,
+    client: null,
+    summary:
+      'Replies the next records of a snapshot, each an array of bulk strings (its kind first), about 4 MiB at most; an empty array at the end, which releases the snapshot.',
+    example: ['0'],
+    since: BACKUP_SINCE,
+  }),
+  END: define('BACKUP END', {
+    args: [SNAPSHOT_ID],
+    reply: 'status',
+    flags: { admin: true },
+    access: 'admin',
+    group: 'server',
+    rpc: null,
+    client: null,
+    summary: 'Releases a snapshot before its end.',
+    example: ['0'],
+    since: BACKUP_SINCE,
+  }),
+  LOAD: define('BACKUP LOAD', {
+    args: [
+      { name: 'kind', kind: 'text' },
+      { name: 'field', kind: 'value' },
+    ],
+    repeat: 1,
+    reply: 'integer',
+    flags: { admin: true },
+    access: 'admin',
+    group: 'server',
+    rpc: null,
+    client: null,
+    summary:
+      'Applies one backup record (its fields as BACKUP NEXT gave them): 1 applied, 0 skipped because its expiry has passed.',
+    example: ['router', 'backup-example', 'direct'],
+    since: BACKUP_SINCE,
+  }),
+} as const;
+
 /** Every command, keyed by its upper-case name. */
 export const commands = {
   SET: define('SET', {
@@ -881,6 +952,19 @@ export const commands = {
     summary: "Replies server information in Redis's INFO text format (Redis clients read it when they connect).",
     example: [],
   }),
+  BACKUP: define('BACKUP', {
+    args: [],
+    subcommands: backupSubcommands,
+    reply: 'custom',
+    flags: { admin: true },
+    access: 'admin',
+    group: 'server',
+    rpc: null,
+    client: null,
+    summary: 'Online backup and restore: BACKUP BEGIN, NEXT, END, LOAD.',
+    example: ['BEGIN'],
+    since: BACKUP_SINCE,
+  }),
   CREATEROUTER: define('CREATEROUTER', {
     args: [
       { name: 'name', kind: 'router' },
@@ -1185,6 +1269,7 @@ export type CommandName = keyof typeof commands;
 export type ClientSubcommand = keyof typeof clientSubcommands;
 export type CommandSubcommand = keyof typeof commandSubcommands;
 export type AclSubcommand = keyof typeof aclSubcommands;
+export type BackupSubcommand = keyof typeof backupSubcommands;
 
 // Lookup without allocation: candidates by name length, compared byte by byte with ASCII case
 // folding (a Map would need a string, and an upper-cased copy for lower-case spellings).

@@ -35,6 +35,7 @@ t.test('the table describes each command once', async (t) => {
     ECHO: ['ECHO <message>', 1, 1, 'bulk'],
     AUTH: ['AUTH <username-or-password> [password]', 1, 2, 'status'],
     ACL: ['ACL <WHOAMI|USERS|LOAD> [arguments]', 1, Number.POSITIVE_INFINITY, 'custom'],
+    BACKUP: ['BACKUP <BEGIN|NEXT|END|LOAD> [arguments]', 1, Number.POSITIVE_INFINITY, 'custom'],
     QUIT: ['QUIT', 0, 0, 'status'],
     HELLO: ['HELLO [protover] [AUTH <username> <password>] [SETNAME <connection-name>]', 0, 6, 'map'],
     SELECT: ['SELECT <index>', 1, 1, 'status'],
@@ -97,7 +98,11 @@ t.test(
   'every command and subcommand is complete: a permission, docs, a decision on JSON-RPC and clients',
   async (t) => {
     const all = allCommands();
-    t.equal(all.length, Object.keys(commands).length + 6 + 3 + 3, 'with the subcommands of CLIENT, COMMAND and ACL');
+    t.equal(
+      all.length,
+      Object.keys(commands).length + 6 + 3 + 3 + 4,
+      'with the subcommands of CLIENT, COMMAND, ACL and BACKUP',
+    );
     const rpcMethods = new Set<string>();
     const clientMethods = new Set<string>();
     for (const spec of all) {

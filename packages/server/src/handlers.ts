@@ -4,6 +4,7 @@
 // answers synchronously, so memory commands make no promise.
 import {
   type AclSubcommand,
+  type BackupSubcommand,
   type ClientSubcommand,
   type CommandName,
   type CommandSpec,
@@ -15,6 +16,7 @@ import {
 import type { HddEngine, MemoryEngine } from '@hati/storage';
 import { countArg, cursorArg, engineArg, integerArg, isStorageType, nameArg, ttlArg } from './arguments.js';
 import { MAX_CREDENTIAL, reloadUsers } from './auth.js';
+import { backupHandlers } from './backup.js';
 import { brokerHandlers } from './broker-handlers.js';
 import { commandDocs, commandInfo } from './command-docs.js';
 import type { MapValue } from './dispatcher.js';
@@ -32,7 +34,8 @@ export type HandlerName =
   | CommandName
   | `CLIENT ${ClientSubcommand}`
   | `COMMAND ${CommandSubcommand}`
-  | `ACL ${AclSubcommand}`;
+  | `ACL ${AclSubcommand}`
+  | `BACKUP ${BackupSubcommand}`;
 
 const OK = 'OK';
 const isMemory = (engine: MemoryEngine | HddEngine): engine is MemoryEngine => engine.type === 'memory';
@@ -110,6 +113,7 @@ function storageName(engine: MemoryEngine | HddEngine): 'memory' | 'hdd' {
  */
 export const handlers: Record<HandlerName, Handler> = {
   ...brokerHandlers,
+  ...backupHandlers,
   GET(hub, _session, args) {
     const engine = engineArg(hub.storage, args[1] as Buffer);
     return isMemory(engine) ? engine.getStored(args[2] as Buffer) : engine.getBuffer(args[2] as Buffer);

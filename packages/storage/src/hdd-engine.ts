@@ -29,8 +29,25 @@ import {
   swapReshard,
   writeShardCount,
 } from './hdd-layout.js';
-import { HddShard, ReadKind, type ShardFaults, type ShardHooks, type UpdateOutcome, WriteKind } from './hdd-shard.js';
-import { checkArray, checkCondition, checkDelta, checkEntry, checkTtl, scanOptionsOf } from './input.js';
+import {
+  HddShard,
+  type IoObserver,
+  ReadKind,
+  type ShardFaults,
+  type ShardHooks,
+  type UpdateOutcome,
+  WriteKind,
+} from './hdd-shard.js';
+import { HddSnapshot } from './hdd-snapshot.js';
+import {
+  checkArray,
+  checkCondition,
+  checkDelta,
+  checkEntry,
+  checkExpiresAt,
+  checkTtl,
+  scanOptionsOf,
+} from './input.js';
 import { addInteger, notIntegerError, parseInteger } from './integer.js';
 import {
   type Clock,
@@ -174,6 +191,14 @@ export class HddEngine implements KeyValueStore {
   /** #onExpired, taking data keys and guarded, for the shards (undefined while there is none). */
   #expiredHook: ((dataKey: Buffer) => void) | undefined;
   readonly #scans: CursorTable<HddScan>;
+  /**
+   * Told about every LevelDB write batch of a shard (`'write'`, `ops` = the records written in it,
+   * `ms` = how long the write took) and every fsync (`'fsync'`, `ops` 0), synchronously once it has
+   * finished, for metrics. With durability `always` each batch is written synced, so its `'write'`
+   * time includes the fsync and there is no separate `'fsync'` event; with `everysec` the fsyncs
+   * are the timer's and close's. Undefined (the default) costs nothing; errors it throws are ignored.
+   */
+  ioObserver: IoObserver | undefined;
 
   private constructor(settings: Settings, lock: Db, shards: HddShard[], dirs: DirIdentity[]) {
     this.#settings = settings;
@@ -220,6 +245,7 @@ export class HddEngine implements KeyValueStore {
         faults: settings.faults,
         // Keys found expired while opening are removed before anyone could set a hook.
         onExpired: () => (engine === undefined ? undefined : engine.#expiredHook),
+        observer: () => engine?.ioObserver,
       };
       for (let i = 0; i < settings.shards; i++) {
         const what = `shard ${i} of ${settings.dataDir}`;
@@ -248,6 +274,14 @@ export class HddEngine implements KeyValueStore {
       await Promise.allSettled([...shards.map((shard) => shard.db.close()), lock.close()]);
       throw err;
     }
+  }
+
+  /**
+   * The shard count the store in `dataDir` was written with, or undefined when there is none yet:
+   * what a tool opening a stopped server's data must pass to avoid rebuilding it into another.
+   */
+  static async storedShards(dataDir: string): Promise<number | undefined> {
+    return readShardCount(join(dataDir, 'db'));
   }
 
   /**
@@ -375,6 +409,51 @@ export class HddEngine implements KeyValueStore {
         return { record: recordOf(live === undefined ? 0 : recordExpiry(live), String(sum)), result: BigInt(sum) };
       });
     });
+  }
+
+  /**
+   * Stores `value` under `key` expiring at the absolute time `expiresAt` (ms since the epoch; 0 =
+   * never), as a restore from a backup does. False, storing nothing, when that time has passed.
+   */
+  restore(key: Bytes, value: Bytes, expiresAt: number): Promise<boolean> {
+    return attempt(async () => {
+      this.#assertOpen();
+      const dataKey = dataKeyOf(key);
+      const at = checkExpiresAt(expiresAt);
+      const record = recordOf(at, value);
+      if (isExpired(at, this.#settings.clock())) return false;
+      this.#assertWritable();
+      await this.#shard(dataKey).write(WriteKind.set, dataKey, record, at);
+      return true;
+    });
+  }
+
+  /**
+   * A consistent point-in-time view of every key, for a backup: one LevelDB snapshot per shard,
+   * all taken now, in this synchronous call. Every write acknowledged before the call is in it
+   * (a write is acknowledged only once its batch is in LevelDB) and nothing written after; a
+   * batch being written meanwhile is in it whole or not at all. Read it with `read()` in bounded
+   * steps; close it when done (reading to the end closes it; closing the engine does too).
+   */
+  snapshot(): HddSnapshot {
+    this.#assertOpen();
+    this.#assertPresent();
+    for (const shard of this.#shardList) {
+      if (shard.db.status !== 'open') {
+        throw new StorageError(
+          'STORAGE_IO',
+          `shard ${shard.index} of ${this.dataDir} cannot be read: it was closed to recover from a failed write and could not be opened again yet`,
+        );
+      }
+    }
+    return new HddSnapshot(
+      this.#shardList.map((shard) => ({
+        db: shard.db,
+        snapshot: shard.db.snapshot(),
+        what: `shard ${shard.index} of ${this.dataDir}`,
+      })),
+      this.#settings.clock,
+    );
   }
 
   /** Each key's value, read as `getBuffer` reads it (all in the same turn, so one read per shard). */

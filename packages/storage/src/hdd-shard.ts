@@ -54,6 +54,25 @@ export interface ShardHooks {
    * key once the removal is written; undefined when nobody listens (then nothing is collected).
    */
   onExpired(): ((dataKey: Buffer) => void) | undefined;
+  /** Whom to tell how long each batch write and fsync took (see `HddEngine#ioObserver`); undefined: nobody. */
+  observer(): IoObserver | undefined;
+}
+
+/**
+ * Told about each LevelDB write batch (`ops`: the records written in it) and each fsync (`ops` 0),
+ * with how long it took in ms. Called synchronously once the write has finished; errors it throws
+ * are ignored.
+ */
+export type IoObserver = (event: 'write' | 'fsync', ms: number, ops: number) => void;
+
+/** Tells `observer` about one I/O that started at `began` (performance.now()), shielding the caller from its throws. */
+function observe(observer: IoObserver | undefined, event: 'write' | 'fsync', began: number, ops: number): void {
+  if (observer === undefined) return;
+  try {
+    observer(event, performance.now() - began, ops);
+  } catch {
+    // Ignored: metrics must never fail a write that succeeded.
+  }
 }
 
 /** Test seam: a throw from these fails the LevelDB call as a failing disk would. */
@@ -425,11 +444,15 @@ export class HddShard {
         }
       }
       batch.put(COUNT_KEY, encodeNumber(this.count - expired.length));
+      const observer = this.#hooks.observer();
+      const ops = batch.length;
+      const began = observer === undefined ? 0 : performance.now();
       try {
         await this.#write('sweep', () => batch.write({ sync: this.#sync }));
       } finally {
         await batch.close();
       }
+      observe(observer, 'write', began, ops);
       this.count -= expired.length;
       this.unsynced = true;
       if (onExpired !== undefined) for (const dataKey of expired) onExpired(dataKey);
@@ -454,7 +477,10 @@ export class HddShard {
 
   /** Makes every earlier write durable. */
   async fsync(): Promise<void> {
+    const observer = this.#hooks.observer();
+    const began = observer === undefined ? 0 : performance.now();
     await this.#write('fsync', () => this.db.put(SYNC_KEY, EMPTY, { sync: true }));
+    observe(observer, 'fsync', began, 0);
   }
 
   async #firstExpiry(): Promise<number> {
@@ -587,7 +613,11 @@ export class HddShard {
       if (batch.length > 0) {
         const written = batch;
         batch.put(COUNT_KEY, encodeNumber(this.count + delta));
+        const observer = this.#hooks.observer();
+        const ops = batch.length;
+        const began = observer === undefined ? 0 : performance.now();
         await this.#write('write', () => written.write({ sync: this.#sync }));
+        observe(observer, 'write', began, ops);
         this.count += delta;
         this.nextExpiry = nextExpiry;
         this.unsynced = true;

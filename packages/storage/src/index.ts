@@ -4,7 +4,10 @@ export { HddEngine } from './hdd-engine.js';
 // The LevelDB helpers other Hati packages build on (@hati/broker keeps its queues with them), so
 // that opening, locking and error codes of a LevelDB are written once.
 export { type Db, type DbOptions, dirIdentity, ensureDir, identityChange, newDb, openDb } from './hdd-layout.js';
+export type { IoObserver } from './hdd-shard.js';
+export { HddSnapshot } from './hdd-snapshot.js';
 export { MemoryEngine } from './memory-engine.js';
+export { MemorySnapshot } from './memory-snapshot.js';
 export {
   type Clock,
   checkDurability,

@@ -99,6 +99,17 @@ export function checkTtl(ttl: unknown): number {
   return ttl;
 }
 
+/** An absolute expiry (`restore`): ms since the epoch, 0 for none. */
+export function checkExpiresAt(expiresAt: unknown): number {
+  if (typeof expiresAt !== 'number' || !Number.isSafeInteger(expiresAt) || expiresAt < 0) {
+    throw new StorageError(
+      'TTL_INVALID',
+      `an expiry time must be a non-negative integer number of ms since the epoch (0: none), got ${String(expiresAt)}`,
+    );
+  }
+  return expiresAt;
+}
+
 /** A `setIf` condition. */
 export function checkCondition(condition: unknown): SetCondition {
   if (condition !== 'absent' && condition !== 'present') {

@@ -8,6 +8,7 @@ import {
   checkCondition,
   checkDelta,
   checkEntry,
+  checkExpiresAt,
   checkTtl,
   keyString,
   keyStringBytes,
@@ -15,6 +16,7 @@ import {
   scanOptionsOf,
 } from './input.js';
 import { addInteger, notIntegerError, parseInteger } from './integer.js';
+import { type MemoryRefs, MemorySnapshot } from './memory-snapshot.js';
 import {
   type Clock,
   checkExpiredHook,
@@ -140,6 +142,51 @@ export class MemoryEngine implements KeyValueStore {
     // The expiry, if any, stays as it is.
     shard.values.set(k, String(sum));
     return BigInt(sum);
+  }
+
+  /**
+   * Stores `value` under `key` expiring at the absolute time `expiresAt` (ms since the epoch; 0 =
+   * never), as a restore from a backup does. False, storing nothing, when that time has passed.
+   */
+  restore(key: Bytes, value: Bytes, expiresAt: number): boolean {
+    this.#assertOpen();
+    const k = keyString(key);
+    const v = memoryValue(value);
+    const at = checkExpiresAt(expiresAt);
+    if (isExpired(at, this.#clock())) return false;
+    const shard = this.#shard(k);
+    // A key replaced after its ttl ran out is a key that expired: tell the hook first.
+    if (this.#onExpired !== undefined && shard.expiries.size !== 0) this.#dropIfExpired(shard, k);
+    shard.values.set(k, v);
+    if (at === 0) {
+      if (shard.expiries.size !== 0) shard.expiries.delete(k);
+    } else {
+      shard.expiries.set(k, at);
+      shard.heap.push(at, k);
+    }
+    return true;
+  }
+
+  /**
+   * A point-in-time view of every live key, for a backup: copies the references of the entries
+   * (values are never changed in place, only replaced, so a reference keeps the value of now),
+   * synchronously, in one pass. Read it with `read()` in bounded steps.
+   */
+  snapshot(): MemorySnapshot {
+    this.#assertOpen();
+    const now = this.#clock();
+    const refs: MemoryRefs = { keys: [], values: [], expiries: [] };
+    for (const shard of this.#shardList) {
+      const expiries = shard.expiries;
+      for (const [k, value] of shard.values) {
+        const expiresAt = expiries.size === 0 ? 0 : (expiries.get(k) ?? 0);
+        if (isExpired(expiresAt, now)) continue;
+        refs.keys.push(k);
+        refs.values.push(value);
+        refs.expiries.push(expiresAt);
+      }
+    }
+    return new MemorySnapshot(refs, this.#clock);
   }
 
   getMany(keys: readonly Bytes[]): Array<Buffer | undefined> {

@@ -187,6 +187,39 @@ t.test('a directory opened twice is locked', async (t) => {
   t.equal(await store.get('k'), 'v', 'the first store still works');
 });
 
+t.test('ioObserver hears of each write batch with its records, and of each fsync', async (t) => {
+  const dataDir = freshDir();
+  const store = await HddEngine.open({ dataDir, shards: 1, durability: 'everysec' });
+  const events: Array<[string, number]> = [];
+  const times: number[] = [];
+  store.ioObserver = (event, ms, ops) => {
+    events.push([event, ops]);
+    times.push(ms);
+  };
+  // Issued in one turn: one batch of three data records, one expiry index entry and the count.
+  await Promise.all([store.set('a', '1'), store.set('b', '2'), store.set('c', '3', 60_000)]);
+  t.same(events, [['write', 5]], 'one batch, five records');
+  await store.delete('a');
+  t.same(events[1], ['write', 2], 'a delete: the record and the count');
+
+  store.ioObserver = () => {
+    throw new Error('a broken metrics hook');
+  };
+  await store.set('d', '4');
+  t.equal(await store.get('d'), '4', 'an observer that throws fails no write');
+
+  store.ioObserver = (event, ms, ops) => {
+    events.push([event, ops]);
+    times.push(ms);
+  };
+  await store.close();
+  t.same(events.slice(2), [['fsync', 0]], 'closing an everysec store fsyncs once');
+  t.ok(
+    times.every((ms) => Number.isFinite(ms) && ms >= 0),
+    'durations are milliseconds',
+  );
+});
+
 t.test('unusable data directories fail with clear codes', async (t) => {
   const file = join(root, 'a-file');
   await writeFile(file, 'not a directory');
