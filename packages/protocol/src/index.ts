@@ -18,6 +18,7 @@ export {
   type ArgKind,
   type ArgSpec,
   allCommands,
+  type BackupSubcommand,
   type ClientSubcommand,
   type CommandAccess,
   type CommandFlags,
@@ -50,4 +51,11 @@ export { defaultLimits, type ParserLimits } from './options.js';
 export { type Reply, ReplyError, ReplyMap, ReplyParser, type ReplyParserOptions, ReplyPush } from './reply-parser.js';
 export { encodeCommand, encodeReply, ReplyWriter } from './reply-writer.js';
 export { RequestParser } from './request-parser.js';
-export type { ClientInfo, ConnectionCounts, ListenerName, StatsSnapshot } from './stats.js';
+export type {
+  ClientInfo,
+  ConnectionCounts,
+  LatencyHistogram,
+  ListenerName,
+  QueueStats,
+  StatsSnapshot,
+} from './stats.js';

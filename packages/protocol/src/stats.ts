@@ -1,5 +1,9 @@
-/** The listeners a node counts connections for. */
-export type ListenerName = 'tcp' | 'unix' | 'rpc';
+/**
+ * The listeners a node counts connections for. `metrics` is the listener of `--metrics-port`
+ * (`GET /metrics`, `/healthz`, `/readyz`): its connections count against the client limit, but
+ * they run no commands, so they never appear among the clients.
+ */
+export type ListenerName = 'tcp' | 'unix' | 'rpc' | 'metrics';
 
 export interface ConnectionCounts {
   /** Open now. */
@@ -28,6 +32,8 @@ export interface StatsSnapshot {
     processed: number;
     /** JSON-RPC calls answered (each call of a batch counts). */
     rpcCalls: number;
+    /** How long the commands of `processed` took, as a histogram since start (see LatencyHistogram). */
+    latencyUs: LatencyHistogram;
   };
   memory: { rss: number; heapUsed: number; heapTotal: number; external: number };
   /** One entry per client connection (TCP, UNIX socket, and JSON-RPC's HTTP connections). */
@@ -50,8 +56,35 @@ export interface StatsSnapshot {
     redelivered: number;
     acked: number;
     deadLettered: number;
-    perQueue: Record<string, { ready: number; leased: number; delayed: number; dead: number; consumers: number }>;
+    perQueue: Record<string, QueueStats>;
   };
+}
+
+/**
+ * Time in microseconds, bucketed: `counts[i]` holds the commands that took at most `bounds[i]`
+ * and more than `bounds[i - 1]`; the last count (`counts.length === bounds.length + 1`) those
+ * over the last bound. Counts only grow, so the difference of two snapshots is the histogram of
+ * the commands in between, from which live percentiles are read.
+ */
+export interface LatencyHistogram {
+  bounds: number[];
+  counts: number[];
+}
+
+/** A queue's counts now (`ready` ... `consumers`) and its totals since start (`published` ...). */
+export interface QueueStats {
+  ready: number;
+  leased: number;
+  delayed: number;
+  dead: number;
+  consumers: number;
+  /** Messages routed into it. */
+  published: number;
+  /** Deliveries (leases begun), redeliveries among them, acknowledgements, dead letters. */
+  delivered: number;
+  redelivered: number;
+  acked: number;
+  deadLettered: number;
 }
 
 /** One client connection, as `STATS` and `CLIENT LIST` show it. */

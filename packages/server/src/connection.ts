@@ -179,6 +179,8 @@ export class Connection implements SessionTransport {
   }
 
   #afterParse(error: ProtocolError | undefined): void {
+    // The commands of this chunk have run: the last one's time ends here (see Dispatcher.execute).
+    this.#dispatcher.settle();
     if (error === undefined) this.#chargeInput();
     else this.#fail(error);
     this.#flush();

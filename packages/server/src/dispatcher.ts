@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { Delivery } from '@hati/broker';
 import {
   allCommands,
@@ -15,6 +16,7 @@ import { writeDelivery } from './broker-handlers.js';
 import { describeError, ServerError } from './errors.js';
 import { type Handler, type HandlerName, handlers } from './handlers.js';
 import type { Hub } from './hub.js';
+import type { CommandCounters } from './metrics.js';
 import type { Session, WriteFrame } from './session.js';
 
 /** Writes a reply that had to wait for the disk. */
@@ -141,6 +143,12 @@ function isPromise(value: unknown): value is Promise<unknown> {
   return value instanceof Promise;
 }
 
+/** A command's handler, and its row in the command counters. */
+interface Entry {
+  readonly handler: Handler;
+  readonly row: number;
+}
+
 /**
  * Runs a command for every front end (TCP, UNIX socket, JSON-RPC): finds it in the table,
  * checks its arity, applies the checks that hold for every command (shutting down, pub/sub
@@ -149,50 +157,97 @@ function isPromise(value: unknown): value is Promise<unknown> {
  */
 export class Dispatcher {
   readonly #hub: Hub;
-  readonly #handlers = new Map<CommandSpec, Handler>();
-  readonly #errorReply: (err: unknown) => WriteReply;
+  readonly #entries = new Map<CommandSpec, Entry>();
+  readonly #counters: CommandCounters;
+  /** The command answered at once whose time runs until the next command or `settle()`; -1: none. */
+  #timedRow = -1;
+  #timedSince = 0;
 
   constructor(hub: Hub) {
     this.#hub = hub;
+    this.#counters = hub.stats.commands;
     for (const spec of allCommands()) {
       const handler = handlers[spec.name as HandlerName];
       if (handler === undefined) throw new Error(`no handler for ${spec.name}`);
-      this.#handlers.set(spec, handler);
+      this.#entries.set(spec, { handler, row: this.#counters.rowOf(spec) });
     }
-    this.#errorReply = (err) => {
-      const { code, message } = describeError(err, hub.logger);
-      return (out) => out.error(code, message);
-    };
   }
 
   /**
    * TCP and UNIX socket: runs one command (`args[0]` is its name). Writes the reply to `out` and
    * returns undefined, or returns a promise of the function that writes it. Never throws: every
-   * failure becomes an error reply.
+   * failure becomes an error reply. Counts the command, its result and its latency in the
+   * command counters.
+   *
+   * One clock read per command: a command answered at once ends when the next one starts (the
+   * commands of one input chunk run back to back), or when the connection calls `settle()` at
+   * the end of the chunk. A clock read costs 40-75 ns, a memory SET about 3 µs end to end:
+   * reading it on both sides of each command cost 2-3 times what one read does. A command that
+   * waits for the disk is timed until the disk answered.
    */
   execute(session: Session, args: Buffer[], out: ReplyWriter): PendingReply | undefined {
     this.#hub.stats.commandsProcessed++;
+    const counters = this.#counters;
+    const start = performance.now();
+    if (this.#timedRow !== -1) counters.time(this.#timedRow, start - this.#timedSince);
+    // Until the command is known, a failure counts as the name's (arity) or as `unknown`.
+    let row = -1;
     try {
       const spec = this.#resolve(args);
-      const value = this.#run(spec, session, args);
+      const entry = this.#entries.get(spec) as Entry;
+      row = entry.row;
+      const value = this.#run(spec, entry.handler, session, args);
       if (isPromise(value)) {
+        this.#timedRow = -1;
         const kind = spec.reply;
-        return value.then((result) => (writer: ReplyWriter) => writeReply(kind, result, writer), this.#errorReply);
+        const pendingRow = row;
+        return value.then(
+          (result) => {
+            counters.time(pendingRow, performance.now() - start);
+            return (writer: ReplyWriter) => writeReply(kind, result, writer);
+          },
+          (err: unknown) => {
+            const { code, message } = describeError(err, this.#hub.logger);
+            counters.time(pendingRow, performance.now() - start);
+            counters.failed(pendingRow, code);
+            return (writer: ReplyWriter) => writer.error(code, message);
+          },
+        );
       }
       writeReply(spec.reply, value, out);
       if (spec.flags.closes === true) session.end();
     } catch (err) {
       const { code, message } = describeError(err, this.#hub.logger);
+      if (row === -1) row = this.#rowOfName(args[0]);
+      counters.failed(row, code);
       out.error(code, message);
     }
+    this.#timedRow = row;
+    this.#timedSince = start;
     return undefined;
+  }
+
+  /**
+   * Ends the timing of the last command answered at once. The TCP/UNIX connection calls it after
+   * running the commands of an input chunk, before anything else can run.
+   */
+  settle(): void {
+    if (this.#timedRow === -1) return;
+    this.#counters.time(this.#timedRow, performance.now() - this.#timedSince);
+    this.#timedRow = -1;
+  }
+
+  /** The row of a command name that failed before it was resolved (unknown, or a wrong arity). */
+  #rowOfName(name: Buffer | undefined): number {
+    const spec = name === undefined ? undefined : lookupCommand(name);
+    return spec === undefined ? this.#counters.unknown : (this.#entries.get(spec) as Entry).row;
   }
 
   /** JSON-RPC: runs a command already resolved from its method; its value, or a promise of it. Throws on failure. */
   call(spec: CommandSpec, session: Session, args: Buffer[]): unknown {
     const arityError = checkArity(spec, args.length - (spec.name.includes(' ') ? 2 : 1));
     if (arityError !== undefined) throw arityError;
-    return this.#run(spec, session, args);
+    return this.#run(spec, (this.#entries.get(spec) as Entry).handler, session, args);
   }
 
   /** The spec a request names (a subcommand's, for CLIENT SETNAME), with its arity checked. */
@@ -210,7 +265,7 @@ export class Dispatcher {
   }
 
   /** The checks in front of every command, then its handler. */
-  #run(spec: CommandSpec, session: Session, args: Buffer[]): unknown {
+  #run(spec: CommandSpec, handler: Handler, session: Session, args: Buffer[]): unknown {
     if (this.#hub.closing) throw new ServerError('SHUTTING_DOWN', 'the server is shutting down');
     if (session.subscriptions !== 0 && session.protocol === 2 && spec.flags.pubsub !== true) {
       throw new ServerError(
@@ -230,6 +285,6 @@ export class Dispatcher {
       checkAccess(user, spec, args);
     }
     session.lastCommand = spec.name;
-    return (this.#handlers.get(spec) as Handler)(this.#hub, session, args);
+    return handler(this.#hub, session, args);
   }
 }

@@ -1,4 +1,4 @@
-import { isWireCode, ServerErrorCode, type WireErrorCode } from '@hati/protocol';
+import { isWireCode, type ListenerName, ServerErrorCode, type WireErrorCode } from '@hati/protocol';
 import type { Logger } from './logger.js';
 
 // The codes are defined once, in @hati/protocol, with every other code that reaches the wire.
@@ -17,9 +17,9 @@ export class ServerError extends Error {
 
 /** LISTEN_FAILED, saying which listener failed; `cause` holds Node's error (its `code`: EADDRINUSE...). */
 export class ListenError extends ServerError {
-  readonly listener: 'tcp' | 'unix' | 'rpc';
+  readonly listener: ListenerName;
 
-  constructor(listener: 'tcp' | 'unix' | 'rpc', message: string, options: { cause: unknown }) {
+  constructor(listener: ListenerName, message: string, options: { cause: unknown }) {
     super('LISTEN_FAILED', message, options);
     this.listener = listener;
   }

@@ -13,6 +13,7 @@ import { publishExpiries } from './handlers.js';
 import type { Hub } from './hub.js';
 import { InputBudget } from './input-budget.js';
 import { Logger } from './logger.js';
+import { Metrics } from './metrics.js';
 import { hostPort, isLoopbackHost, protectedModeDenies, protectedModeMessage } from './net-address.js';
 import { type ListenAddress, type ServerOptions, serverDefaults } from './options.js';
 import { PubSub } from './pubsub.js';
@@ -36,6 +37,8 @@ export interface ServerAddresses {
   tcp?: ListenerAddress;
   unix?: string;
   rpc?: ListenerAddress;
+  /** The metrics listener (`ServerOptions.metrics`): plain HTTP. */
+  metrics?: ListenAddress;
 }
 
 function addressOf(server: NetServer | HttpServer): ListenAddress {
@@ -103,6 +106,9 @@ export class HatiServer {
   #unix: NetServer | undefined;
   #unixPath: string | undefined;
   #http: HttpServer | undefined;
+  #metricsHttp: HttpServer | undefined;
+  /** Made on the first scrape: until then nobody pays for prom-client's default metrics. */
+  #metrics: Metrics | undefined;
   /** The TLS of the tcp and json-rpc listeners, when either speaks it. */
   #tls: ServerTls | undefined;
   #tcpTls = false;
@@ -136,6 +142,9 @@ export class HatiServer {
       closing: false,
     };
     publishExpiries(this.#hub);
+    // Called once per LevelDB write batch and fsync: the cost is per batch, not per key.
+    this.stats.hddIo.syncedWrites = storage.hdd.durability === 'always';
+    storage.hdd.ioObserver = this.stats.hddIo.observe;
     this.#dispatcher = new Dispatcher(this.#hub);
     this.#rpc = new RpcServer(this.#dispatcher, this.#hub, {
       maxBody: options.maxRpcBody ?? serverDefaults.maxRpcBody,
@@ -143,6 +152,8 @@ export class HatiServer {
       corsOrigins: options.rpcCorsOrigins ?? serverDefaults.rpcCorsOrigins,
       hosts: options.rpcHosts ?? serverDefaults.rpcHosts,
       protectedMode: this.#protectedMode,
+      console: options.console ?? serverDefaults.console,
+      metrics: () => this.metrics.text(),
     });
     this.#connectionOptions = {
       limits: options.limits ?? {},
@@ -209,11 +220,26 @@ export class HatiServer {
       ...(this.#tcp && { tcp: { ...addressOf(this.#tcp), ...(this.#tcpTls && { tls: true as const }) } }),
       ...(this.#unixPath !== undefined && { unix: this.#unixPath }),
       ...(this.#http && { rpc: { ...addressOf(this.#http), ...(this.#rpcTls && { tls: true as const }) } }),
+      ...(this.#metricsHttp && { metrics: addressOf(this.#metricsHttp) }),
     };
   }
 
   statsSnapshot(): Promise<StatsSnapshot> {
     return this.stats.snapshot(this.#hub);
+  }
+
+  /**
+   * The server's Prometheus metrics (`GET /metrics`): its own Registry, made on first use, with
+   * prom-client's default process metrics (docs/monitoring.md).
+   */
+  get metrics(): Metrics {
+    this.#metrics ??= new Metrics({
+      commands: this.stats.commands,
+      rpc: this.stats.rpc,
+      hddIo: this.stats.hddIo,
+      snapshot: () => this.statsSnapshot(),
+    });
+    return this.#metrics;
   }
 
   async #listen(options: ServerOptions): Promise<void> {
@@ -226,9 +252,16 @@ export class HatiServer {
     for (const [name, address] of [
       ['tcp', options.tcp],
       ['json-rpc', options.rpc],
+      ['metrics', options.metrics],
     ] as const) {
       if (address === undefined || isLoopbackHost(address.host) || this.#hub.auth.required) continue;
-      if (this.#protectedMode) {
+      if (name === 'metrics') {
+        this.logger.warn(
+          this.#protectedMode
+            ? `protected mode: the metrics listener is bound to ${address.host}, but no credentials are configured, so only clients on this machine may read /metrics (/healthz and /readyz answer everyone; --protected-mode no lets others in)`
+            : `protected mode is off and no credentials are configured: anyone who can reach ${address.host}:${address.port} (metrics) can read /metrics: key counts, queue names and rates`,
+        );
+      } else if (this.#protectedMode) {
         this.logger.warn(
           `protected mode: the ${name} listener is bound to ${address.host}, but no credentials are configured, so only clients on this machine may connect (--protected-mode no lets others in)`,
         );
@@ -273,6 +306,24 @@ export class HatiServer {
       });
       this.#http = http;
       await listen(http, 'rpc', `json-rpc ${host}:${port}`, [port, host]);
+    }
+    if (options.metrics !== undefined) {
+      const { host, port } = options.metrics;
+      const http = createHttpServer({ keepAliveTimeout: 65_000 }, this.#rpc.handleMetrics);
+      http.on('connection', (socket: Socket) => {
+        if (this.#clients() >= this.#maxClients) {
+          const body = errorBody(ServerErrorCode.MAX_CLIENTS, -32000, this.#maxClientsMessage());
+          this.#refuse(
+            socket,
+            `HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+          );
+          return;
+        }
+        this.stats.opened('metrics');
+        socket.once('close', () => this.stats.closed('metrics'));
+      });
+      this.#metricsHttp = http;
+      await listen(http, 'metrics', `metrics ${host}:${port}`, [port, host]);
     }
   }
 
@@ -332,9 +383,9 @@ export class HatiServer {
 
   /** Client connections open now, on every listener. */
   #clients(): number {
-    const { tcp, unix, rpc } = this.stats.connections;
+    const { tcp, unix, rpc, metrics } = this.stats.connections;
     // Connections still in their TLS handshake hold a descriptor too.
-    return tcp.current + unix.current + rpc.current + (this.#tls?.handshakes ?? 0);
+    return tcp.current + unix.current + rpc.current + metrics.current + (this.#tls?.handshakes ?? 0);
   }
 
   #maxClientsMessage(): string {
@@ -368,7 +419,7 @@ export class HatiServer {
 
   async #close(): Promise<void> {
     this.#hub.closing = true;
-    const closed = [this.#tcp, this.#unix, this.#http].map(
+    const closed = [this.#tcp, this.#unix, this.#http, this.#metricsHttp].map(
       (server) => new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve())),
     );
     this.#tls?.close();
@@ -376,9 +427,11 @@ export class HatiServer {
     const grace = setTimeout(() => {
       for (const connection of this.#connections) connection.socket.destroy();
       this.#http?.closeAllConnections();
+      this.#metricsHttp?.closeAllConnections();
     }, SHUTDOWN_GRACE_MS);
     grace.unref();
     this.#http?.closeIdleConnections();
+    this.#metricsHttp?.closeIdleConnections();
     await Promise.all(closed);
     clearTimeout(grace);
     if (this.#unixPath !== undefined) await unlink(this.#unixPath).catch(() => {});

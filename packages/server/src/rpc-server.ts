@@ -12,6 +12,7 @@ import {
   type JSONRPCResponse,
 } from 'json-rpc-2.0';
 import { Auth, type User } from './auth.js';
+import { consoleResponse } from './console.js';
 import type { Dispatcher, MapValue } from './dispatcher.js';
 import { describeError, ServerError, ServerErrorCode } from './errors.js';
 import type { Hub } from './hub.js';
@@ -259,6 +260,16 @@ export interface RpcServerOptions {
   hosts: readonly string[];
   /** Refuse clients from non-loopback addresses (no credentials are configured). */
   protectedMode: boolean;
+  /** Serve the web console at `GET /` and `GET /console/<asset>`. */
+  console: boolean;
+  /** The Prometheus text of `GET /metrics`. */
+  metrics: () => Promise<{ contentType: string; body: string }>;
+}
+
+/** The body of `/healthz` and `/readyz`: a status word, and why it is not ready. */
+export interface HealthBody {
+  status: 'ok' | 'ready' | 'unready' | 'shutting-down';
+  reasons?: string[];
 }
 
 /** Calls of a batch run per event-loop turn; between slices other clients are served. */
@@ -297,6 +308,29 @@ export function hostAllowed(header: string | undefined, hosts: ReadonlySet<strin
 function normalOrigin(origin: string): string {
   const lower = origin.trim().toLowerCase();
   return lower.endsWith('/') ? lower.slice(0, -1) : lower;
+}
+
+/** The origin of the listener a request came to, as its Host header names it: `http(s)://<host>`. */
+function ownOrigin(req: IncomingMessage): string {
+  const scheme = (req.socket as Socket & { encrypted?: boolean }).encrypted === true ? 'https' : 'http';
+  return normalOrigin(`${scheme}://${req.headers.host ?? ''}`);
+}
+
+/** A request's URL path, without its query string. */
+function pathOf(url: string | undefined): string {
+  const path = url ?? '';
+  const query = path.indexOf('?');
+  return query === -1 ? path : path.slice(0, query);
+}
+
+/** Why the server is not ready to serve (`/readyz`); empty when it is. */
+function unreadiness(hub: Hub): string[] {
+  const reasons: string[] = [];
+  if (hub.closing) reasons.push('shutting down');
+  const { hdd } = hub.storage;
+  if (hdd.state !== 'ok') reasons.push(`hdd store ${hdd.state}: ${hdd.stateReason}`);
+  if (hub.broker.closed) reasons.push('broker closed');
+  return reasons;
 }
 
 /** For messages: a header value shortened and quoted. */
@@ -375,6 +409,8 @@ export class RpcServer {
   readonly #corsOrigins: ReadonlySet<string>;
   readonly #hosts: ReadonlySet<string>;
   readonly #protectedMode: boolean;
+  readonly #console: boolean;
+  readonly #metrics: RpcServerOptions['metrics'];
 
   constructor(dispatcher: Dispatcher, hub: Hub, options: RpcServerOptions) {
     this.#dispatcher = dispatcher;
@@ -385,6 +421,8 @@ export class RpcServer {
     this.#corsOrigins = new Set(options.corsOrigins.map(normalOrigin));
     this.#hosts = new Set(options.hosts.map(hostName));
     this.#protectedMode = options.protectedMode;
+    this.#console = options.console;
+    this.#metrics = options.metrics;
     // The methods are the table's: a command with a JSON-RPC method needs nothing more here.
     for (const spec of allCommands()) {
       if (spec.rpc !== null)
@@ -424,14 +462,35 @@ export class RpcServer {
   }
 
   /**
-   * The HTTP request handler. Every check below runs before the body is read, in this order,
-   * and answers with a JSON-RPC error body whose `data.code` says which check refused.
+   * The HTTP request handler of the JSON-RPC listener. Every check below runs before the body is
+   * read, in this order, and answers with a JSON-RPC error body whose `data.code` says which
+   * check refused. Besides `POST /`: `GET /healthz` and `/readyz` (no credentials, and not
+   * refused by protected mode: they tell nothing, and a probe comes from another address),
+   * `GET /metrics` (an admin's credentials when there are credentials), and the console
+   * (`GET /`, `GET /console/<asset>`) unless it is turned off.
    */
   handle = (req: IncomingMessage, res: ServerResponse): void => {
     // Every answer depends on the Origin header (CORS), so caches must key on it.
     res.setHeader('vary', 'Origin');
     if (!this.#checkHost(req, res)) return;
-    if (!this.#checkProtectedMode(req, res)) return;
+    if (req.method === 'GET' || req.method === 'HEAD') {
+      const path = pathOf(req.url);
+      if (path === '/healthz' || path === '/readyz') {
+        this.#health(req, res, path);
+        return;
+      }
+      if (!this.#checkProtectedMode(req, res)) return;
+      if (path === '/metrics') {
+        this.#serveMetrics(req, res);
+        return;
+      }
+      const page = this.#console ? consoleResponse(path) : undefined;
+      if (page !== undefined) {
+        res.writeHead(page.status, page.headers);
+        res.end(page.body);
+        return;
+      }
+    } else if (!this.#checkProtectedMode(req, res)) return;
     if (!this.#checkPath(req, res)) return;
     if (req.method === 'OPTIONS') {
       this.#preflight(req, res);
@@ -440,22 +499,104 @@ export class RpcServer {
     if (!this.#checkMethod(req, res)) return;
     if (!this.#checkOrigin(req, res)) return;
     if (!this.#checkContentType(req, res)) return;
+    this.#authenticated(req, res, (user) => this.#readBody(req, res, user));
+  };
+
+  /**
+   * The HTTP request handler of the metrics listener (`--metrics-port`): `GET /metrics`,
+   * `/healthz` and `/readyz` with the same checks as on the JSON-RPC listener, nothing else.
+   */
+  handleMetrics = (req: IncomingMessage, res: ServerResponse): void => {
+    if (!this.#checkHost(req, res)) return;
+    const path = pathOf(req.url);
+    if (path !== '/metrics' && path !== '/healthz' && path !== '/readyz') {
+      this.#refuse(
+        req,
+        res,
+        404,
+        ServerErrorCode.NOT_FOUND,
+        `no such path ${quoted(req.url ?? '')}: this listener serves GET /metrics, /healthz and /readyz`,
+      );
+      return;
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.setHeader('allow', 'GET, HEAD');
+      this.#refuse(req, res, 405, ServerErrorCode.INVALID_REQUEST, `use GET for ${path}`);
+      return;
+    }
+    if (path === '/metrics') {
+      if (this.#checkProtectedMode(req, res)) this.#serveMetrics(req, res);
+    } else {
+      this.#health(req, res, path);
+    }
+  };
+
+  /** Calls `then` with the request's user once its credentials are accepted; else they were refused and answered. */
+  #authenticated(req: IncomingMessage, res: ServerResponse, then: (user: User) => void): void {
     const user = this.#authenticate(req, res);
     if (user === undefined) return;
     if (!isPromise(user)) {
-      this.#readBody(req, res, user);
+      then(user);
       return;
     }
     user.then(
       (settled) => {
-        if (settled !== undefined) this.#readBody(req, res, settled);
+        if (settled !== undefined) then(settled);
       },
       (err: unknown) => {
         this.#logger.error(`json-rpc: ${(err as Error)?.stack ?? String(err)}`);
         if (!res.headersSent) this.#refuse(req, res, 500, ServerErrorCode.INTERNAL, 'internal error');
       },
     );
-  };
+  }
+
+  /** `GET /metrics`: with credentials configured, for users with the admin right only (as STATS). */
+  #serveMetrics(req: IncomingMessage, res: ServerResponse): void {
+    this.#authenticated(req, res, (user) => {
+      if (!user.admin) {
+        this.#refuse(
+          req,
+          res,
+          403,
+          ServerErrorCode.NOPERM,
+          `user '${user.name}' has no permission to read /metrics, which needs admin`,
+        );
+        return;
+      }
+      this.#metrics().then(
+        ({ contentType, body }) => {
+          res.statusCode = 200;
+          res.setHeader('content-type', contentType);
+          res.setHeader('content-length', Buffer.byteLength(body));
+          res.end(body);
+        },
+        (err: unknown) => {
+          this.#logger.error(`metrics: ${(err as Error)?.stack ?? String(err)}`);
+          if (!res.headersSent) this.#refuse(req, res, 500, ServerErrorCode.INTERNAL, 'internal error');
+        },
+      );
+    });
+  }
+
+  /**
+   * `/healthz` (liveness): 200 while the process serves, 503 once it shuts down. `/readyz`:
+   * 200 while the hdd store is open and writable and the broker open; else 503 with the reasons.
+   */
+  #health(req: IncomingMessage, res: ServerResponse, path: '/healthz' | '/readyz'): void {
+    const hub = this.#hub;
+    let status: number;
+    let body: HealthBody;
+    if (path === '/healthz') {
+      [status, body] = hub.closing ? [503, { status: 'shutting-down' }] : [200, { status: 'ok' }];
+    } else {
+      const reasons = unreadiness(hub);
+      [status, body] = reasons.length === 0 ? [200, { status: 'ready' }] : [503, { status: 'unready', reasons }];
+    }
+    // A probe's answer is for now only.
+    res.setHeader('cache-control', 'no-store');
+    this.#send(res, status, JSON.stringify(body));
+    this.#discardBody(req);
+  }
 
   /**
    * The user of a request, from `Authorization: Basic` (user and password) or `Bearer` (a token);
@@ -560,7 +701,7 @@ export class RpcServer {
 
   #checkMethod(req: IncomingMessage, res: ServerResponse): boolean {
     if (req.method === 'POST') return true;
-    res.setHeader('allow', 'POST');
+    res.setHeader('allow', this.#console ? 'GET, HEAD, POST' : 'POST');
     this.#refuse(req, res, 405, ServerErrorCode.INVALID_REQUEST, 'use POST with a JSON-RPC 2.0 body');
     return false;
   }
@@ -574,6 +715,9 @@ export class RpcServer {
   #checkOrigin(req: IncomingMessage, res: ServerResponse): boolean {
     const origin = req.headers.origin;
     if (origin === undefined) return true;
+    // The console's own page calls from the listener's origin: same-origin, no CORS needed.
+    // A page whose name was rebound to this address says so in Host, which #checkHost refused.
+    if (req.headers.host !== undefined && normalOrigin(origin) === ownOrigin(req)) return true;
     if (this.#corsOrigins.has(normalOrigin(origin))) {
       res.setHeader('access-control-allow-origin', origin);
       return true;
@@ -756,6 +900,8 @@ export class RpcServer {
     const { id, method, params } = request as JSONRPCRequest;
     const v1 = !('jsonrpc' in (request as object));
     if (!this.#methods.has(method)) {
+      // Counted as `unknown`: the name sent would let any caller make up label values.
+      this.#hub.stats.rpc.count('unknown', ServerErrorCode.METHOD_NOT_FOUND);
       const error = { code: JSONRPCErrorCode.MethodNotFound, message: `no method ${quoted(method)}` };
       return replyTo(v1, id, undefined, { ...error, data: { code: ServerErrorCode.METHOD_NOT_FOUND } });
     }
@@ -763,19 +909,24 @@ export class RpcServer {
     try {
       result = this.#invoke(method, params, socket, user);
     } catch (err) {
-      return this.#failed(v1, id, err);
+      return this.#failed(v1, id, method, err);
     }
     if (isPromise(result)) {
       return result.then(
-        (value) => replyTo(v1, id, value),
-        (err: unknown) => this.#failed(v1, id, err),
+        (value) => {
+          this.#hub.stats.rpc.count(method, 'ok');
+          return replyTo(v1, id, value);
+        },
+        (err: unknown) => this.#failed(v1, id, method, err),
       );
     }
+    this.#hub.stats.rpc.count(method, 'ok');
     return replyTo(v1, id, result);
   }
 
-  #failed(v1: boolean, id: JSONRPCID | undefined, err: unknown): RpcResponse | null {
+  #failed(v1: boolean, id: JSONRPCID | undefined, method: string, err: unknown): RpcResponse | null {
     const error = rpcError(err);
+    this.#hub.stats.rpc.count(method, error.data.code);
     if (error.data.code === ServerErrorCode.INTERNAL) {
       this.#logger.error(`json-rpc: ${(err as Error)?.stack ?? String(err)}`);
     } else if (this.#logger.debugEnabled) {

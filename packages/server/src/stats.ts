@@ -1,9 +1,13 @@
-import type { ConnectionCounts, ListenerName, StatsSnapshot } from '@hati/protocol';
+import { allCommands, type ConnectionCounts, type ListenerName, type StatsSnapshot } from '@hati/protocol';
 import type { Hub } from './hub.js';
+import { CommandCounters, HddIo, RpcCounters } from './metrics.js';
 
 export type { ConnectionCounts, StatsSnapshot };
 
-export const Listener = { tcp: 'tcp', unix: 'unix', rpc: 'rpc' } as const satisfies Record<ListenerName, ListenerName>;
+export const Listener = { tcp: 'tcp', unix: 'unix', rpc: 'rpc', metrics: 'metrics' } as const satisfies Record<
+  ListenerName,
+  ListenerName
+>;
 export type Listener = ListenerName;
 
 /** The server's counters; one instance per server. */
@@ -11,10 +15,17 @@ export class ServerStats {
   readonly startedAt = Date.now();
   commandsProcessed = 0;
   rpcCalls = 0;
+  /** TCP and UNIX commands by command, result and latency (the dispatcher counts). */
+  readonly commands = new CommandCounters(allCommands());
+  /** JSON-RPC calls by method and result. */
+  readonly rpc = new RpcCounters();
+  /** The hdd store's write batches and fsyncs. */
+  readonly hddIo = new HddIo();
   readonly connections: Record<Listener, ConnectionCounts> = {
     tcp: { current: 0, total: 0 },
     unix: { current: 0, total: 0 },
     rpc: { current: 0, total: 0 },
+    metrics: { current: 0, total: 0 },
   };
 
   opened(listener: Listener): void {
@@ -46,7 +57,7 @@ export class ServerStats {
         },
       },
       connections: structuredClone(this.connections),
-      commands: { processed: this.commandsProcessed, rpcCalls: this.rpcCalls },
+      commands: { processed: this.commandsProcessed, rpcCalls: this.rpcCalls, latencyUs: this.commands.latency() },
       memory: { rss, heapUsed, heapTotal, external },
       clients: [...sessions].map((session) => session.info(now)),
       pubsub: { ...pubsub.counts(), delivered: pubsub.delivered },

@@ -208,7 +208,18 @@ t.test('CONSUME pushes deliveries: RESP3 push frames, RESP2 arrays; prefetch hol
   t.same(shown(await c3.nextPushes(1, 3)), [['delivery', 'ctag-1', 'q', ['5', 1, 'k', 'm5']]]);
   const stats = JSON.parse(String(await admin.command('STATS')));
   t.match(stats.broker, { routers: 1, queues: 1, published: 5, delivered: 5, acked: 4 });
-  t.same(stats.broker.perQueue.q, { ready: 0, leased: 1, delayed: 0, dead: 0, consumers: 1 });
+  t.same(stats.broker.perQueue.q, {
+    ready: 0,
+    leased: 1,
+    delayed: 0,
+    dead: 0,
+    consumers: 1,
+    published: 5,
+    delivered: 5,
+    redelivered: 0,
+    acked: 4,
+    deadLettered: 0,
+  });
   t.equal(errorCode(await c3.command('CONSUME', 'nope')), 'QUEUE_NOT_FOUND');
   // Deleting the queue ends its consumers, and tells them.
   t.equal(await admin.command('DELETEQUEUE', 'q'), 1);

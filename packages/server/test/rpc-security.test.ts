@@ -166,7 +166,8 @@ t.test('protectedModeDenies: only loopback clients, unless protected mode is off
 // server and a client inside their own network namespace, so no traffic leaves loopback here.
 
 t.test('only POST / : other paths 404, other methods 405', async (t) => {
-  const h = await withCanary(t);
+  // The console off: GET / is then no page either.
+  const h = await withCanary(t, { console: false });
   for (const path of ['/rpc', '/?x=1', '//', '/%2F']) {
     refused(t, await send(h, { path, headers: JSON_TYPE, body: FLUSH }), 404, 'NOT_FOUND', `POST ${path}`);
   }
@@ -178,6 +179,34 @@ t.test('only POST / : other paths 404, other methods 405', async (t) => {
   }
   await canaryAlive(t, h, 'other paths and methods');
 });
+
+t.test(
+  'the console on (the default): GET / is its page; other methods still 405; the checks stay in front',
+  async (t) => {
+    const h = await withCanary(t);
+    t.equal((await send(h, { method: 'GET' })).status, 200, 'GET / is the console');
+    for (const method of ['PUT', 'DELETE']) {
+      const answer = await send(h, { method, headers: JSON_TYPE, body: FLUSH });
+      refused(t, answer, 405, 'INVALID_REQUEST', method);
+      t.equal(answer.headers.allow, 'GET, HEAD, POST');
+    }
+    refused(
+      t,
+      await send(h, { method: 'GET', headers: { host: 'evil.example' } }),
+      403,
+      'HOST_FORBIDDEN',
+      'GET / with a rebound Host',
+    );
+    refused(
+      t,
+      await send(h, { method: 'GET', path: '/metrics', headers: { host: 'evil.example' } }),
+      403,
+      'HOST_FORBIDDEN',
+      'GET /metrics with a rebound Host',
+    );
+    await canaryAlive(t, h, 'console methods');
+  },
+);
 
 t.test('Origin: refused unless listed; a listed origin gets CORS headers and a preflight', async (t) => {
   const h = await withCanary(t, { rpcCorsOrigins: ['https://App.Example'] });

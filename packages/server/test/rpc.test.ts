@@ -129,8 +129,8 @@ t.test('errors carry JSON-RPC codes and stable data.code', async (t) => {
   });
   t.equal(big.status, 413, 'a body over the limit');
   t.match(big.json, { error: { code: -32600, data: { code: 'BODY_TOO_LARGE' } } });
-  const get = await fetch(`http://127.0.0.1:${h.server.addresses.rpc?.port}/`);
-  t.equal(get.status, 405, 'GET is not JSON-RPC');
+  const put = await fetch(`http://127.0.0.1:${h.server.addresses.rpc?.port}/`, { method: 'PUT' });
+  t.equal(put.status, 405, 'PUT is not JSON-RPC');
   t.same(await call(h, 'Storage.Count', { type: 'memory' }), { result: 0 }, 'the server still serves');
 });
 
