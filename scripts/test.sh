@@ -6,10 +6,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/ensure-deps.sh
-# The server's tests run redis-cli and python's redis client from Debian, as users do.
+# The server's tests run redis-cli and python's redis client from Debian, as users do, and drive
+# the web console in Debian's Chromium (headless).
 missing=()
 command -v redis-cli >/dev/null || missing+=(redis-tools)
 /usr/bin/python3 -c 'import redis' 2>/dev/null || missing+=(python3-redis)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "installing ${missing[*]} with apt-get" >&2
