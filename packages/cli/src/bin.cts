@@ -4,18 +4,41 @@
 // `--cpu-num` (or HATI_CPU_NUM) sizes that pool: LevelDB reads, writes and fsyncs run on it.
 // Without the flag it is all cores. The value is checked by `main`; here a valid one is passed on.
 
+import fs = require('node:fs');
 import os = require('node:os');
 
-function cpuNumArgument(argv: string[]): string | undefined {
+/** The value of `--<name> <value>` or `--<name>=<value>` (kebab or camel case), if given. */
+function flagValue(argv: string[], kebab: string, camel: string): string | undefined {
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
-    if (arg === '--cpu-num' || arg === '--cpuNum') return argv[i + 1];
-    if (arg.startsWith('--cpu-num=') || arg.startsWith('--cpuNum=')) return arg.slice(arg.indexOf('=') + 1);
+    if (arg === `--${kebab}` || arg === `--${camel}`) return argv[i + 1];
+    if (arg.startsWith(`--${kebab}=`) || arg.startsWith(`--${camel}=`)) return arg.slice(arg.indexOf('=') + 1);
   }
-  return process.env.HATI_CPU_NUM;
+  return undefined;
 }
 
-const cpuNum = cpuNumArgument(process.argv.slice(2)) ?? String(os.availableParallelism());
+/**
+ * `cpu-num` of a --config file (YAML `cpu-num: 4`, TOML `cpu-num = 4`), read with a pattern:
+ * the parsers are ES modules, which would start the pool. `main` reads the file properly and
+ * reports its mistakes.
+ */
+function cpuNumOfConfig(argv: string[]): string | undefined {
+  const path = flagValue(argv, 'config', 'config') ?? process.env.HATI_CONFIG;
+  if (path === undefined) return undefined;
+  try {
+    return /^\s*["']?cpu-num["']?\s*[:=]\s*["']?(\d+)/m.exec(fs.readFileSync(path, 'utf8'))?.[1];
+  } catch {
+    return undefined;
+  }
+}
+
+// The command line, then the environment, then the config file: the precedence of every flag.
+const argv = process.argv.slice(2);
+const cpuNum =
+  flagValue(argv, 'cpu-num', 'cpuNum') ??
+  process.env.HATI_CPU_NUM ??
+  cpuNumOfConfig(argv) ??
+  String(os.availableParallelism());
 if (/^[1-9]\d{0,3}$/.test(cpuNum) && Number(cpuNum) <= 1024) process.env.UV_THREADPOOL_SIZE = cpuNum;
 
 // A signal while the modules load (a few hundred ms) is held, not fatal: `hati start` takes it as

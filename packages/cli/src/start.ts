@@ -1,17 +1,21 @@
 import { constants } from 'node:fs';
 import { access, readFile, stat } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import {
   authClientsOf,
   type Durability,
   HatiServer,
   ListenError,
+  Logger,
   type LogLevel,
   type ServerOptions,
   type TlsFiles,
 } from '@hati/server';
 import { hostPort } from './host-port.js';
 import type { Io } from './main.js';
+
+const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
 
 export interface StartFlags {
   tcp?: boolean;
@@ -32,6 +36,12 @@ export interface StartFlags {
   rpcHosts: string;
   rpcMaxBatch: number;
   logLevel: LogLevel;
+  logFormat: 'text' | 'json';
+  /** Starts the metrics listener (`GET /metrics`, `/healthz`, `/readyz`) on this port. */
+  metricsPort?: number;
+  metricsHost: string;
+  /** Serve the web console at `GET /` of the JSON-RPC listener. */
+  console: 'yes' | 'no';
   password?: string;
   passwordFile?: string;
   usersFile?: string;
@@ -72,7 +82,8 @@ async function socketDirProblem(path: string): Promise<string | undefined> {
  */
 function listenFailure(err: Error, flags: StartFlags): string {
   if (!(err instanceof ListenError)) return err.message;
-  const kind = err.listener === 'unix' ? 'unix socket' : err.listener === 'tcp' ? 'tcp' : 'json-rpc';
+  const names = { unix: 'unix socket', tcp: 'tcp', rpc: 'json-rpc', metrics: 'metrics' } as const;
+  const kind = names[err.listener];
   const errno = (err.cause as NodeJS.ErrnoException | undefined)?.code;
   if (errno === undefined) return err.message;
   if (kind === 'unix socket') {
@@ -86,7 +97,9 @@ function listenFailure(err: Error, flags: StartFlags): string {
   const [where, hostFlag, portFlag] =
     kind === 'tcp'
       ? [hostPort(flags.tcpHost, flags.tcpPort), '--tcp-host', '--tcp-port']
-      : [hostPort(flags.rpcHost, flags.rpcPort), '--rpc-host', '--rpc-port'];
+      : kind === 'metrics'
+        ? [hostPort(flags.metricsHost, flags.metricsPort as number), '--metrics-host', '--metrics-port']
+        : [hostPort(flags.rpcHost, flags.rpcPort), '--rpc-host', '--rpc-port'];
   const reasons: Record<string, string> = {
     EADDRINUSE: `address already in use; pick another with ${portFlag}`,
     EACCES: `permission denied (ports below 1024 need privileges); pick another with ${portFlag}`,
@@ -113,7 +126,7 @@ function errnoText(err: unknown): string {
  * The password of --password-file: its first line, without the line ending. Throws one line
  * naming the flag; never the file's content.
  */
-async function passwordFromFile(path: string, io: Io): Promise<string> {
+async function passwordFromFile(path: string, logger: Logger): Promise<string> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -124,8 +137,8 @@ async function passwordFromFile(path: string, io: Io): Promise<string> {
   if (line === '') throw new Error(`--password-file ${path} is empty (its first line is the password)`);
   const mode = (await stat(path)).mode;
   if (process.platform !== 'win32' && (mode & 0o077) !== 0) {
-    io.stderr(
-      `hati: warning: --password-file ${path} can be read by other users (mode ${(mode & 0o777).toString(8).padStart(4, '0')}); chmod 600 it\n`,
+    logger.warn(
+      `--password-file ${path} can be read by other users (mode ${(mode & 0o777).toString(8).padStart(4, '0')}); chmod 600 it`,
     );
   }
   return line;
@@ -152,7 +165,7 @@ function authLine(options: ServerOptions): string | undefined {
     ...(options.password !== undefined ? ['the default user (its password)'] : []),
     ...(options.usersFile !== undefined ? [`the users of ${options.usersFile}`] : []),
   ];
-  return who.length === 0 ? undefined : `hati: clients must authenticate as ${who.join(' or ')}`;
+  return who.length === 0 ? undefined : `clients must authenticate as ${who.join(' or ')}`;
 }
 
 /** The start-up line about TLS, or undefined without it. */
@@ -163,7 +176,7 @@ function tlsLine(tls: TlsFiles | undefined): string | undefined {
     authClients === 'no'
       ? 'no client certificates asked for'
       : `client certificates ${authClients === 'yes' ? 'required' : 'checked when given'} (CA ${tls.ca})`;
-  return `hati: tls certificate ${tls.cert}; ${clients}`;
+  return `tls certificate ${tls.cert}; ${clients}`;
 }
 
 /**
@@ -174,7 +187,7 @@ function tlsLine(tls: TlsFiles | undefined): string | undefined {
 function reloadOnHangup(
   server: HatiServer,
   options: ServerOptions,
-  io: Io,
+  logger: Logger,
 ): { reload: () => void; quiet: () => Promise<void>; remove: () => void } {
   const what = [
     ...(options.usersFile !== undefined ? ['users'] : []),
@@ -187,12 +200,17 @@ function reloadOnHangup(
     reloading = reloading.then(() =>
       server.reload().then(
         () =>
-          io.stdout(
+          logger.info(
             what.length === 0
-              ? 'hati: SIGHUP: nothing to reload (no --users-file, no TLS)\n'
-              : `hati: SIGHUP: reloaded ${what.join(' and ')}\n`,
+              ? 'SIGHUP: nothing to reload (no --users-file, no TLS)'
+              : `SIGHUP: reloaded ${what.join(' and ')}`,
+            { signal: 'SIGHUP', reloaded: what },
           ),
-        (err: Error) => io.stderr(`hati: SIGHUP: reload failed, nothing changed: ${err.message}\n`),
+        (err: Error) =>
+          logger.error(`SIGHUP: reload failed, nothing changed: ${err.message}`, {
+            signal: 'SIGHUP',
+            ...errorCode(err),
+          }),
       ),
     );
   };
@@ -207,8 +225,19 @@ function reloadOnHangup(
   };
 }
 
-/** Starts a server with the flags of `hati start`, and runs it until SIGINT or SIGTERM. */
-export async function start(flags: StartFlags, io: Io): Promise<number> {
+/** `{ code }` of an error that has a stable code (DATA_DIR_LOCKED, EADDRINUSE), for json lines. */
+function errorCode(err: unknown): { code?: string } {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' ? { code } : {};
+}
+
+/**
+ * Starts a server with the flags of `hati start`, and runs it until SIGINT or SIGTERM. Every line
+ * it writes goes through one Logger to stderr, in --log-format; `warnings` (found while the
+ * command line was read) are logged after the banner.
+ */
+export async function start(flags: StartFlags, io: Io, warnings: readonly string[] = []): Promise<number> {
+  const logger = new Logger(flags.logLevel, io.stderr, flags.logFormat);
   // Handlers first: a signal during start-up (a large hdd store can take seconds to open)
   // stops the start-up instead of killing the process half-way or being ignored.
   let stopping: NodeJS.Signals | undefined;
@@ -231,7 +260,12 @@ export async function start(flags: StartFlags, io: Io): Promise<number> {
     if (held !== undefined) stop(held);
   });
   try {
-    return await run(flags, io, signal, () => stopping, {
+    logger.info(`hati ${version} (node ${process.versions.node}, pid ${process.pid})`, {
+      version,
+      node: process.versions.node,
+    });
+    for (const warning of warnings) logger.warn(warning);
+    return await run(flags, logger, signal, () => stopping, {
       taken: () => {
         process.off('SIGHUP', hangup);
         return hangupDuringStart;
@@ -244,9 +278,14 @@ export async function start(flags: StartFlags, io: Io): Promise<number> {
   }
 }
 
+/** `http://127.0.0.1:6767/` of a listener. */
+function url(address: { host: string; port: number; tls?: boolean }, path = '/'): string {
+  return `${address.tls === true ? 'https' : 'http'}://${hostPort(address.host, address.port)}${path}`;
+}
+
 async function run(
   flags: StartFlags,
-  io: Io,
+  logger: Logger,
   signal: Promise<NodeJS.Signals>,
   stopping: () => NodeJS.Signals | undefined,
   earlyHangup: { taken: () => boolean },
@@ -266,6 +305,7 @@ async function run(
     shards: flags.shards,
     durability: flags.hddDurability,
     logLevel: flags.logLevel,
+    logger,
     protectedMode: flags.protectedMode === 'yes',
     ...(flags.maxClients !== undefined && { maxClients: flags.maxClients }),
     maxInputBuffer: flags.maxInputBuffer,
@@ -275,6 +315,8 @@ async function run(
     ...((flags.tcp || noListener) && { tcp: { host: flags.tcpHost, port: flags.tcpPort } }),
     ...(flags.unix !== undefined && { unix: flags.unix }),
     ...(flags.rpc && { rpc: { host: flags.rpcHost, port: flags.rpcPort } }),
+    ...(flags.metricsPort !== undefined && { metrics: { host: flags.metricsHost, port: flags.metricsPort } }),
+    console: flags.console !== 'no',
     ...(flags.password !== undefined && { password: flags.password }),
     // Absolute, so that a SIGHUP re-reads the same file whatever the working directory is then.
     ...(flags.usersFile !== undefined && { usersFile: resolve(flags.usersFile) }),
@@ -286,7 +328,7 @@ async function run(
     // Checked before the store opens: Node reports a missing directory as EACCES.
     const problem = await socketDirProblem(flags.unix);
     if (problem !== undefined) {
-      io.stderr(`hati: cannot listen on unix socket ${flags.unix}: ${problem}\n`);
+      logger.error(`cannot listen on unix socket ${flags.unix}: ${problem}`, { listener: 'unix' });
       return 1;
     }
   }
@@ -298,65 +340,93 @@ async function run(
     ['--tls-ca', tls?.ca],
   ]);
   if (unreadable !== undefined) {
-    io.stderr(`hati: ${unreadable}\n`);
+    logger.error(unreadable);
     return 1;
   }
   if (flags.passwordFile !== undefined) {
     try {
-      options.password = await passwordFromFile(flags.passwordFile, io);
+      options.password = await passwordFromFile(flags.passwordFile, logger);
     } catch (err) {
-      io.stderr(`hati: ${(err as Error).message}\n`);
+      logger.error((err as Error).message);
       return 1;
     }
   }
-  if (noListener) io.stdout('hati: no listener named (--tcp, --rpc, --unix): starting the TCP listener\n');
+  if (noListener) logger.info('no listener named (--tcp, --rpc, --unix): starting the TCP listener');
   const threads = Number(process.env.UV_THREADPOOL_SIZE ?? 4);
   if (threads !== flags.cpuNum) {
-    io.stderr(
-      `hati: --cpu-num ${flags.cpuNum} cannot take effect: the thread pool already has ${threads} threads (start through the hati binary)\n`,
+    logger.warn(
+      `--cpu-num ${flags.cpuNum} cannot take effect: the thread pool already has ${threads} threads (start through the hati binary)`,
     );
   }
+  const stoppedEarly = (name: NodeJS.Signals) => logger.info(`${name} during start-up: stopping`, { signal: name });
   if (stopping() !== undefined) {
-    io.stdout(`hati: ${stopping()} during start-up: stopping\nhati: stopped\n`);
+    stoppedEarly(stopping() as NodeJS.Signals);
+    logger.info('stopped');
     return 0;
   }
   let server: HatiServer;
   try {
     server = await HatiServer.start(options);
   } catch (err) {
-    io.stderr(`hati: ${listenFailure(err as Error, flags)}\n`);
+    // A listener's errno (EADDRINUSE) says more than LISTEN_FAILED; otherwise Hati's code (DATA_DIR_LOCKED).
+    logger.error(
+      listenFailure(err as Error, flags),
+      err instanceof ListenError
+        ? { listener: err.listener === 'rpc' ? 'json-rpc' : err.listener, ...errorCode(err.cause) }
+        : errorCode(err),
+    );
     return 1;
   }
   if (stopping() !== undefined) {
     // The server cannot be stopped half-open; it is closed before it has been announced.
-    io.stdout(`hati: ${stopping()} during start-up: stopping\n`);
+    stoppedEarly(stopping() as NodeJS.Signals);
     await server.close();
-    io.stdout('hati: stopped\n');
+    logger.info('stopped');
     return 0;
   }
   // Until the server has closed: a SIGHUP while it shuts down must not kill it half-way.
-  const hangup = reloadOnHangup(server, options, io);
+  const hangup = reloadOnHangup(server, options, logger);
   if (earlyHangup.taken()) hangup.reload();
   try {
-    const { tcp, unix, rpc } = server.addresses;
-    io.stdout(
-      `hati: data in ${options.dataDir} (${flags.shards} shards, hdd durability ${flags.hddDurability}, ${threads} disk threads)\n`,
+    const { tcp, unix, rpc, metrics } = server.addresses;
+    logger.info(
+      `data in ${options.dataDir} (${flags.shards} shards, hdd durability ${flags.hddDurability}, ${threads} disk threads)`,
+      { dataDir: options.dataDir, shards: flags.shards, durability: flags.hddDurability, diskThreads: threads },
     );
-    for (const line of [authLine(options), tlsLine(tls)]) if (line !== undefined) io.stdout(`${line}\n`);
+    for (const line of [authLine(options), tlsLine(tls)]) if (line !== undefined) logger.info(line);
     // The server says which listeners speak TLS (`tls: true` in its addresses).
-    if (tcp) io.stdout(`hati: tcp${tcp.tls === true ? ' (tls)' : ''} listening on ${hostPort(tcp.host, tcp.port)}\n`);
-    if (unix) io.stdout(`hati: unix socket listening on ${unix}\n`);
-    if (rpc) {
-      io.stdout(
-        `hati: json-rpc listening on ${rpc.tls === true ? 'https' : 'http'}://${hostPort(rpc.host, rpc.port)}/\n`,
-      );
+    if (tcp) {
+      const address = hostPort(tcp.host, tcp.port);
+      logger.info(`tcp${tcp.tls === true ? ' (tls)' : ''} listening on ${address}`, {
+        listener: 'tcp',
+        address,
+        tls: tcp.tls === true,
+      });
     }
-    io.stdout(`hati: ${await signal}: shutting down\n`);
+    if (unix) logger.info(`unix socket listening on ${unix}`, { listener: 'unix', address: unix });
+    if (rpc) {
+      logger.info(`json-rpc listening on ${url(rpc)}`, {
+        listener: 'json-rpc',
+        address: hostPort(rpc.host, rpc.port),
+        url: url(rpc),
+        tls: rpc.tls === true,
+      });
+    }
+    if (metrics) {
+      logger.info(`metrics listening on ${url(metrics, '/metrics')}`, {
+        listener: 'metrics',
+        address: hostPort(metrics.host, metrics.port),
+        url: url(metrics, '/metrics'),
+      });
+    }
+    if (rpc && options.console !== false) logger.info(`console at ${url(rpc)}`, { url: url(rpc) });
+    const name = await signal;
+    logger.info(`${name}: shutting down`, { signal: name });
     await hangup.quiet();
     await server.close();
   } finally {
     hangup.remove();
   }
-  io.stdout('hati: stopped\n');
+  logger.info('stopped');
   return 0;
 }

@@ -9,7 +9,7 @@ import { run } from '@hati/test-helpers';
 import t from 'tap';
 import { holdsSecret } from '../src/client-command.js';
 import { main } from '../src/main.js';
-import { Hati, RawClient, runHati, tempDir, text } from './common/hati.js';
+import { Hati, logged, RawClient, runHati, tempDir, text } from './common/hati.js';
 import { inProcess } from './common/in-process.js';
 
 const PASSWORD = 'correct horse 7';
@@ -37,11 +37,8 @@ const address = await hati.tcp();
 const port = String(address.port);
 
 t.test('--password-file: the first line is the password; a file others can read is warned about', async (t) => {
-  t.match(hati.stdout, /\nhati: clients must authenticate as the default user \(its password\)\n/);
-  t.equal(
-    hati.stderr,
-    `hati: warning: --password-file ${passwordFile} can be read by other users (mode 0644); chmod 600 it\n`,
-  );
+  t.ok(hati.messages.includes('clients must authenticate as the default user (its password)'));
+  t.same(hati.logged('warn'), [`--password-file ${passwordFile} can be read by other users (mode 0644); chmod 600 it`]);
 });
 
 t.test('before AUTH only PING, AUTH, HELLO and QUIT; after it every command', async (t) => {
@@ -202,27 +199,30 @@ t.test('--password on the command line warns; HATI_PASSWORD does not; neither is
     t.same(await server.waitExit(), { code: 0, signal: null });
     t.notMatch(server.stdout + server.stderr, password, 'the password is not printed');
   }
-  t.equal(
-    flagged.stderr,
-    'hati: warning: a password on the command line is visible to other users of this machine (ps); prefer HATI_PASSWORD or --password-file\n',
-  );
-  t.equal(fromEnv.stderr, '');
+  t.same(flagged.logged('warn'), [
+    'a password on the command line is visible to other users of this machine (ps); prefer HATI_PASSWORD or --password-file',
+  ]);
+  t.same(fromEnv.logged('warn'), []);
 });
 
 t.test('--password-file that cannot be read, or is empty: one line, exit 1', async (t) => {
   const base = ['start', '--tcp-host', '127.0.0.1', '--tcp-port', '0', '--data-dir', join(dir, 'never')];
   const missing = join(dir, 'missing');
-  t.same(await inProcess([...base, '--password-file', missing]), {
+  const failed = async (argv: string[]) => {
+    const { code, stdout, stderr } = await inProcess(argv);
+    return { code, stdout, errors: logged(stderr, 'error') };
+  };
+  t.same(await failed([...base, '--password-file', missing]), {
     code: 1,
     stdout: '',
-    stderr: `hati: cannot read --password-file ${missing}: no such file (ENOENT)\n`,
+    errors: [`cannot read --password-file ${missing}: no such file (ENOENT)`],
   });
   for (const content of ['', '\n', '\nsecond line\n']) {
     const empty = join(dir, 'empty');
     await writeFile(empty, content, { mode: 0o600 });
     t.same(
-      await inProcess([...base, '--password-file', empty]),
-      { code: 1, stdout: '', stderr: `hati: --password-file ${empty} is empty (its first line is the password)\n` },
+      await failed([...base, '--password-file', empty]),
+      { code: 1, stdout: '', errors: [`--password-file ${empty} is empty (its first line is the password)`] },
       JSON.stringify(content),
     );
   }

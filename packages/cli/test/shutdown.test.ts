@@ -3,7 +3,7 @@
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import t from 'tap';
-import { Hati, lines, missingKeys, RawClient, tempDir, WriteLoad, within } from './common/hati.js';
+import { Hati, missingKeys, RawClient, tempDir, WriteLoad, within } from './common/hati.js';
 
 const LOCAL = ['--tcp-host', '127.0.0.1', '--tcp-port', '0'];
 const CONNECTIONS = 20;
@@ -18,8 +18,9 @@ t.test('SIGTERM under write load: exit 0, connections closed, every acknowledged
   t.ok(ackedBefore > 0, `writes were acknowledged before the signal (${ackedBefore})`);
   hati.child.kill('SIGTERM');
   t.same(await hati.waitExit(), { code: 0, signal: null });
-  t.same(lines(hati.stdout).slice(-2), ['hati: SIGTERM: shutting down', 'hati: stopped']);
-  t.equal(hati.stderr, '');
+  t.same(hati.messages.slice(-2), ['SIGTERM: shutting down', 'stopped']);
+  t.same(hati.logged('error'), [], 'no error logged');
+  t.same(hati.logged('warn'), [], 'no warning logged');
 
   // The server closed every connection; none was left open for the client to close.
   await within(load.closed(), 5_000, 'every connection closed');

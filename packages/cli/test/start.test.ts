@@ -1,7 +1,7 @@
 // `hati start` as a user runs it: the real binary, its printed lines, its listeners and its
 // exit codes.
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { availableParallelism } from 'node:os';
@@ -9,10 +9,18 @@ import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { encodeCommand } from '@hati/protocol';
 import t, { type Test } from 'tap';
-import { BIN, Hati, lines, RawClient, rpcCall, tempDir, text } from './common/hati.js';
+import { BIN, Hati, RawClient, rpcCall, tempDir, text } from './common/hati.js';
 
 const LOCAL = ['--tcp-host', '127.0.0.1', '--tcp-port', '0'];
-const NO_LISTENER = 'hati: no listener named (--tcp, --rpc, --unix): starting the TCP listener';
+const NO_LISTENER = 'no listener named (--tcp, --rpc, --unix): starting the TCP listener';
+const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+  version: string;
+};
+
+/** The first line of every run: the version banner. */
+function banner(hati: Hati): string {
+  return `hati ${version} (node ${process.versions.node}, pid ${hati.pid})`;
+}
 
 /** Listens on a free port, so that hati cannot. */
 async function occupy(t: Test): Promise<number> {
@@ -28,18 +36,21 @@ t.test('no listener flag: says so and serves TCP', async (t) => {
   const address = await hati.tcp();
   t.equal(address.host, '127.0.0.1');
   t.not(address.port, 0);
-  t.same(lines(hati.stdout), [
+  t.same(hati.messages, [
+    banner(hati),
     NO_LISTENER,
-    `hati: data in ${join(dir, 'data')} (8 shards, hdd durability everysec, ${availableParallelism()} disk threads)`,
-    `hati: tcp listening on 127.0.0.1:${address.port}`,
+    `data in ${join(dir, 'data')} (8 shards, hdd durability everysec, ${availableParallelism()} disk threads)`,
+    `tcp listening on 127.0.0.1:${address.port}`,
   ]);
+  t.same(new Set(hati.log.map((line) => line.level)), new Set(['info']), 'every start-up line is at level info');
   const client = await RawClient.open(t, address);
   t.equal(await client.command('PING'), 'PONG');
   t.equal(await client.command('SET', 'hdd', '0', 'greeting', 'hello world'), 'OK');
   t.equal(text(await client.command('GET', 'hdd', 'greeting')), 'hello world');
   hati.child.kill('SIGTERM');
   t.same(await hati.waitExit(), { code: 0, signal: null });
-  t.equal(hati.stderr, '');
+  t.same(hati.messages.slice(-2), ['SIGTERM: shutting down', 'stopped']);
+  t.equal(hati.stdout, '', 'stdout stays empty: every line is a log line on stderr');
 });
 
 t.test('--tcp, --rpc and --unix all serve the same storage', async (t) => {
@@ -62,8 +73,8 @@ t.test('--tcp, --rpc and --unix all serve the same storage', async (t) => {
   ]);
   const [tcpAddress, rpcAddress, unixPath] = await Promise.all([hati.tcp(), hati.rpc(), hati.unix()]);
   t.equal(unixPath, sock);
-  t.notMatch(hati.stdout, /no listener named/);
-  t.match(hati.stdout, /^hati: data in .* \(2 shards, hdd durability everysec, \d+ disk threads\)$/m);
+  t.notMatch(hati.stderr, /no listener named/);
+  t.match(hati.messages.join('\n'), /^data in .* \(2 shards, hdd durability everysec, \d+ disk threads\)$/m);
 
   const tcp = await RawClient.open(t, tcpAddress);
   const unix = await RawClient.open(t, unixPath);
@@ -108,16 +119,23 @@ t.test('HATI_* environment variables take effect', async (t) => {
     HATI_HDD_DURABILITY: 'always',
     HATI_SHARDS: '4',
     HATI_CPU_NUM: '3',
+    HATI_CONSOLE: 'no',
   });
   const [tcpAddress, rpcAddress] = await Promise.all([hati.tcp(), hati.rpc()]);
-  t.same(lines(hati.stdout), [
-    `hati: data in ${dataDir} (4 shards, hdd durability always, 3 disk threads)`,
-    `hati: tcp listening on 127.0.0.1:${tcpAddress.port}`,
-    `hati: json-rpc listening on http://127.0.0.1:${rpcAddress.port}/`,
+  const client = await RawClient.open(t, tcpAddress);
+  // The start-up lines are written at once, before the server answers a command.
+  t.equal(await client.command('PING'), 'PONG');
+  t.same(hati.messages, [
+    banner(hati),
+    `data in ${dataDir} (4 shards, hdd durability always, 3 disk threads)`,
+    `tcp listening on 127.0.0.1:${tcpAddress.port}`,
+    `json-rpc listening on http://127.0.0.1:${rpcAddress.port}/`,
   ]);
+  const page = await fetch(`http://127.0.0.1:${rpcAddress.port}/`);
+  t.not(page.status, 200, 'HATI_CONSOLE=no: no console at /');
+  t.notMatch(page.headers.get('content-type') ?? '', /html/);
   t.not(tcpAddress.port, 4242);
   t.not(rpcAddress.port, 6767);
-  const client = await RawClient.open(t, tcpAddress);
   const stats = JSON.parse(text(await client.command('STATS')) as string);
   t.equal(stats.storage.hdd.durability, 'always');
   t.equal(stats.storage.hdd.shards.length, 4);
@@ -135,7 +153,7 @@ t.test('a flag wins over its HATI_* variable', async (t) => {
     HATI_DATA_DIR: join(dir, 'other'),
   });
   const client = await RawClient.open(t, await hati.tcp());
-  t.match(hati.stdout, `hati: data in ${join(dir, 'data')} (8 shards, hdd durability no, `);
+  t.match(hati.stderr, ` info data in ${join(dir, 'data')} (8 shards, hdd durability no, `);
   // A round trip first: a signal right after the "listening" line can still find no handler (see report).
   t.equal(await client.command('PING'), 'PONG');
   hati.child.kill('SIGTERM');
@@ -147,17 +165,21 @@ const notLinux = process.platform !== 'linux' && 'counts threads in /proc/<pid>/
 
 t.test('--cpu-num sizes the thread pool', { skip: notLinux }, async (t) => {
   const dir = await tempDir(t);
-  // Three servers at once: --cpu-num 1, --cpu-num 6, and HATI_CPU_NUM=3 (through the environment).
+  // Four servers at once: --cpu-num 1, --cpu-num 6, HATI_CPU_NUM=3 (through the environment) and
+  // cpu-num: 2 in a --config file (read by the binary before the pool starts).
+  const config = join(dir, 'hati.yaml');
+  writeFileSync(config, 'cpu-num: 2\n');
   const runs: Array<{ threads: number; args: string[]; env: Record<string, string> }> = [
     { threads: 1, args: ['--cpu-num', '1'], env: {} },
     { threads: 6, args: ['--cpu-num', '6'], env: {} },
     { threads: 3, args: [], env: { HATI_CPU_NUM: '3' } },
+    { threads: 2, args: ['--config', config], env: {} },
   ];
   const counts = await Promise.all(
     runs.map(async ({ threads, args, env }) => {
       const hati = Hati.spawn(t, [...LOCAL, ...args, '--data-dir', join(dir, `data-${threads}`)], env);
       const client = await RawClient.open(t, await hati.tcp());
-      t.match(hati.stdout, `, ${threads} disk threads)`);
+      t.match(hati.stderr, `, ${threads} disk threads)`);
       // Disk work, so the pool has certainly started.
       const sets = Array.from({ length: 300 }, (_, i) => encodeCommand(['SET', 'hdd', '0', `k${i}`, `v${i}`]));
       client.write(Buffer.concat(sets));
@@ -170,9 +192,10 @@ t.test('--cpu-num sizes the thread pool', { skip: notLinux }, async (t) => {
       return count;
     }),
   );
-  const [one, six, three] = counts as [number, number, number];
+  const [one, six, three, two] = counts as [number, number, number, number];
   t.equal(six - one, 5, `threads with --cpu-num 6 (${six}) minus with --cpu-num 1 (${one})`);
   t.equal(three - one, 2, `threads with HATI_CPU_NUM=3 (${three}) minus with --cpu-num 1 (${one})`);
+  t.equal(two - one, 1, `threads with cpu-num: 2 in --config (${two}) minus with --cpu-num 1 (${one})`);
 });
 
 t.test('a TCP port in use: exit 1 with one line naming the flag to change', async (t) => {
@@ -182,10 +205,11 @@ t.test('a TCP port in use: exit 1 with one line naming the flag to change', asyn
   const hati = Hati.spawn(t, ['--tcp-host', '127.0.0.1', '--tcp-port', String(port), '--data-dir', join(dir, 'data')]);
   t.same(await hati.waitExit(5_000), { code: 1, signal: null });
   t.ok(Date.now() - started < 5_000, 'within a few seconds');
-  t.same(lines(hati.stderr), [
-    `hati: cannot listen on tcp 127.0.0.1:${port}: address already in use; pick another with --tcp-port`,
+  t.same(hati.logged('error'), [
+    `cannot listen on tcp 127.0.0.1:${port}: address already in use; pick another with --tcp-port`,
   ]);
-  t.notMatch(hati.stdout, /listening/);
+  t.notMatch(hati.stderr, /listening/);
+  t.equal(hati.stdout, '');
 });
 
 t.test('a JSON-RPC port in use: exit 1, and the data dir is not left locked', async (t) => {
@@ -194,8 +218,8 @@ t.test('a JSON-RPC port in use: exit 1, and the data dir is not left locked', as
   const args = ['--tcp', ...LOCAL, '--rpc', '--rpc-host', '127.0.0.1', '--data-dir', join(dir, 'data')];
   const hati = Hati.spawn(t, [...args, '--rpc-port', String(port)]);
   t.same(await hati.waitExit(5_000), { code: 1, signal: null });
-  t.same(lines(hati.stderr), [
-    `hati: cannot listen on json-rpc 127.0.0.1:${port}: address already in use; pick another with --rpc-port`,
+  t.same(hati.logged('error'), [
+    `cannot listen on json-rpc 127.0.0.1:${port}: address already in use; pick another with --rpc-port`,
   ]);
   const again = Hati.spawn(t, [...args, '--rpc-port', '0']);
   t.equal((await rpcCall(await again.rpc(), 'Storage.Count', { type: 'hdd' })).body.result, 0);
@@ -212,10 +236,10 @@ t.test('a data dir locked by another running hati: exit 1, the first one keeps s
   const second = Hati.spawn(t, [...LOCAL, '--data-dir', dataDir]);
   t.same(await second.waitExit(5_000), { code: 1, signal: null });
   t.ok(Date.now() - started < 5_000, 'within a few seconds');
-  const errors = lines(second.stderr);
+  const errors = second.logged('error');
   t.equal(errors.length, 1);
-  t.match(errors[0], new RegExp(`^hati: data directory ${dataDir} is locked by another process or store`));
-  t.notMatch(second.stdout, /listening/);
+  t.match(errors[0], new RegExp(`^data directory ${dataDir} is locked by another process or store`));
+  t.notMatch(second.stderr, /listening/);
   t.equal(await client.command('PING'), 'PONG');
   first.child.kill('SIGTERM');
   t.same(await first.waitExit(), { code: 0, signal: null });
@@ -229,7 +253,7 @@ t.test('SIGINT shuts down with exit 0, and the writes survive', async (t) => {
   t.equal(await client.command('SET', 'hdd', '0', 'k', 'kept'), 'OK');
   hati.child.kill('SIGINT');
   t.same(await hati.waitExit(), { code: 0, signal: null });
-  t.same(lines(hati.stdout).slice(-2), ['hati: SIGINT: shutting down', 'hati: stopped']);
+  t.same(hati.messages.slice(-2), ['SIGINT: shutting down', 'stopped']);
   await client.closed();
   t.equal(client.closedBy, 'end', 'the server closed the connection');
   const again = Hati.spawn(t, args);
@@ -248,7 +272,7 @@ t.test('a bad --log-level or an unknown flag starts no server', async (t) => {
       const exit = await Promise.race([hati.exited, delay(3_000).then(() => undefined)]);
       t.match(hati.stderr, /^hati: (Invalid values:|Unknown argument: bogus)/, `${flags[0]}: the usage error`);
       t.same(exit, { code: 2, signal: null }, `${flags[0]}: exits 2 at once`);
-      t.notMatch(hati.stdout, /listening/, `${flags[0]}: no listener`);
+      t.notMatch(hati.stderr, /listening/, `${flags[0]}: no listener`);
     }),
   );
 });
@@ -304,12 +328,12 @@ t.test('IPv6 addresses print in brackets, and the printed address works', async 
   const [tcp, rpc] = await Promise.all([hati.tcp(), hati.rpc()]);
   t.equal(tcp.host, '[::1]');
   t.equal(rpc.host, '[::1]');
-  t.match(hati.stdout, new RegExp(`^hati: tcp listening on \\[::1\\]:${tcp.port}$`, 'm'));
-  t.match(hati.stdout, new RegExp(`^hati: json-rpc listening on http://\\[::1\\]:${rpc.port}/$`, 'm'));
+  t.ok(hati.messages.includes(`tcp listening on [::1]:${tcp.port}`), 'tcp line');
+  t.ok(hati.messages.includes(`json-rpc listening on http://[::1]:${rpc.port}/`), 'json-rpc line');
   // What a user copies from those lines: `::1` and port for redis-cli, the URL for curl.
   const client = await RawClient.open(t, { host: '::1', port: tcp.port });
   t.equal(await client.command('PING'), 'PONG');
-  const url = /^hati: json-rpc listening on (\S+)$/m.exec(hati.stdout)?.[1] as string;
+  const url = (await hati.waitFor(/^json-rpc listening on (\S+)$/m))[1] as string;
   const res = await fetch(url, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -327,11 +351,10 @@ t.test('--unix in a directory that does not exist: exit 1, naming the directory'
   const hati = Hati.spawn(t, ['--unix', join(missing, 'hati.sock'), '--data-dir', join(dir, 'data')]);
   t.same(await hati.waitExit(5_000), { code: 1, signal: null });
   t.ok(Date.now() - started < 5_000, 'within a few seconds');
-  t.same(lines(hati.stderr), [
-    `hati: cannot listen on unix socket ${join(missing, 'hati.sock')}: directory ${missing} does not exist`,
+  t.same(hati.logged('error'), [
+    `cannot listen on unix socket ${join(missing, 'hati.sock')}: directory ${missing} does not exist`,
   ]);
-  t.notMatch(hati.stderr, /EACCES|ENOENT|permission/);
-  t.notMatch(hati.stdout, /listening/);
+  t.notMatch(hati.stderr, /EACCES|ENOENT|permission|listening/);
   t.equal(existsSync(join(dir, 'data')), false, 'the store was not opened');
 });
 
@@ -340,12 +363,11 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     const dir = await tempDir(t);
     // 256 shards take a good half second to open: the signal lands while the store opens.
     const hati = Hati.spawn(t, [...LOCAL, '--shards', '256', '--data-dir', join(dir, 'data')]);
-    await hati.waitFor(/^hati: no listener named/m);
+    await hati.waitFor(/^no listener named/m);
     hati.child.kill(signal);
     t.same(await hati.waitExit(10_000), { code: 0, signal: null });
-    t.same(lines(hati.stdout), [NO_LISTENER, `hati: ${signal} during start-up: stopping`, 'hati: stopped']);
-    t.notMatch(hati.stdout, /listening/, 'no listening line: the server was never announced');
-    t.equal(hati.stderr, '');
+    t.same(hati.messages, [banner(hati), NO_LISTENER, `${signal} during start-up: stopping`, 'stopped']);
+    t.equal(hati.stdout, '');
   });
 }
 
@@ -353,10 +375,10 @@ t.test('SIGHUP while the store opens: the server starts, and reloads once it is 
   const dir = await tempDir(t);
   // 256 shards take a good half second to open: the signal lands while the store opens.
   const hati = Hati.spawn(t, [...LOCAL, '--shards', '256', '--data-dir', join(dir, 'data')]);
-  await hati.waitFor(/^hati: no listener named/m);
+  await hati.waitFor(/^no listener named/m);
   hati.child.kill('SIGHUP');
   await hati.tcp();
-  await hati.waitFor(/^hati: SIGHUP: nothing to reload \(no --users-file, no TLS\)$/m);
+  await hati.waitFor(/^SIGHUP: nothing to reload \(no --users-file, no TLS\)$/m);
   t.equal(hati.child.exitCode, null, 'still running');
   hati.child.kill('SIGTERM');
   t.same(await hati.waitExit(10_000), { code: 0, signal: null });

@@ -292,7 +292,7 @@ t.test('a server logs the users in with their rights and re-reads the file on SI
     file,
   ]);
   const address = await hati.tcp();
-  t.match(hati.stdout, `\nhati: clients must authenticate as the users of ${file}\n`);
+  t.ok(hati.messages.includes(`clients must authenticate as the users of ${file}`), 'the credentials line');
   const port = String(address.port);
 
   const app = await RawClient.open(t, address);
@@ -337,7 +337,7 @@ t.test('a server logs the users in with their rights and re-reads the file on SI
   t.equal((await spawned(file, ['add', 'late', '--read', '*'], 'late-pw\n')).code, 0);
   const late = await RawClient.open(t, address);
   t.match(await late.command('AUTH', 'late', 'late-pw'), { code: 'WRONGPASS' }, 'not before SIGHUP');
-  t.equal(await hati.hangup(), 'hati: SIGHUP: reloaded users');
+  t.equal(await hati.hangup(), 'SIGHUP: reloaded users');
   t.equal(await late.command('AUTH', 'late', 'late-pw'), 'OK');
   t.equal(text(await late.command('GET', 'memory', 'cache:a')), '1');
   t.equal(await app.command('SET', 'memory', '0', 'cache:b', '2'), 'OK', 'the connection opened before goes on');
@@ -347,14 +347,14 @@ t.test('a server logs the users in with their rights and re-reads the file on SI
   await writeFile(file, '{"version": 1, "users": [{"name": "x", "password": "plain text"}]}');
   t.match(
     await hati.hangup(),
-    /^hati: SIGHUP: reload failed, nothing changed: .*user 'x': 'password' must be a hash written by hati users/,
+    /^SIGHUP: reload failed, nothing changed: .*user 'x': 'password' must be a hash written by hati users/,
   );
   t.equal(await app.command('SET', 'memory', '0', 'cache:c', '3'), 'OK', 'the old users still in effect');
   await writeFile(file, good);
 
   // A removed user: after SIGHUP its connection is closed and it cannot log in again.
   t.equal((await spawned(file, ['remove', 'app'])).code, 0);
-  t.equal(await hati.hangup(), 'hati: SIGHUP: reloaded users');
+  t.equal(await hati.hangup(), 'SIGHUP: reloaded users');
   await within(app.closed(), 5000, () => "the removed user's connection to close");
   const again = await RawClient.open(t, address);
   t.match(await again.command('AUTH', 'app', 'app-pw'), { code: 'WRONGPASS' });

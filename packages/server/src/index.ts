@@ -1,5 +1,17 @@
 export { Auth, checkAccess, User } from './auth.js';
 export {
+  applyRecord,
+  BACKUP_DEFAULT_COUNT,
+  BACKUP_MAX_COUNT,
+  BACKUP_MAX_SNAPSHOTS,
+  BACKUP_REPLY_BYTES,
+  type BackupParts,
+  type BackupTarget,
+  type BackupTargetOptions,
+  backupSnapshotsHeld,
+  openBackupTarget,
+} from './backup.js';
+export {
   type CertificateOptions,
   type CertificatePair,
   type CertificateSet,
@@ -11,7 +23,7 @@ export { describeError, ListenError, ServerError, ServerErrorCode } from './erro
 export { type Handler, type HandlerName, handlers } from './handlers.js';
 export type { ListenerAddress } from './hati-server.js';
 export { HatiServer, type ServerAddresses } from './hati-server.js';
-export { Logger, LogLevel } from './logger.js';
+export { type LogFields, LogFormat, Logger, LogLevel } from './logger.js';
 export { type Durability, type ListenAddress, type ServerOptions, serverDefaults, type TlsFiles } from './options.js';
 export { type KeyEvent, PubSub } from './pubsub.js';
 export { RpcServer } from './rpc-server.js';

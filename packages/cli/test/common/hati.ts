@@ -36,6 +36,47 @@ export function shellQuote(word: string): string {
   return `'${word.replaceAll("'", `'\\''`)}'`;
 }
 
+/** One line of `hati start`'s log (stderr), text or json, as its reader sees it. */
+export interface LogLine {
+  /** error, warn, info or debug; undefined for a line that is not a log line (a usage error). */
+  level: string | undefined;
+  /** The message: `tcp listening on 127.0.0.1:4242` (the whole line when it is no log line). */
+  msg: string;
+  /** The structured fields of a json line (`listener`, `address`, ...); empty for text. */
+  fields: Record<string, unknown>;
+}
+
+const TEXT_LINE = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) (error|warn|info|debug) (.*)$/;
+
+/** The log lines of a stream (`<ISO time> <level> <message>`, or pino's JSON objects). */
+export function logLines(text: string): LogLine[] {
+  return lines(text).map((line) => {
+    const match = TEXT_LINE.exec(line);
+    if (match) return { level: match[2], msg: match[3] as string, fields: {} };
+    if (line.startsWith('{')) {
+      try {
+        const { level, msg, time: _time, pid: _pid, hostname: _hostname, ...fields } = JSON.parse(line);
+        if (typeof level === 'string' && typeof msg === 'string') return { level, msg, fields };
+      } catch {
+        // Not JSON after all: a line as it is.
+      }
+    }
+    return { level: undefined, msg: line, fields: {} };
+  });
+}
+
+/** The messages of a stream's log lines, without time and level: what tests match, in either format. */
+export function messages(text: string): string[] {
+  return logLines(text).map((line) => line.msg);
+}
+
+/** The messages of a stream's log lines at `level` (`error`: why a start-up failed). */
+export function logged(text: string, level: string): string[] {
+  return logLines(text)
+    .filter((line) => line.level === level)
+    .map((line) => line.msg);
+}
+
 /** A running `node dist/bin.cjs ...`; killed (SIGKILL) after the test if still running. */
 export class Hati {
   readonly child: ChildProcess;
@@ -102,11 +143,30 @@ export class Hati {
     for (const wake of this.#waiters.splice(0)) wake();
   }
 
-  /** Waits until stdout matches `pattern`; throws with both streams if the child exits first or time runs out. */
+  /** The lines logged so far (stderr), parsed. */
+  get log(): LogLine[] {
+    return logLines(this.stderr);
+  }
+
+  /** The messages of the log's lines at `level` (`error`: what made a start-up fail). */
+  logged(level: string): string[] {
+    return logged(this.stderr, level);
+  }
+
+  /** The messages logged so far (stderr), one per line, in text or json format alike. */
+  get messages(): string[] {
+    return messages(this.stderr);
+  }
+
+  /**
+   * Waits until the log's messages (stderr, one per line, without time and level: `^` and `$`
+   * with the `m` flag are a message's ends) match `pattern`; throws with both streams if the
+   * child exits first or time runs out.
+   */
   async waitFor(pattern: RegExp, timeoutMs = 10_000): Promise<RegExpMatchArray> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const match = this.stdout.match(pattern);
+      const match = this.messages.join('\n').match(pattern);
       if (match) return match;
       if (this.exit !== undefined || Date.now() > deadline) {
         throw new Error(
@@ -122,18 +182,24 @@ export class Hati {
 
   /** The TCP listener's address, from its start-up line (`tcp listening on` or `tcp (tls) listening on`). */
   async tcp(): Promise<Address> {
-    const [, host, port] = (await this.waitFor(/^hati: tcp(?: \(tls\))? listening on (\S+):(\d+)$/m)) as string[];
+    const [, host, port] = (await this.waitFor(/^tcp(?: \(tls\))? listening on (\S+):(\d+)$/m)) as string[];
     return { host: host as string, port: Number(port) };
   }
 
   /** The JSON-RPC listener's address, from its start-up line (http or https). */
   async rpc(): Promise<Address> {
-    const [, host, port] = (await this.waitFor(/^hati: json-rpc listening on https?:\/\/(\S+):(\d+)\/$/m)) as string[];
+    const [, host, port] = (await this.waitFor(/^json-rpc listening on https?:\/\/(\S+):(\d+)\/$/m)) as string[];
+    return { host: host as string, port: Number(port) };
+  }
+
+  /** The metrics listener's address (--metrics-port), from `metrics listening on http://<host:port>/metrics`. */
+  async metrics(): Promise<Address> {
+    const [, host, port] = (await this.waitFor(/^metrics listening on http:\/\/(\S+):(\d+)\/metrics$/m)) as string[];
     return { host: host as string, port: Number(port) };
   }
 
   async unix(): Promise<string> {
-    return ((await this.waitFor(/^hati: unix socket listening on (.+)$/m)) as string[])[1] as string;
+    return ((await this.waitFor(/^unix socket listening on (.+)$/m)) as string[])[1] as string;
   }
 
   /** Waits for the exit; a child still running after `timeoutMs` is an error (and is killed in teardown). */
@@ -141,14 +207,14 @@ export class Hati {
     return within(this.exited, timeoutMs, () => `hati exit\nstdout: ${this.stdout}\nstderr: ${this.stderr}`);
   }
 
-  /** Sends SIGHUP and waits for the `hati: SIGHUP: ...` line it prints (on stdout, or a failure on stderr). */
+  /** Sends SIGHUP and waits for the `SIGHUP: ...` message it logs (what it reloaded, or why not); returns it. */
   async hangup(timeoutMs = 10_000): Promise<string> {
-    const lines = (text: string) => [...text.matchAll(/^hati: SIGHUP: .*$/gm)].map((match) => match[0]);
-    const [out, err] = [lines(this.stdout).length, lines(this.stderr).length];
+    const hangups = () => this.messages.filter((message) => message.startsWith('SIGHUP: '));
+    const before = hangups().length;
     this.child.kill('SIGHUP');
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const fresh = lines(this.stdout)[out] ?? lines(this.stderr)[err];
+      const fresh = hangups()[before];
       if (fresh !== undefined) return fresh;
       if (this.exit !== undefined || Date.now() > deadline) {
         throw new Error(
