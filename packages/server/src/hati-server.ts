@@ -292,12 +292,7 @@ export class HatiServer {
       // Over HTTPS, requests arrive on the TLSSocket, which exists once the handshake is done.
       http.on(this.#rpcTls ? 'secureConnection' : 'connection', (socket: Socket) => {
         if (this.#clients() >= this.#maxClients) {
-          // Refused before HTTP parsing starts: answer in raw HTTP, then close.
-          const body = errorBody(ServerErrorCode.MAX_CLIENTS, -32000, this.#maxClientsMessage());
-          this.#refuse(
-            socket,
-            `HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-          );
+          this.#refuseHttp(socket);
           return;
         }
         this.stats.opened('rpc');
@@ -312,11 +307,7 @@ export class HatiServer {
       const http = createHttpServer({ keepAliveTimeout: 65_000 }, this.#rpc.handleMetrics);
       http.on('connection', (socket: Socket) => {
         if (this.#clients() >= this.#maxClients) {
-          const body = errorBody(ServerErrorCode.MAX_CLIENTS, -32000, this.#maxClientsMessage());
-          this.#refuse(
-            socket,
-            `HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-          );
+          this.#refuseHttp(socket);
           return;
         }
         this.stats.opened('metrics');
@@ -386,6 +377,15 @@ export class HatiServer {
     const { tcp, unix, rpc, metrics } = this.stats.connections;
     // Connections still in their TLS handshake hold a descriptor too.
     return tcp.current + unix.current + rpc.current + metrics.current + (this.#tls?.handshakes ?? 0);
+  }
+
+  /** Refuses an HTTP connection past max clients before HTTP parsing starts: a raw 503 with the error, then close. */
+  #refuseHttp(socket: Socket): void {
+    const body = errorBody(ServerErrorCode.MAX_CLIENTS, -32000, this.#maxClientsMessage());
+    this.#refuse(
+      socket,
+      `HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    );
   }
 
   #maxClientsMessage(): string {
