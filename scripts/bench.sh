@@ -4,6 +4,7 @@
 #   npm run bench                  # all four, in that order
 #   npm run bench -- server        # one of them (or BENCH_ONLY=storage|server|client|broker)
 #   npm run bench -- security      # what credentials and TLS cost (not part of the four above)
+#   npm run bench -- backup        # hati backup export/import throughput and RSS (BENCH_BACKUP_BYTES)
 # BENCH_QUICK=1 makes a short smoke run; BENCH_REOPEN_KEYS sets the reopen row's key count.
 # The server benchmark needs redis-server and redis-benchmark, the client benchmark redis-server,
 # the broker benchmark rabbitmq-server, nats-server and redis-server (BENCH_BROKER_PEERS picks
@@ -15,9 +16,9 @@ cd "$(dirname "$0")/.."
 only="${1:-${BENCH_ONLY:-}}"
 case "$only" in
   '' | all) benches=(storage server client broker) ;;
-  storage | server | client | broker | security) benches=("$only") ;;
+  storage | server | client | broker | security | backup) benches=("$only") ;;
   *)
-    echo "bench: unknown benchmark '$only' (expected storage, server, client, broker or security; as an argument or BENCH_ONLY)" >&2
+    echo "bench: unknown benchmark '$only' (expected storage, server, client, broker, security or backup; as an argument or BENCH_ONLY)" >&2
     exit 2
     ;;
 esac

@@ -1,9 +1,12 @@
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import yargs, { type Argv } from 'yargs';
+import { backupCommands } from './backup-command.js';
 import { type ClientFlags, runClient, type Terminal } from './client-command.js';
+import { ConfigFileError, configFormat, configPath, formatSettings, readConfigFile } from './config-file.js';
 import { CONNECTION_ENV_FLAGS, CONNECTION_VALUE_FLAGS, connectionOptions } from './connection.js';
 import { type StartFlags, start } from './start.js';
+import { statsCommands } from './stats-command.js';
 import { tlsCommands } from './tls-command.js';
 import { usersCommands } from './users-command.js';
 
@@ -139,7 +142,41 @@ function startOptions(y: Argv) {
       type: 'string',
       choices: ['error', 'warn', 'info', 'debug'],
       default: 'info',
-      description: 'Least severe log lines written to stderr',
+      description: 'Least severe log lines written to stderr (error: only errors)',
+    })
+    .option('log-format', {
+      type: 'string',
+      choices: ['text', 'json'],
+      default: 'text',
+      description: 'Log lines as text (<time> <level> <message>) or as one JSON object each (for journald, Loki, ...)',
+    })
+    .option('config', {
+      type: 'string',
+      requiresArg: true,
+      description:
+        'Read settings from this YAML (.yaml, .yml) or TOML (.toml) file: its keys are the flags without -- (tcp-port: 5000). Also HATI_CONFIG',
+    })
+    .option('print-config', {
+      type: 'boolean',
+      description: 'Print the effective settings as a config file (the password redacted) and exit without starting',
+    })
+    .option('metrics-port', {
+      requiresArg: true,
+      coerce: integerIn('metrics-port', 0, 65535),
+      description:
+        'Start a listener for GET /metrics (Prometheus), /healthz and /readyz on this port (0: any free port); the JSON-RPC listener serves them too',
+    })
+    .option('metrics-host', {
+      type: 'string',
+      requiresArg: true,
+      default: '127.0.0.1',
+      description: 'Bind address of the metrics listener',
+    })
+    .option('console', {
+      type: 'string',
+      choices: ['yes', 'no'],
+      default: 'yes',
+      description: 'Serve the web console at GET / of the JSON-RPC listener',
     })
     .option('password', {
       type: 'string',
@@ -188,6 +225,8 @@ function startOptions(y: Argv) {
     })
     .group(['password', 'password-file', 'users-file'], 'Credentials:')
     .group(['tcp-tls', 'rpc-tls', 'tls-cert', 'tls-key', 'tls-ca', 'tls-auth-clients'], 'TLS:')
+    .group(['metrics-port', 'metrics-host', 'console'], 'Metrics and console:')
+    .group(['config', 'print-config', 'log-level', 'log-format'], 'Configuration and logs:')
     .check((argv) => {
       const problem = startFlagsProblem(argv as unknown as StartFlags);
       if (problem !== undefined) throw new Error(problem);
@@ -249,6 +288,10 @@ const ENV_FLAGS: Record<string, ReadonlySet<string>> = {
     'rpcHosts',
     'rpcMaxBatch',
     'logLevel',
+    'logFormat',
+    'metricsPort',
+    'metricsHost',
+    'console',
     'password',
     'passwordFile',
     'usersFile',
@@ -262,6 +305,8 @@ const ENV_FLAGS: Record<string, ReadonlySet<string>> = {
   // Not --insecure: a variable left in a shell must not silently turn certificate checks off.
   client: new Set([...CONNECTION_ENV_FLAGS, 'raw']),
   users: new Set(['usersFile']),
+  backup: new Set(CONNECTION_ENV_FLAGS),
+  stats: new Set(CONNECTION_ENV_FLAGS),
 };
 
 /**
@@ -284,6 +329,26 @@ function flagsFromEnv(env: NodeJS.ProcessEnv, command: string | undefined): Reco
     flags[name] = BOOLEAN_FLAGS.has(name) ? value !== 'false' && value !== '0' && value !== '' : value;
   }
   return flags;
+}
+
+/** The keys of a config file of `hati start`: its flags but --config and --print-config, as HATI_* has them. */
+const START_KEYS = { names: [...(ENV_FLAGS.start as ReadonlySet<string>)], booleans: BOOLEAN_FLAGS };
+
+/**
+ * What yargs parses the command line over (its configuration): the HATI_* variables over the
+ * config file of `hati start` (--config, or HATI_CONFIG). The one place that order is decided:
+ * the command line wins over both, and a flag none of them sets takes its default.
+ */
+async function belowCommandLine(
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+  command: string | undefined,
+): Promise<Record<string, unknown>> {
+  const fromEnv = flagsFromEnv(env, command);
+  const path = command === 'start' && !argv.includes('--help') ? configPath(argv, env) : undefined;
+  if (path === undefined) return fromEnv;
+  // `config` too, so that --print-config knows the file (also when HATI_CONFIG named it).
+  return { ...(await readConfigFile(path, START_KEYS)), ...fromEnv, config: path };
 }
 
 /** Whether a password was typed on the command line (before the command of `hati client`), not taken from the environment. */
@@ -309,33 +374,55 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     );
     return 2;
   }
+  let configuration: Record<string, unknown>;
+  try {
+    configuration = await belowCommandLine(argv, io.env, command);
+  } catch (err) {
+    if (!(err instanceof ConfigFileError)) throw err;
+    io.stderr(`hati: ${err.message}\n`);
+    return 2;
+  }
   // Usage errors, as yargs reports them (it may report more than one: "Did you mean start?" and "Unknown argument: strat").
   const failures: string[] = [];
   // Commands run after parsing, and only when parsing found no usage error.
   let run: (() => Promise<number>) | undefined;
   let startsServer = false;
   const stdin = () => io.terminal?.stdin ?? process.stdin;
+  // hati client, backup and stats warn as redis-cli does (--no-auth-warning silences it).
+  const warnPasswordOnCommandLine = (authWarning = !argv.includes('--no-auth-warning')) => {
+    if (authWarning && passwordOnCommandLine(argv, ['-a', '--pass', '--password'])) {
+      io.stderr(
+        "Warning: Using a password with '-a' or '--pass' on the command line may not be safe (other users see it in ps); set HATI_PASSWORD instead.\n",
+      );
+    }
+  };
   const parser = yargs(argv)
     .scriptName('hati')
     .version(version)
-    .config(flagsFromEnv(io.env, command))
+    .config(configuration)
     .command(
       'start',
       'Start a Hati server',
       (y) =>
         startOptions(y).epilogue(
-          'Without --tcp, --rpc or --unix, the TCP listener starts on its defaults. Every flag can also be set in the environment as HATI_<FLAG>, e.g. HATI_TCP_PORT=5000; HATI_PASSWORD is the way to give a password. SIGHUP re-reads the users file and the TLS certificate and key.',
+          'Without --tcp, --rpc or --unix, the TCP listener starts on its defaults. Every flag can also be set in the environment as HATI_<FLAG>, e.g. HATI_TCP_PORT=5000 (HATI_PASSWORD is the way to give a password), and in a --config file as a key (tcp-port: 5000); the command line wins over HATI_*, which wins over the file. Log lines, start-up lines included, go to stderr. SIGHUP re-reads the users file and the TLS certificate and key.',
         ),
       (args) => {
+        const flags = args as unknown as StartFlags & { config?: string; printConfig?: boolean };
+        if (flags.printConfig === true) {
+          run = async () => {
+            io.stdout(formatSettings(args, START_KEYS.names, configFormat(flags.config), flags.config));
+            return 0;
+          };
+          return;
+        }
         startsServer = true;
-        run = () => {
-          if (passwordOnCommandLine(argv, ['--password'])) {
-            io.stderr(
-              'hati: warning: a password on the command line is visible to other users of this machine (ps); prefer HATI_PASSWORD or --password-file\n',
-            );
-          }
-          return start(args as unknown as StartFlags, io);
-        };
+        const warnings = passwordOnCommandLine(argv, ['--password'])
+          ? [
+              'a password on the command line is visible to other users of this machine (ps); prefer HATI_PASSWORD or --password-file',
+            ]
+          : [];
+        run = () => start(flags, io, warnings);
       },
     )
     .command(
@@ -362,14 +449,26 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
         // The words after the `--` that clientArgs put before the command are in `_`, after `client`.
         const command = [...(flags.command ?? []), ...args._.slice(1)].map(String);
         run = () => {
-          if (flags.authWarning !== false && passwordOnCommandLine(argv, ['-a', '--pass', '--password'])) {
-            io.stderr(
-              "Warning: Using a password with '-a' or '--pass' on the command line may not be safe (other users see it in ps); set HATI_PASSWORD instead.\n",
-            );
-          }
+          warnPasswordOnCommandLine(flags.authWarning);
           return runClient({ ...flags, command }, io, io.terminal ?? { stdin: process.stdin, stdout: process.stdout });
         };
       },
+    )
+    .command('backup', 'Export a running server to a backup file, import one, or inspect one', (y) =>
+      backupCommands(y, io, (action) => {
+        run = () => {
+          warnPasswordOnCommandLine();
+          return action();
+        };
+      }),
+    )
+    .command('stats', "A live view of a server's statistics (--once: one JSON document)", (y) =>
+      statsCommands(y, io, (action) => {
+        run = () => {
+          warnPasswordOnCommandLine();
+          return action();
+        };
+      }),
     )
     .command('users', 'Edit a users file: named users, their passwords, tokens and rights', (y) =>
       usersCommands(y, io, stdin, (action) => {
@@ -383,7 +482,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     )
     // Listed in --help only: `hati help ...` is rewritten by helpArgs before parsing.
     .command('help [command]', 'Show the help of a command (hati help start is hati start --help)')
-    .demandCommand(1, 'name a command: hati start, hati client, hati users or hati tls')
+    .demandCommand(1, 'name a command: hati start, hati client, hati backup, hati stats, hati users or hati tls')
     .recommendCommands()
     .strict()
     .wrap(Math.min(110, process.stdout.columns ?? 110))
@@ -410,7 +509,8 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
 
 /**
  * `hati help` is `hati --help`, `hati help start` is `hati start --help`; `-h` is `--help`
- * everywhere but in `hati client`, where it is the host, as in redis-cli.
+ * everywhere but in the commands that connect to a server (client, backup, stats), where it is
+ * the host, as in redis-cli.
  */
 function helpArgs(argv: string[]): string[] {
   if (argv[0] === 'help') {
@@ -420,10 +520,11 @@ function helpArgs(argv: string[]): string[] {
   }
   const command = argv.findIndex((arg) => !arg.startsWith('-'));
   if (argv[command] === 'client') return clientArgs(argv, command + 1);
+  if (argv[command] === 'backup' || argv[command] === 'stats') return argv;
   return argv.map((arg) => (arg === '-h' ? '--help' : arg));
 }
 
-const COMMANDS = ['start', 'client', 'users', 'tls'];
+const COMMANDS = ['start', 'client', 'backup', 'stats', 'users', 'tls'];
 /** `hati client` flags that take a value. */
 const CLIENT_VALUE_FLAGS = CONNECTION_VALUE_FLAGS;
 
