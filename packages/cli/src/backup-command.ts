@@ -946,7 +946,7 @@ async function runInspect(flags: BackupFlags, io: Io, progress: Progress): Promi
     ['holds', describeContents(header)],
     [
       'blocks',
-      `${formatCount(decoder.blocks)}, every checksum good; ${formatBytes(rawBytes)} of records, compressed to ${rawBytes === 0 ? '100' : Math.round((bytes / rawBytes) * 100)}%`,
+      `${formatCount(decoder.blocks)}, every checksum good; ${formatBytes(rawBytes)} of records in a file of ${formatBytes(bytes)}${rawBytes === 0 ? '' : ` (${Math.round((bytes / rawBytes) * 100)}%)`}`,
     ],
     [
       'keys',

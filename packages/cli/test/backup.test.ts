@@ -200,7 +200,7 @@ t.test(
             'created: +\\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z',
             `from: +127\\.0\\.0\\.1:${source.port} \\(hati [\\d.]+\\), written by hati [\\d.]+`,
             'holds: +hdd keys, memory keys, broker definitions, hdd queue messages and dead letters',
-            'blocks: +\\d+, every checksum good; [\\d.]+ [kM]B of records, compressed to \\d+%',
+            'blocks: +\\d+, every checksum good; [\\d.]+ [kM]B of records in a file of [\\d.]+ [kM]?B \\(\\d+%\\)',
             'keys: +505 \\(503 hdd, 2 memory\\)',
             'routers: +2',
             'queues: +3',

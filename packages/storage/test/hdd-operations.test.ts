@@ -172,8 +172,11 @@ t.test('a scan survives writes, expiry and a flush between calls, holding nothin
   t.ok(seen.largest <= 100);
 
   // A flush between calls: the cursor (a shard and a key) still works.
+  // (Its first call may return no key: the expired brief-* keys sort first, and whether the
+  // sweeper, on a real-time timer, has removed them yet depends on the machine's load.)
   const first = await store.scan('0', { count: 50 });
-  t.equal(first.keys.length, 50);
+  t.ok(first.keys.length <= 50);
+  t.not(first.cursor, '0', 'the scan is not over after one call');
   await store.flushAll();
   await store.setMany(Array.from({ length: 100 }, (_, i): [string, string] => [`after-${i}`, 'v']));
   const rest = await scanAll(store, { count: 50 }, undefined, first.cursor);
