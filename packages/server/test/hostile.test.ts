@@ -130,7 +130,10 @@ t.test('shutdown under pipelined hdd writes: each applied write was acknowledged
       await new Promise((resolve) => setTimeout(resolve, 2));
     }
   });
+  // Shut down mid-stream, once every connection has had writes acknowledged (on a loaded machine
+  // a fixed wait could end before the last connection's first window was answered).
   await new Promise((resolve) => setTimeout(resolve, 300));
+  while (clients.some((c) => !c.replies.includes('OK'))) await new Promise((resolve) => setTimeout(resolve, 10));
   await h.server.close();
   stop = true;
   await Promise.all(writers);
