@@ -715,9 +715,16 @@ export class RpcServer {
   #checkOrigin(req: IncomingMessage, res: ServerResponse): boolean {
     const origin = req.headers.origin;
     if (origin === undefined) return true;
-    // The console's own page calls from the listener's origin: same-origin, no CORS needed.
-    // A page whose name was rebound to this address says so in Host, which #checkHost refused.
-    if (req.headers.host !== undefined && normalOrigin(origin) === ownOrigin(req)) return true;
+    // The console's own page calls from the listener's origin: same-origin, no CORS needed. Only
+    // when Host is one that #checkHost accepts on loopback (localhost, an IP address, --rpc-hosts),
+    // on every listener: a page whose name was rebound to this server's address is same-origin
+    // too, and its Host names the attacker's domain.
+    if (
+      req.headers.host !== undefined &&
+      hostAllowed(req.headers.host, this.#hosts) &&
+      normalOrigin(origin) === ownOrigin(req)
+    )
+      return true;
     if (this.#corsOrigins.has(normalOrigin(origin))) {
       res.setHeader('access-control-allow-origin', origin);
       return true;

@@ -1,6 +1,7 @@
 // /healthz and /readyz for Kubernetes probes and systemd watchdogs, the console's routes on the
 // JSON-RPC listener, and the same-origin rule that lets the console's page call JSON-RPC.
 import { rm } from 'node:fs/promises';
+import { request } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
@@ -143,4 +144,48 @@ t.test('protected mode: probes from another address are answered, /metrics is no
     h.log.some((line) => line.includes('only clients on this machine may read /metrics')),
     'start-up warned about it',
   );
+});
+
+t.test('a page whose name was rebound to the server is not taken for the console (DNS rebinding)', async (t) => {
+  const remote = nonLoopbackIPv4();
+  if (remote === undefined) {
+    t.comment('no non-loopback IPv4 address on this machine: nothing to test');
+    return;
+  }
+  // A listener on every address, no credentials, protected mode off: a LAN server that a
+  // victim's browser can reach and an attacker's site cannot, but for rebinding its name.
+  const h = await startServer(t, { rpc: { host: '0.0.0.0', port: 0 }, protectedMode: false });
+  const { port } = rpcAddress(h);
+  const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'Storage.Count', params: { type: 'memory' } });
+  const post = (host: string) =>
+    new Promise<{ status: number; json: { result?: unknown; error?: { data: { code: string } } } }>(
+      (resolve, reject) => {
+        const req = request(
+          {
+            host: remote,
+            port,
+            method: 'POST',
+            path: '/',
+            headers: { host, origin: `http://${host}`, 'content-type': 'application/json' },
+          },
+          (res) => {
+            let text = '';
+            res.setEncoding('utf8').on('data', (chunk: string) => {
+              text += chunk;
+            });
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(text) }));
+          },
+        );
+        req.on('error', reject);
+        req.end(body);
+      },
+    );
+  const rebound = await post(`evil.example:${port}`);
+  t.same(
+    [rebound.status, rebound.json.error?.data.code],
+    [403, 'ORIGIN_FORBIDDEN'],
+    'Host and Origin of a rebound name',
+  );
+  const direct = await post(`${remote}:${port}`);
+  t.same([direct.status, direct.json.result], [200, 0], 'the console opened at the IP address');
 });
