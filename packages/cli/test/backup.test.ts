@@ -11,31 +11,13 @@ import { createClient, type HatiClient } from '@hati/client';
 import { run } from '@hati/test-helpers';
 import t, { type Test } from 'tap';
 import { BackupDecoder } from '../src/backup-file.js';
-import { type Io, main } from '../src/main.js';
+import { main } from '../src/main.js';
 import { BIN, Hati, shellQuote, tempDir } from './common/hati.js';
+import { type Captured, inProcess } from './common/in-process.js';
 
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** `hati backup <args>` through main() in this process (no module loading per run), stderr piped; `stdin` for `-`. */
-async function backup(args: string[], stdin?: NodeJS.ReadableStream): Promise<Result> {
-  let stdout = '';
-  let stderr = '';
-  const io: Io = {
-    stdout: (text) => {
-      stdout += text;
-    },
-    stderr: (text) => {
-      stderr += text;
-    },
-    env: {},
-    ...(stdin !== undefined && { terminal: { stdin, stdout: new PassThrough() } }),
-  };
-  const code = await main(['backup', ...args, '--no-progress'], io);
-  return { code, stdout, stderr };
+/** `hati backup <args>` through main() in this process, stderr captured; `stdin` for `-`. */
+function backup(args: string[], stdin?: NodeJS.ReadableStream): Promise<Captured> {
+  return inProcess(['backup', ...args, '--no-progress'], {}, stdin);
 }
 
 /** A `hati start` with TCP on a free port and its own data directory. */

@@ -1,5 +1,6 @@
-// `main()` called in this process with a capturing Io, for tests of help, usage errors and
-// commands that need no server.
+// `main()` called in this process with a capturing Io, for tests of help, usage errors, and
+// commands run many times (no module loading per run).
+import { PassThrough } from 'node:stream';
 import { type Io, main } from '../../src/main.js';
 
 export interface Captured {
@@ -8,7 +9,12 @@ export interface Captured {
   stderr: string;
 }
 
-export async function inProcess(argv: string[], env: NodeJS.ProcessEnv = {}): Promise<Captured> {
+/** Runs `hati <argv>`; `stdin`, when given, is what the command reads (`-` of hati backup). */
+export async function inProcess(
+  argv: string[],
+  env: NodeJS.ProcessEnv = {},
+  stdin?: NodeJS.ReadableStream,
+): Promise<Captured> {
   let stdout = '';
   let stderr = '';
   const io: Io = {
@@ -19,6 +25,7 @@ export async function inProcess(argv: string[], env: NodeJS.ProcessEnv = {}): Pr
       stderr += text;
     },
     env,
+    ...(stdin !== undefined && { terminal: { stdin, stdout: new PassThrough() } }),
   };
   const code = await main(argv, io);
   return { code, stdout, stderr };
