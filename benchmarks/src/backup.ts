@@ -94,6 +94,32 @@ function runHati(args: string[], server: number | undefined): Promise<Run> {
 }
 
 /** Fills the server: `keys` hdd keys of `valueBytes` (half random, half repeated: about 2:1 compressible), an hdd queue with messages. */
+/** The peak RSS rows of a run: hati backup's (with its limit) and the server's, each also without mapped files. */
+function rssRows(phase: 'export' | 'import', run: Run, serverIdleRss: number) {
+  return [
+    valueRow(`${phase}: hati backup peak RSS`, (run.peakRss.client as number) / MB, 'MB', {
+      metric: 'value',
+      op: '<=',
+      limit: CLIENT_RSS_LIMIT_MB,
+    }),
+    valueRow(`${phase}: hati backup peak anon RSS`, (run.peakRss.clientAnon as number) / MB, 'MB', null),
+    valueRow(
+      `${phase}: server peak RSS`,
+      (run.peakRss.server as number) / MB,
+      'MB',
+      null,
+      `${(serverIdleRss / MB).toFixed(0)} MB before the ${phase}`,
+    ),
+    valueRow(
+      `${phase}: server peak anon RSS`,
+      (run.peakRss.serverAnon as number) / MB,
+      'MB',
+      null,
+      'without mapped files',
+    ),
+  ];
+}
+
 async function fill(client: HatiClient): Promise<void> {
   const batch = 2000;
   const started = performance.now();
@@ -163,26 +189,7 @@ async function main(): Promise<number> {
         null,
         `${fileBytes.toLocaleString('en-US')} bytes written`,
       ),
-      valueRow('export: hati backup peak RSS', (exported.peakRss.client as number) / MB, 'MB', {
-        metric: 'value',
-        op: '<=',
-        limit: CLIENT_RSS_LIMIT_MB,
-      }),
-      valueRow('export: hati backup peak anon RSS', (exported.peakRss.clientAnon as number) / MB, 'MB', null),
-      valueRow(
-        'export: server peak RSS',
-        (exported.peakRss.server as number) / MB,
-        'MB',
-        null,
-        `${(sourceIdleRss / MB).toFixed(0)} MB before the export`,
-      ),
-      valueRow(
-        'export: server peak anon RSS',
-        (exported.peakRss.serverAnon as number) / MB,
-        'MB',
-        null,
-        'without mapped files',
-      ),
+      ...rssRows('export', exported, sourceIdleRss),
     );
     await stopHati(source);
     servers.length = 0;
@@ -209,26 +216,7 @@ async function main(): Promise<number> {
         null,
         'the file checked whole first, then loaded',
       ),
-      valueRow('import: hati backup peak RSS', (imported.peakRss.client as number) / MB, 'MB', {
-        metric: 'value',
-        op: '<=',
-        limit: CLIENT_RSS_LIMIT_MB,
-      }),
-      valueRow('import: hati backup peak anon RSS', (imported.peakRss.clientAnon as number) / MB, 'MB', null),
-      valueRow(
-        'import: server peak RSS',
-        (imported.peakRss.server as number) / MB,
-        'MB',
-        null,
-        `${(targetIdleRss / MB).toFixed(0)} MB before the import`,
-      ),
-      valueRow(
-        'import: server peak anon RSS',
-        (imported.peakRss.serverAnon as number) / MB,
-        'MB',
-        null,
-        'without mapped files',
-      ),
+      ...rssRows('import', imported, targetIdleRss),
     );
     await stopHati(target);
     servers.length = 0;
