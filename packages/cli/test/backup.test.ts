@@ -11,7 +11,6 @@ import { createClient, type HatiClient } from '@hati/client';
 import { run } from '@hati/test-helpers';
 import t, { type Test } from 'tap';
 import { BackupDecoder } from '../src/backup-file.js';
-import { main } from '../src/main.js';
 import { BIN, Hati, shellQuote, tempDir } from './common/hati.js';
 import { type Captured, inProcess } from './common/in-process.js';
 
@@ -366,8 +365,7 @@ t.test('a failed export leaves no file under the name, nor its temporary one', a
   // A user who may read every key but has no admin right: BACKUP BEGIN is refused.
   const stdin = new PassThrough();
   stdin.end('reader secret\n');
-  const quiet = { stdout: () => {}, stderr: () => {}, env: {}, terminal: { stdin, stdout: new PassThrough() } };
-  t.equal(await main(['users', 'add', 'reader', '--read', '*', '--users-file', usersFile], quiet), 0);
+  t.equal((await inProcess(['users', 'add', 'reader', '--read', '*', '--users-file', usersFile], {}, stdin)).code, 0);
   const hati = Hati.spawn(t, [
     '--tcp-host',
     '127.0.0.1',
