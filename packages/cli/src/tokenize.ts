@@ -9,8 +9,8 @@ import { RequestParser } from '@hati/protocol';
 export function tokenize(line: string): Buffer[] | undefined {
   if (/["']/.test(line)) return quotedTokens(line);
   let args: Buffer[] | undefined;
-  const parser = new RequestParser((parsed) => {
-    args = parsed.map((arg) => Buffer.from(arg));
+  const parser = new RequestParser((request) => {
+    args = request.args().map((arg) => Buffer.from(arg));
   });
   const error = parser.push(Buffer.from(`${line}\n`));
   if (error !== undefined) throw new Error(error.message);

@@ -330,8 +330,8 @@ async function stubServer(t: Test, delayMs: number) {
     const seen: string[][] = [];
     connections.push(seen);
     let chain = Promise.resolve();
-    const parser = new RequestParser((args) => {
-      const words = args.map((arg) => arg.toString());
+    const parser = new RequestParser((request) => {
+      const words = request.args().map((arg) => arg.toString());
       seen.push(words);
       const [name, ...rest] = words;
       let answer: string;

@@ -1300,15 +1300,35 @@ function sameName(upper: string, name: Uint8Array | string, offset = 0): boolean
 
 /** The command named `name`, in any case (ASCII case folding only), or undefined. */
 export function lookupCommand(name: Uint8Array | string): CommandSpec | undefined {
+  if (typeof name !== 'string') return lookupCommandIn(name, 0, name.length);
   const candidates = byLength[name.length];
   if (candidates === undefined) return undefined;
   // Most names arrive upper case: checking the first byte rules out most candidates at once.
-  const first = upperAscii(typeof name === 'string' ? name.charCodeAt(0) : (name[0] as number));
+  const first = upperAscii(name.charCodeAt(0));
   if (first < UPPER_A || first > UPPER_Z) return undefined;
   for (const spec of candidates) {
     if (spec.name.charCodeAt(0) === first && sameName(spec.name, name)) return spec;
   }
   return undefined;
+}
+
+/** `lookupCommand` of the name `bytes[start..end)`, read in place. */
+export function lookupCommandIn(bytes: Uint8Array, start: number, end: number): CommandSpec | undefined {
+  const candidates = byLength[end - start];
+  if (candidates === undefined) return undefined;
+  const first = upperAscii(bytes[start] as number);
+  if (first < UPPER_A || first > UPPER_Z) return undefined;
+  for (const spec of candidates) {
+    if (spec.name.charCodeAt(0) === first && sameNameIn(spec.name, bytes, start, end)) return spec;
+  }
+  return undefined;
+}
+
+function sameNameIn(upper: string, bytes: Uint8Array, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) {
+    if (upperAscii(bytes[i] as number) !== upper.charCodeAt(i - start)) return false;
+  }
+  return true;
 }
 
 /** The subcommand of `spec` named `name` (`SETNAME` of `CLIENT`), in any case, or undefined. */

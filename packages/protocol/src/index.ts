@@ -29,6 +29,7 @@ export {
   checkArity,
   commands,
   lookupCommand,
+  lookupCommandIn,
   lookupSubcommand,
   type OptionSpec,
   type OptionValues,
@@ -50,6 +51,7 @@ export {
 export { defaultLimits, type ParserLimits } from './options.js';
 export { type Reply, ReplyError, ReplyMap, ReplyParser, type ReplyParserOptions, ReplyPush } from './reply-parser.js';
 export { encodeCommand, encodeReply, ReplyWriter } from './reply-writer.js';
+export { Request, sameWord } from './request.js';
 export { RequestParser } from './request-parser.js';
 export type {
   ClientInfo,

@@ -3,15 +3,17 @@
 // Requests are RESP arrays of bulk strings (`*<n>\r\n` then n × `$<len>\r\n<bytes>\r\n`) or
 // inline lines (`SET memory 0 greeting hello world\n`), mixed freely and pipelined. The parser
 // is a byte-driven state machine: integers are read from bytes, a bulk payload is skipped over
-// once its length is known, and arguments are `subarray` views of the chunk whenever a command
-// lies within one chunk. Between chunks it keeps only the unconsumed tail of the command in
-// progress, copied, so it never pins a socket chunk (nor breaks if the caller reuses one).
+// once its length is known, and arguments are ranges of the chunk (a `Request`, one per parser,
+// reused) whenever a command lies within one chunk, so a request allocates nothing. Between
+// chunks it keeps only the unconsumed tail of the command in progress, copied, so it never pins
+// a socket chunk (nor breaks if the caller reuses one).
 
 import { COLON, CR, DOLLAR, LF, MAX_HEADER_DIGITS, NINE, SPACE, STAR, showByte, showText, TAB, ZERO } from './bytes.js';
 import { type CommandSpec, lookupCommand, lookupOption } from './commands.js';
 import { ProtocolError, ProtocolErrorCode } from './errors.js';
 import { HeldBytes } from './held-bytes.js';
 import { type ParserLimits, resolveLimits } from './options.js';
+import { Request } from './request.js';
 
 // Parser states: where the next byte belongs.
 /** At the start of a request. */
@@ -36,6 +38,7 @@ const BULK_CR = 8;
 const BULK_END_LF = 9;
 
 const EMPTY_ARGS: Buffer[] = [];
+const EMPTY = Buffer.alloc(0);
 
 function isBlank(byte: number): boolean {
   return byte === SPACE || byte === TAB;
@@ -51,7 +54,8 @@ const HTTP_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT',
  * The request line is recognised by its shape (method, a target that starts with `/`, is `*`
  * or holds `://`, then `HTTP/`), so `GET memory HTTP/1.1` stays a command.
  */
-function looksLikeHttp(args: Buffer[]): boolean {
+function looksLikeHttp(request: Request): boolean {
+  const args = request.args();
   const first = args[0] as Buffer;
   if (first[first.length - 1] === COLON) return true;
   if (args.length !== 3 || !HTTP_METHODS.has(first.toString('latin1'))) return false;
@@ -61,7 +65,7 @@ function looksLikeHttp(args: Buffer[]): boolean {
 }
 
 export class RequestParser {
-  readonly #onCommand: (args: Buffer[]) => void;
+  readonly #onCommand: (request: Request) => void;
   readonly #maxInline: number;
   readonly #maxBulk: number;
   readonly #maxArray: number;
@@ -70,11 +74,12 @@ export class RequestParser {
   /** The integer being read from a header, and how many digits it had so far. */
   #number = 0;
   #digits = 0;
-  /** Arguments of the RESP request in progress, and how many it announced. */
-  #args: Buffer[] = EMPTY_ARGS;
+  /** The request in progress: its arguments in the current chunk, as ranges. */
+  readonly #request = new Request();
+  /** How many arguments the RESP request in progress announced. */
   #expected = 0;
-  /** `#args[0..#argsHeld)` are copies (from earlier chunks); the rest are views of the current chunk. */
-  #argsHeld = 0;
+  /** Its first arguments, copied at the end of earlier chunks; the rest are ranges of `#request`. */
+  #argsHeld: Buffer[] = EMPTY_ARGS;
   #argsHeldBytes = 0;
   /** Length of the bulk string being read. */
   #bulkLength = 0;
@@ -86,11 +91,11 @@ export class RequestParser {
   #rest: Buffer | undefined = undefined;
 
   /**
-   * `onCommand` is called once per complete command, in order, with its arguments; `args[0]` is
-   * the command name as sent. The arguments (and the array) are only valid during the call: they
-   * may be views of the chunk being parsed, so copy what you keep.
+   * `onCommand` is called once per complete command, in order, with its arguments; argument 0 is
+   * the command name as sent. The request (reused for every command) and its arguments are only
+   * valid during the call: they are ranges or views of the chunk being parsed, so copy what you keep.
    */
-  constructor(onCommand: (args: Buffer[]) => void, limits?: Partial<ParserLimits>) {
+  constructor(onCommand: (request: Request) => void, limits?: Partial<ParserLimits>) {
     this.#onCommand = onCommand;
     const resolved = resolveLimits(limits);
     this.#maxInline = resolved.maxInlineLength;
@@ -146,6 +151,8 @@ export class RequestParser {
       this.#rest = undefined;
     }
     const end = chunk.length;
+    // The arguments of a request in progress that lie in this chunk are ranges of it.
+    this.#request.begin(chunk);
     let pos = 0;
     let state = this.#state;
     let number = this.#number;
@@ -229,7 +236,7 @@ export class RequestParser {
             // `*0`: an empty request, ignored.
             state = IDLE;
           } else {
-            this.#args = [];
+            this.#request.begin(chunk);
             this.#expected = number;
             state = BULK_TYPE;
           }
@@ -241,7 +248,7 @@ export class RequestParser {
           if (byte !== DOLLAR) {
             return this.#fail(
               ProtocolErrorCode.PROTOCOL,
-              `expected '$' at the start of argument ${this.#args.length + 1}, got '${showByte(byte)}'`,
+              `expected '$' at the start of argument ${this.#argCount + 1}, got '${showByte(byte)}'`,
             );
           }
           pos++;
@@ -269,7 +276,7 @@ export class RequestParser {
             if (chunk[dataEnd] !== CR || chunk[dataEnd + 1] !== LF) {
               return this.#fail(ProtocolErrorCode.PROTOCOL, this.#missingCrlf());
             }
-            this.#args.push(chunk.subarray(pos, dataEnd));
+            this.#request.add(pos, dataEnd);
             pos = dataEnd + 2;
             state = this.#argumentDone();
             break;
@@ -281,14 +288,11 @@ export class RequestParser {
             break;
           }
           if (held === 0) {
-            this.#args.push(chunk.subarray(pos, pos + needed));
+            this.#request.add(pos, pos + needed);
           } else {
             // A payload spread over several chunks: concatenated once, now that it is complete.
-            const value = this.#held.takeWith(chunk.subarray(pos, pos + needed));
-            this.#args.push(value);
-            // Every earlier argument is already a copy; this one is one too.
-            this.#argsHeld = this.#args.length;
-            this.#argsHeldBytes += length;
+            // Every earlier argument was copied at the end of an earlier chunk; this one is a copy too.
+            this.#holdArgument(this.#held.takeWith(chunk.subarray(pos, pos + needed)));
           }
           pos += needed;
           state = BULK_CR;
@@ -313,29 +317,46 @@ export class RequestParser {
 
     // Stopped after a command (so in state IDLE): keep a copy of the rest for resume().
     if (pos < end) this.#rest = Buffer.from(chunk.subarray(pos));
-    // The chunk is used up. Copy the arguments of a command still in progress that are views of
+    // The chunk is used up. Copy the arguments of a command still in progress that are ranges of
     // it: they must outlive it, and should not pin it.
-    const args = this.#args;
-    for (let i = this.#argsHeld; i < args.length; i++) {
-      const copy = Buffer.from(args[i] as Buffer);
-      args[i] = copy;
-      this.#argsHeldBytes += copy.length;
+    const request = this.#request;
+    for (let i = 0; i < request.length; i++) {
+      this.#holdArgument(Buffer.from(chunk.subarray(request.start(i), request.end(i))));
     }
-    this.#argsHeld = args.length;
+    request.begin(EMPTY);
     this.#state = state;
     this.#number = number;
     this.#digits = digits;
     return undefined;
   }
 
+  /** Arguments of the request in progress so far. */
+  get #argCount(): number {
+    return this.#argsHeld.length + this.#request.length;
+  }
+
+  /** Keeps a copied argument of the request in progress. */
+  #holdArgument(copy: Buffer): void {
+    if (this.#argsHeld === EMPTY_ARGS) this.#argsHeld = [];
+    this.#argsHeld.push(copy);
+    this.#argsHeldBytes += copy.length;
+  }
+
   /** Records a complete argument; delivers the command when it was the last. Returns the next state. */
   #argumentDone(): number {
-    const args = this.#args;
-    if (args.length < this.#expected) return BULK_TYPE;
-    this.#args = EMPTY_ARGS;
-    this.#argsHeld = 0;
-    this.#argsHeldBytes = 0;
-    this.#onCommand(args);
+    if (this.#argCount < this.#expected) return BULK_TYPE;
+    const request = this.#request;
+    const held = this.#argsHeld;
+    if (held !== EMPTY_ARGS) {
+      // Arguments from several chunks: the copies, then views of this chunk's ranges.
+      const args = held;
+      for (let i = 0; i < request.length; i++) args.push(request.arg(i));
+      request.setList(args);
+      this.#argsHeld = EMPTY_ARGS;
+      this.#argsHeldBytes = 0;
+    }
+    this.#onCommand(request);
+    request.clear();
     return IDLE;
   }
 
@@ -349,39 +370,42 @@ export class RequestParser {
     // before a command name do no harm.
     while (pos < stop && (isBlank(line[pos] as number) || line[pos] === CR)) pos++;
     if (pos === stop) return undefined; // blank line: ignored
-    const args: Buffer[] = [];
+    const request = this.#request;
+    request.begin(line);
     // Token index of the argument that takes the rest of the line, if the command has one.
     let restAt = -1;
     let spec: CommandSpec | undefined;
     while (pos < stop) {
       let tokenEnd = pos + 1;
       while (tokenEnd < stop && !isBlank(line[tokenEnd] as number)) tokenEnd++;
-      args.push(line.subarray(pos, tokenEnd));
-      if (args.length === 1) {
-        spec = lookupCommand(args[0] as Buffer);
+      request.add(pos, tokenEnd);
+      if (request.length === 1) {
+        spec = lookupCommand(line.subarray(pos, tokenEnd));
         if (spec?.inlineRest !== undefined) restAt = spec.inlineRest + 1;
       }
-      if (args.length === restAt && tokenEnd < stop) {
+      if (request.length === restAt && tokenEnd < stop) {
         // Options that come before the last argument (PUBLISH's DELAY ms) are words of their own.
         const words = spec?.optionsBeforeLast === true ? optionWordsAt(spec, line, tokenEnd + 1, stop) : 0;
         if (words > 0) {
           restAt += words;
         } else {
           // The rest of the line after the one separator, verbatim.
-          args.push(line.subarray(tokenEnd + 1, stop));
+          request.add(tokenEnd + 1, stop);
           break;
         }
       }
       pos = tokenEnd;
       while (pos < stop && isBlank(line[pos] as number)) pos++;
     }
-    if (looksLikeHttp(args)) {
+    if (looksLikeHttp(request)) {
+      request.clear();
       return this.#fail(
         ProtocolErrorCode.CROSS_PROTOCOL,
         `an HTTP request ('${showText(line.subarray(start, Math.min(stop, start + 64)), 64)}') was sent to the Hati protocol port`,
       );
     }
-    this.#onCommand(args);
+    this.#onCommand(request);
+    request.clear();
     return undefined;
   }
 
@@ -389,8 +413,8 @@ export class RequestParser {
     this.#error = new ProtocolError(code, message);
     // Nothing more will be parsed: release what was held.
     this.#held.clear();
-    this.#args = EMPTY_ARGS;
-    this.#argsHeld = 0;
+    this.#request.clear();
+    this.#argsHeld = EMPTY_ARGS;
     this.#argsHeldBytes = 0;
     this.#rest = undefined;
     return this.#error;
@@ -420,7 +444,7 @@ export class RequestParser {
   }
 
   #missingCrlf(): string {
-    return `expected CRLF after the ${this.#bulkLength} bytes of argument ${this.#args.length + 1}`;
+    return `expected CRLF after the ${this.#bulkLength} bytes of argument ${this.#argCount + 1}`;
   }
 }
 

@@ -148,7 +148,7 @@ t.test('malformed requests are PROTOCOL errors', async (t) => {
 
 t.test('after an error the parser keeps returning it and delivers nothing more', async (t) => {
   const seen: string[] = [];
-  const parser = new RequestParser((args) => seen.push(args.join(' ')));
+  const parser = new RequestParser((request) => seen.push(request.args().join(' ')));
   const error = parser.push(bin('*abc\r\n'));
   t.equal(error?.code, 'PROTOCOL');
   t.equal(parser.push(bin('PING\r\n')), error);
@@ -232,8 +232,8 @@ t.test('a large bulk arriving in many chunks is assembled once', async (t) => {
   for (let i = 0; i < value.length; i++) value[i] = i % 251;
   const input = encodeCommand(['SET', 'memory', '0', 'big', value]);
   let got: Buffer | undefined;
-  const parser = new RequestParser((args) => {
-    got = Buffer.from(args[4] as Buffer);
+  const parser = new RequestParser((request) => {
+    got = Buffer.from(request.arg(4));
   });
   const started = performance.now();
   for (let pos = 0; pos < input.length; pos += 1024) {
@@ -253,7 +253,7 @@ t.test('a large bulk arriving in many chunks is assembled once', async (t) => {
 t.test('a command split across chunks survives the caller reusing its buffer', async (t) => {
   const input = Buffer.concat([encodeCommand(['SET', 'memory', '0', 'key', 'some value']), bin('GET memory key\n')]);
   const seen: string[][] = [];
-  const parser = new RequestParser((args) => seen.push(args.map((arg) => arg.toString())));
+  const parser = new RequestParser((request) => seen.push(request.args().map((arg) => arg.toString())));
   const scratch = Buffer.alloc(7);
   for (let pos = 0; pos < input.length; pos += 7) {
     const length = input.copy(scratch, 0, pos, pos + 7);
@@ -268,15 +268,16 @@ t.test('a command split across chunks survives the caller reusing its buffer', a
 
 t.test('arguments are views of the chunk when the command lies within it', async (t) => {
   const chunk = encodeCommand(['GET', 'memory', 'key']);
-  const parser = new RequestParser((args) => {
-    for (const arg of args) t.equal(arg.buffer, chunk.buffer, 'no copy');
+  const parser = new RequestParser((request) => {
+    t.equal(request.data, chunk, 'ranges of the chunk itself');
+    for (const arg of request.args()) t.equal(arg.buffer, chunk.buffer, 'no copy');
   });
   t.equal(parser.push(chunk), undefined);
 });
 
 t.test('a Uint8Array chunk is accepted', async (t) => {
   const seen: string[][] = [];
-  const parser = new RequestParser((args) => seen.push(args.map((arg) => arg.toString())));
+  const parser = new RequestParser((request) => seen.push(request.args().map((arg) => arg.toString())));
   t.equal(parser.push(new Uint8Array(bin('PING hi\n'))), undefined);
   t.same(seen, [['PING', 'hi']]);
 });
@@ -303,9 +304,9 @@ t.test('100k pipelined commands in one 3 MB chunk', async (t) => {
   t.ok(chunk.length > 2_500_000 && chunk.length < 4_000_000, `${chunk.length} bytes`);
   let count = 0;
   let last = '';
-  const parser = new RequestParser((args) => {
+  const parser = new RequestParser((request) => {
     count++;
-    last = (args[2] as Buffer).toString();
+    last = request.arg(2).toString();
   });
   const started = performance.now();
   t.equal(parser.push(chunk), undefined);
@@ -348,8 +349,8 @@ t.test('a lone \\r before a command name is dropped, as Redis does', async (t) =
 
 t.test('stop() inside onCommand pauses parsing after that command; resume() goes on', async (t) => {
   const seen: string[][] = [];
-  const parser: RequestParser = new RequestParser((args) => {
-    seen.push(args.map((a) => a.toString('latin1')));
+  const parser: RequestParser = new RequestParser((request) => {
+    seen.push(request.args().map((a) => a.toString('latin1')));
     parser.stop();
   });
   const input = bin(`PING a\r\n${encodeCommand(['PING', 'b']).toString('latin1')}PING c\nPING d`);
@@ -371,4 +372,78 @@ t.test('stop() inside onCommand pauses parsing after that command; resume() goes
   t.notOk(parser.stopped);
   t.equal(parser.push(bin('PING f\n')), undefined);
   t.same(seen.at(-1), ['PING', 'f'], 'input after resume() is parsed at once');
+});
+
+t.test('a request within one chunk is ranges of that chunk, read in place', async (t) => {
+  const chunk = Buffer.concat([
+    encodeCommand(['GET', 'memory', 'key:1']),
+    encodeCommand(['set', 'hdd', '0', 'k', 'v']),
+  ]);
+  const seen: Array<{ length: number; ranges: string[]; sizes: number[]; isGet: boolean; isSet: boolean }> = [];
+  const parser = new RequestParser((request) => {
+    const ranges: string[] = [];
+    const sizes: number[] = [];
+    for (let i = 0; i < request.length; i++) {
+      ranges.push((request.data as Buffer).toString('latin1', request.start(i), request.end(i)));
+      sizes.push(request.size(i));
+    }
+    seen.push({
+      length: request.length,
+      ranges,
+      sizes,
+      isGet: request.is(0, Buffer.from('GET')),
+      isSet: request.is(0, Buffer.from('SET')),
+    });
+  });
+  t.equal(parser.push(chunk), undefined);
+  t.same(seen, [
+    { length: 3, ranges: ['GET', 'memory', 'key:1'], sizes: [3, 6, 5], isGet: true, isSet: false },
+    { length: 5, ranges: ['set', 'hdd', '0', 'k', 'v'], sizes: [3, 3, 1, 1, 1], isGet: false, isSet: true },
+  ]);
+});
+
+t.test('a request spread over chunks is held as copies: no data, args() and arg() have them', async (t) => {
+  const input = encodeCommand(['SET', 'memory', '0', 'key', 'a value']);
+  const seen: Array<{ data: Buffer | undefined; args: string[]; second: string; size: number; isSet: boolean }> = [];
+  const parser = new RequestParser((request) => {
+    seen.push({
+      data: request.data,
+      args: request.args().map((arg) => arg.toString()),
+      second: request.arg(1).toString(),
+      size: request.size(4),
+      isSet: request.is(0, Buffer.from('SET')),
+    });
+  });
+  const scratch = Buffer.alloc(5);
+  for (let pos = 0; pos < input.length; pos += 5) {
+    // The same buffer for every chunk: a request kept as ranges of it would be overwritten.
+    const n = input.copy(scratch, 0, pos, pos + 5);
+    t.equal(parser.push(scratch.subarray(0, n)), undefined);
+  }
+  t.same(seen, [
+    { data: undefined, args: ['SET', 'memory', '0', 'key', 'a value'], second: 'memory', size: 7, isSet: true },
+  ]);
+  t.equal(parser.buffered, 0, 'nothing held once delivered');
+});
+
+t.test('a request with more arguments than the first ranges table holds', async (t) => {
+  const words = Array.from({ length: 100 }, (_, i) => `w${i}`);
+  const seen: string[][] = [];
+  const parser = new RequestParser((request) => seen.push(request.args().map(String)));
+  t.equal(parser.push(encodeCommand(['MSET', ...words])), undefined);
+  t.equal(parser.push(encodeCommand(['PING'])), undefined);
+  t.same(seen, [['MSET', ...words], ['PING']], 'the table grows, and the next request starts afresh');
+});
+
+t.test('the request object is reused and cleared after each command', async (t) => {
+  const requests = new Set<unknown>();
+  let kept: { length: number; data: Buffer | undefined } | undefined;
+  const parser = new RequestParser((request) => {
+    requests.add(request);
+    kept = request;
+  });
+  t.equal(parser.push(Buffer.concat([encodeCommand(['PING']), bin('PING a b\r\n')])), undefined);
+  t.equal(requests.size, 1, 'one object for every request');
+  t.equal(kept?.length, 0, 'emptied after onCommand');
+  t.equal(kept?.data?.length, 0, 'and it no longer points at the chunk');
 });

@@ -1,5 +1,12 @@
 import type { Socket } from 'node:net';
-import { type ParserLimits, ProtocolError, ProtocolErrorCode, ReplyWriter, RequestParser } from '@hati/protocol';
+import {
+  type ParserLimits,
+  ProtocolError,
+  ProtocolErrorCode,
+  ReplyWriter,
+  type Request,
+  RequestParser,
+} from '@hati/protocol';
 import type { Dispatcher, PendingReply, WriteReply } from './dispatcher.js';
 import { describeError } from './errors.js';
 import type { InputBudget } from './input-budget.js';
@@ -110,7 +117,7 @@ export class Connection implements SessionTransport {
     this.session = openSession(this);
     this.#logger = logger;
     this.#options = options;
-    this.#parser = new RequestParser((args) => this.#onCommand(args), options.limits);
+    this.#parser = new RequestParser((request) => this.#onCommand(request), options.limits);
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('end', () => this.#onEnd());
@@ -187,14 +194,14 @@ export class Connection implements SessionTransport {
     this.#closeIfDone();
   }
 
-  #onCommand(args: Buffer[]): void {
+  #onCommand(request: Request): void {
     if (this.#ending) return;
     if (this.#pending === 0) {
-      const pending = this.#dispatcher.execute(this.session, args, this.#out);
+      const pending = this.#dispatcher.execute(this.session, request, this.#out);
       if (pending !== undefined) this.#wait(pending);
     } else {
       // A reply ahead is still waiting for the disk: this one queues behind it.
-      const pending = this.#dispatcher.execute(this.session, args, this.#scratch);
+      const pending = this.#dispatcher.execute(this.session, request, this.#scratch);
       if (pending !== undefined) this.#wait(pending);
       else this.#queue(this.#scratch.take());
     }

@@ -5,9 +5,11 @@ import {
   type CommandSpec,
   checkArity,
   lookupCommand,
+  lookupCommandIn,
   lookupSubcommand,
   type ReplyKind,
   type ReplyWriter,
+  type Request,
   unknownCommand,
   unknownSubcommand,
 } from '@hati/protocol';
@@ -15,6 +17,7 @@ import { checkAccess } from './auth.js';
 import { writeDelivery } from './broker-handlers.js';
 import { describeError, ServerError } from './errors.js';
 import { type Handler, type HandlerName, handlers } from './handlers.js';
+import { type HotHandler, hotHandlers } from './hot-path.js';
 import type { Hub } from './hub.js';
 import type { CommandCounters } from './metrics.js';
 import type { Session, WriteFrame } from './session.js';
@@ -143,9 +146,10 @@ function isPromise(value: unknown): value is Promise<unknown> {
   return value instanceof Promise;
 }
 
-/** A command's handler, and its row in the command counters. */
+/** A command's handler, its hot-path handler if it has one, and its row in the command counters. */
 interface Entry {
   readonly handler: Handler;
+  readonly hot: HotHandler | undefined;
   readonly row: number;
 }
 
@@ -169,15 +173,20 @@ export class Dispatcher {
     for (const spec of allCommands()) {
       const handler = handlers[spec.name as HandlerName];
       if (handler === undefined) throw new Error(`no handler for ${spec.name}`);
-      this.#entries.set(spec, { handler, row: this.#counters.rowOf(spec) });
+      const hot = hotHandlers[spec.name as keyof typeof hotHandlers];
+      this.#entries.set(spec, { handler, hot, row: this.#counters.rowOf(spec) });
     }
   }
 
   /**
-   * TCP and UNIX socket: runs one command (`args[0]` is its name). Writes the reply to `out` and
-   * returns undefined, or returns a promise of the function that writes it. Never throws: every
-   * failure becomes an error reply. Counts the command, its result and its latency in the
-   * command counters.
+   * TCP and UNIX socket: runs one request (argument 0 is the command's name). Writes the reply to
+   * `out` and returns undefined, or returns a promise of the function that writes it. Never
+   * throws: every failure becomes an error reply. Counts the command, its result and its latency
+   * in the command counters.
+   *
+   * A command with a hot-path handler (see hot-path.ts) runs that first; it reads the arguments
+   * in place and answers the plain forms, and anything else goes to the command's handler with
+   * the arguments as Buffers.
    *
    * One clock read per command: a command answered at once ends when the next one starts (the
    * commands of one input chunk run back to back), or when the connection calls `settle()` at
@@ -185,18 +194,26 @@ export class Dispatcher {
    * reading it on both sides of each command cost 2-3 times what one read does. A command that
    * waits for the disk is timed until the disk answered.
    */
-  execute(session: Session, args: Buffer[], out: ReplyWriter): PendingReply | undefined {
-    this.#hub.stats.commandsProcessed++;
+  execute(session: Session, request: Request, out: ReplyWriter): PendingReply | undefined {
+    const hub = this.#hub;
+    hub.stats.commandsProcessed++;
     const counters = this.#counters;
     const start = performance.now();
     if (this.#timedRow !== -1) counters.time(this.#timedRow, start - this.#timedSince);
     // Until the command is known, a failure counts as the name's (arity) or as `unknown`.
     let row = -1;
     try {
-      const spec = this.#resolve(args);
+      const spec = this.#resolve(request);
       const entry = this.#entries.get(spec) as Entry;
       row = entry.row;
-      const value = this.#run(spec, entry.handler, session, args);
+      this.#admit(spec, session, request);
+      const hot = entry.hot;
+      if (hot !== undefined && hot(hub, request, out)) {
+        this.#timedRow = row;
+        this.#timedSince = start;
+        return undefined;
+      }
+      const value = entry.handler(hub, session, request.args());
       if (isPromise(value)) {
         this.#timedRow = -1;
         const kind = spec.reply;
@@ -218,7 +235,7 @@ export class Dispatcher {
       if (spec.flags.closes === true) session.end();
     } catch (err) {
       const { code, message } = describeError(err, this.#hub.logger);
-      if (row === -1) row = this.#rowOfName(args[0]);
+      if (row === -1) row = this.#rowOfName(request.length === 0 ? undefined : request.arg(0));
       counters.failed(row, code);
       out.error(code, message);
     }
@@ -247,25 +264,32 @@ export class Dispatcher {
   call(spec: CommandSpec, session: Session, args: Buffer[]): unknown {
     const arityError = checkArity(spec, args.length - (spec.name.includes(' ') ? 2 : 1));
     if (arityError !== undefined) throw arityError;
-    return this.#run(spec, (this.#entries.get(spec) as Entry).handler, session, args);
+    this.#admit(spec, session, args);
+    return (this.#entries.get(spec) as Entry).handler(this.#hub, session, args);
   }
 
   /** The spec a request names (a subcommand's, for CLIENT SETNAME), with its arity checked. */
-  #resolve(args: Buffer[]): CommandSpec {
-    const spec = lookupCommand(args[0] as Buffer);
-    if (spec === undefined) throw unknownCommand(args[0] as Buffer);
-    const arityError = checkArity(spec, args.length - 1);
+  #resolve(request: Request): CommandSpec {
+    const data = request.data;
+    const spec =
+      data === undefined ? lookupCommand(request.arg(0)) : lookupCommandIn(data, request.start(0), request.end(0));
+    if (spec === undefined) throw unknownCommand(request.arg(0));
+    const count = request.length;
+    const arityError = checkArity(spec, count - 1);
     if (arityError !== undefined) throw arityError;
-    if (spec.subcommands === undefined || args.length === 1) return spec;
-    const sub = lookupSubcommand(spec, args[1] as Buffer);
-    if (sub === undefined) throw unknownSubcommand(spec, args[1] as Buffer);
-    const subArity = checkArity(sub, args.length - 2);
+    if (spec.subcommands === undefined || count === 1) return spec;
+    const sub = lookupSubcommand(spec, request.arg(1));
+    if (sub === undefined) throw unknownSubcommand(spec, request.arg(1));
+    const subArity = checkArity(sub, count - 2);
     if (subArity !== undefined) throw subArity;
     return sub;
   }
 
-  /** The checks in front of every command, then its handler. */
-  #run(spec: CommandSpec, handler: Handler, session: Session, args: Buffer[]): unknown {
+  /**
+   * The checks in front of every command: shutting down, pub/sub mode, authentication, and a
+   * restricted user's rights (which read the arguments).
+   */
+  #admit(spec: CommandSpec, session: Session, request: Request | Buffer[]): void {
     if (this.#hub.closing) throw new ServerError('SHUTTING_DOWN', 'the server is shutting down');
     if (session.subscriptions !== 0 && session.protocol === 2 && spec.flags.pubsub !== true) {
       throw new ServerError(
@@ -282,9 +306,8 @@ export class Dispatcher {
         );
       }
     } else if (!user.all) {
-      checkAccess(user, spec, args);
+      checkAccess(user, spec, Array.isArray(request) ? request : request.args());
     }
     session.lastCommand = spec.name;
-    return handler(this.#hub, session, args);
   }
 }

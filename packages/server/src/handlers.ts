@@ -98,7 +98,7 @@ function subscribe(hub: Hub, session: Session, args: Buffer[], kind: Subscriptio
 }
 
 /** A SET's events, as Redis publishes them: `set`, then `expire` when it has a ttl. */
-function setEvents(pubsub: Hub['pubsub'], type: 'memory' | 'hdd', key: Buffer, ttl: number): void {
+export function setEvents(pubsub: Hub['pubsub'], type: 'memory' | 'hdd', key: Buffer, ttl: number): void {
   pubsub.keyEvent(type, 'set', key);
   if (ttl !== 0) pubsub.keyEvent(type, 'expire', key);
 }

@@ -1,11 +1,18 @@
 // The command layer: one table, one dispatcher for every front end, sessions, RESP3.
 import { BrokerErrorCode } from '@hati/broker';
-import { allCommands, BrokerWireCode, commands, ReplyWriter, StorageWireCode } from '@hati/protocol';
+import { allCommands, BrokerWireCode, commands, ReplyWriter, Request, StorageWireCode } from '@hati/protocol';
 import { StorageErrorCode } from '@hati/storage';
 import { encodeCommand } from '@hati/test-helpers';
 import t from 'tap';
 import { Auth, Dispatcher, handlers, PubSub, Sessions } from '../src/index.js';
 import { call, RawClient, type ReplyError, type ReplyMap, startServer } from './common/harness.js';
+
+/** A request as the parser hands it over, from its words. */
+function requestOf(words: string[]): Request {
+  const request = new Request();
+  request.setList(words.map((word) => Buffer.from(word)));
+  return request;
+}
 
 t.test('every command of the table has a handler, and its example runs over TCP', async (t) => {
   const names = allCommands().map((spec) => spec.name);
@@ -186,7 +193,7 @@ t.test('shutting down: the check in front of every command answers SHUTTING_DOWN
     Auth.everyone,
   );
   const out = new ReplyWriter();
-  t.equal(dispatcher.execute(session, [Buffer.from('GET'), Buffer.from('memory'), Buffer.from('k')], out), undefined);
+  t.equal(dispatcher.execute(session, requestOf(['GET', 'memory', 'k']), out), undefined);
   t.match(out.take().toString(), /^-SHUTTING_DOWN /);
   t.throws(
     () => dispatcher.call(commands.GET, session, [Buffer.from('GET'), Buffer.from('memory'), Buffer.from('k')]),
@@ -195,7 +202,7 @@ t.test('shutting down: the check in front of every command answers SHUTTING_DOWN
     },
   );
   hub.closing = false;
-  t.equal(dispatcher.execute(session, [Buffer.from('PING')], out), undefined);
+  t.equal(dispatcher.execute(session, requestOf(['PING']), out), undefined);
   t.equal(out.take().toString(), '+PONG\r\n');
 });
 

@@ -69,7 +69,10 @@ export interface Parsed<T> {
  */
 export function parseRequests(chunks: Buffer[], limits?: Partial<ParserLimits>): Parsed<string[]> {
   const results: string[][] = [];
-  const parser = new RequestParser((args) => results.push(args.map((arg) => arg.toString('latin1'))), limits);
+  const parser = new RequestParser(
+    (request) => results.push(request.args().map((arg) => arg.toString('latin1'))),
+    limits,
+  );
   let error: ProtocolError | undefined;
   for (const chunk of chunks) {
     error = parser.push(chunk);

@@ -1,0 +1,57 @@
+// The commands that make up most traffic, run with their arguments read in place. A request's
+// arguments are ranges of the input chunk (see Request in @hati/protocol); turning each into a
+// Buffer costs about 100 ns, as much as a whole memory GET should. So GET and SET of the memory
+// store read the ranges and write their reply straight into the connection's writer.
+//
+// A hot handler only skips work: it answers the plain form it knows and returns false for
+// anything else (another storage type, options, arguments that came in several chunks, a value
+// it would have to reject), and the dispatcher then runs the command's handler in handlers.ts,
+// which defines the behaviour and every error. The dispatcher has already resolved the command,
+// checked its arity and applied the checks in front of every command.
+import type { CommandName, ReplyWriter, Request } from '@hati/protocol';
+import { setEvents } from './handlers.js';
+import type { Hub } from './hub.js';
+
+/** Answers `request` into `out` and returns true, or returns false having done nothing. */
+export type HotHandler = (hub: Hub, request: Request, out: ReplyWriter) => boolean;
+
+const MEMORY = Buffer.from('MEMORY');
+/** A ttl of more digits than this may not be a safe integer: the handler reads it. */
+const MAX_TTL_DIGITS = 15;
+
+/** The decimal digits `bytes[start..end)` as a number, or -1 when they are not plain digits. */
+function digitsIn(bytes: Buffer, start: number, end: number): number {
+  if (end === start || end - start > MAX_TTL_DIGITS) return -1;
+  let n = 0;
+  for (let i = start; i < end; i++) {
+    const digit = (bytes[i] as number) - 0x30;
+    if (digit < 0 || digit > 9) return -1;
+    n = n * 10 + digit;
+  }
+  return n;
+}
+
+export const hotHandlers: Partial<Record<CommandName, HotHandler>> = {
+  /** `GET memory <key>` */
+  GET(hub, request, out) {
+    const data = request.data;
+    if (data === undefined || !request.is(1, MEMORY)) return false;
+    const value = hub.storage.memory.getStored(request.arg(2));
+    if (value === undefined) out.nil();
+    else out.bulk(value);
+    return true;
+  },
+
+  /** `SET memory <ttl> <key> <value>`, without options. */
+  SET(hub, request, out) {
+    const data = request.data;
+    if (data === undefined || request.length !== 5 || !request.is(1, MEMORY)) return false;
+    const ttl = digitsIn(data, request.start(2), request.end(2));
+    if (ttl < 0) return false;
+    const key = request.arg(3);
+    hub.storage.memory.set(key, request.arg(4), ttl);
+    setEvents(hub.pubsub, 'memory', key, ttl);
+    out.ok();
+    return true;
+  },
+};
