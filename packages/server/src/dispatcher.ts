@@ -207,8 +207,7 @@ export class Dispatcher {
       const entry = this.#entries.get(spec) as Entry;
       row = entry.row;
       this.#admit(spec, session, request);
-      const hot = entry.hot;
-      if (hot !== undefined && hot(hub, request, out)) {
+      if (entry.hot?.(hub, request, out) === true) {
         this.#timedRow = row;
         this.#timedSince = start;
         return undefined;
