@@ -23,6 +23,8 @@ export interface RedisBenchmarkRun {
   user?: string;
   /** Connects over TLS and verifies the server's certificate with this CA file, PEM (--tls --cacert). */
   tlsCaFile?: string;
+  /** Reads the full report instead of --csv, for its percentile table (p99.9). */
+  percentiles?: boolean;
 }
 
 export interface RedisBenchmarkResult {
@@ -31,6 +33,8 @@ export interface RedisBenchmarkResult {
   p50LatencyMs: number;
   p99LatencyMs: number;
   maxLatencyMs: number;
+  /** With `percentiles`: the latency at or below which 99.9% of the requests finished, ms. */
+  p999LatencyMs?: number;
   /** Wall time of the redis-benchmark process, ms. */
   wallMs: number;
 }
@@ -52,8 +56,7 @@ export function redisBenchmarkArgs(run: RedisBenchmarkRun): string[] {
     ...(run.password === undefined ? [] : ['-a', run.password]),
     ...(run.user === undefined ? [] : ['--user', run.user]),
     ...(run.tlsCaFile === undefined ? [] : ['--tls', '--cacert', run.tlsCaFile]),
-    '-q',
-    '--csv',
+    ...(run.percentiles === true ? [] : ['-q', '--csv']),
     ...run.command,
   ];
 }
@@ -93,6 +96,36 @@ export function parseCsv(stdout: string): RedisBenchmarkResult | undefined {
   };
 }
 
+/**
+ * The full report (without --csv): the throughput and latency summaries, and from the
+ * "Latency by percentile distribution" table the first line at or above 99.9%.
+ */
+export function parseReport(stdout: string): RedisBenchmarkResult | undefined {
+  const text = stdout.replace(/\r/g, '\n');
+  const rps = /throughput summary: ([\d.]+) requests per second/.exec(text)?.[1];
+  const summary = /latency summary \(msec\):\s*\n\s*avg\s+min\s+p50\s+p95\s+p99\s+max\s*\n\s*([\d.\s]+)\n/.exec(
+    text,
+  )?.[1];
+  if (rps === undefined || summary === undefined) return undefined;
+  const [avg, , p50, , p99, max] = summary.trim().split(/\s+/).map(Number);
+  let p999: number | undefined;
+  for (const match of text.matchAll(/^\s*([\d.]+)% <= ([\d.]+) milliseconds/gm)) {
+    if (Number(match[1]) >= 99.9) {
+      p999 = Number(match[2]);
+      break;
+    }
+  }
+  return {
+    rps: Number(rps),
+    avgLatencyMs: avg as number,
+    p50LatencyMs: p50 as number,
+    p99LatencyMs: p99 as number,
+    maxLatencyMs: max as number,
+    ...(p999 !== undefined && { p999LatencyMs: p999 }),
+    wallMs: 0,
+  };
+}
+
 /** Runs redis-benchmark once; rejects on a non-zero exit (an error reply ends it), a timeout or no CSV. */
 export function redisBenchmark(run: RedisBenchmarkRun): Promise<RedisBenchmarkResult> {
   const args = redisBenchmarkArgs(run);
@@ -128,8 +161,9 @@ export function redisBenchmark(run: RedisBenchmarkRun): Promise<RedisBenchmarkRe
       if (timedOut) return reject(new Error(`${what}: no result within ${run.timeoutMs} ms\n${messages}`));
       if (code !== 0) return reject(new Error(`${what}: exit code ${code}, signal ${signal}\n${messages}`));
       try {
-        const result = parseCsv(stdout);
-        if (result === undefined) return reject(new Error(`${what}: no CSV result in\n${stdout}\n${messages}`));
+        const result = run.percentiles === true ? parseReport(stdout) : parseCsv(stdout);
+        if (result === undefined)
+          return reject(new Error(`${what}: no result in\n${stdout.slice(-4000)}\n${messages}`));
         resolve({ ...result, wallMs });
       } catch (err) {
         reject(err);

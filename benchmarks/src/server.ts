@@ -9,12 +9,14 @@ import {
   assertAlive,
   ensureRedisTools,
   type Hati,
+  removeDataDir,
   repoRoot,
   type Started,
   startHati,
   startRedis,
   stopHati,
   stopProcess,
+  tempDataDir,
   toolVersion,
 } from './procs.js';
 import { RAND_KEY, type RedisBenchmarkResult, randKey, redisBenchmark, redisBenchmarkArgs } from './redis-benchmark.js';
@@ -144,7 +146,23 @@ async function hatiStats(hati: Hati): Promise<unknown> {
   }
 }
 
-async function tcpRows(redis: Endpoint, hatiNo: Endpoint, hatiAlways: Endpoint, rows: Row[]): Promise<void> {
+/** The servers of the TCP rows: Redis without and with its append-only file, Hati at each durability. */
+interface TcpServers {
+  redis: Endpoint;
+  /** `appendonly yes`, `appendfsync everysec` (Redis's default for the AOF). */
+  redisEverysec: Endpoint;
+  /** `appendonly yes`, `appendfsync always`. */
+  redisAlways: Endpoint;
+  hatiNo: Endpoint;
+  hatiEverysec: Endpoint;
+  hatiAlways: Endpoint;
+}
+
+/** The target of a persistent-write ratio (issue 12): Hati's hdd SET against Redis's AOF at the same fsync policy. */
+const AOF_TARGET: Target = { metric: 'value', op: '>=', limit: 0.8, floor: 0.5 };
+
+async function tcpRows(servers: TcpServers, rows: Row[]): Promise<void> {
+  const { redis, redisEverysec, redisAlways, hatiNo, hatiEverysec, hatiAlways } = servers;
   const v = cfg.value;
   const cmd = {
     redisSet: ['SET', RAND_KEY, v],
@@ -155,18 +173,29 @@ async function tcpRows(redis: Endpoint, hatiNo: Endpoint, hatiAlways: Endpoint, 
     hddGet: ['GET', 'hdd', RAND_KEY],
   };
 
-  log(`preloading ${cfg.keyspace} keys (Redis; Hati memory and hdd)`);
+  log(`preloading ${cfg.keyspace} keys (Redis with and without AOF; Hati memory and hdd)`);
   await preload(redis.port, (k) => ['SET', k, v], ['DBSIZE'], 'Redis');
+  await preload(redisEverysec.port, (k) => ['SET', k, v], ['DBSIZE'], 'Redis (AOF everysec)');
+  await preload(redisAlways.port, (k) => ['SET', k, v], ['DBSIZE'], 'Redis (AOF always)');
   await preload(hatiNo.port, (k) => ['SET', 'memory', '0', k, v], ['COUNT', 'memory'], 'Hati memory');
   await preload(hatiNo.port, (k) => ['SET', 'hdd', '0', k, v], ['COUNT', 'hdd'], 'Hati hdd (durability no)');
+  await preload(
+    hatiEverysec.port,
+    (k) => ['SET', 'hdd', '0', k, v],
+    ['COUNT', 'hdd'],
+    'Hati hdd (durability everysec)',
+  );
   await preload(hatiAlways.port, (k) => ['SET', 'hdd', '0', k, v], ['COUNT', 'hdd'], 'Hati hdd (durability always)');
   await probe(redis.port, cmd.redisSet, 'OK', 'Redis');
   await probe(redis.port, cmd.redisGet, v, 'Redis');
+  await probe(redisEverysec.port, cmd.redisSet, 'OK', 'Redis (AOF everysec)');
+  await probe(redisAlways.port, cmd.redisSet, 'OK', 'Redis (AOF always)');
   for (const [target, c] of [
     [hatiNo, cmd.memSet],
     [hatiNo, cmd.memGet],
     [hatiNo, cmd.hddSet],
     [hatiNo, cmd.hddGet],
+    [hatiEverysec, cmd.hddSet],
     [hatiAlways, cmd.hddSet],
   ] as const) {
     await probe(target.port, c, c[0] === 'SET' ? 'OK' : v, target.name);
@@ -180,6 +209,8 @@ async function tcpRows(redis: Endpoint, hatiNo: Endpoint, hatiAlways: Endpoint, 
     [hatiNo, cmd.memGet],
     [hatiNo, cmd.hddSet],
     [hatiNo, cmd.hddGet],
+    [redisEverysec, cmd.redisSet],
+    [hatiEverysec, cmd.hddSet],
   ] as const) {
     await bench(target, c, 16, cfg.warmupRequests);
   }
@@ -204,18 +235,40 @@ async function tcpRows(redis: Endpoint, hatiNo: Endpoint, hatiAlways: Endpoint, 
     rows.push(ratioRow(`Hati/Redis_GET_memory_P${p}`, hatiGet.rps, redisGet.rps, memTarget));
     const hddNo = await pair(p, 'Hati_SET_hdd_no', hatiNo, cmd.hddSet, n);
     await pair(p, 'Hati_GET_hdd', hatiNo, cmd.hddGet, n);
-    // fsync before every reply: -n from a short probe run, so the row takes about alwaysSeconds.
-    const probeN = cfg.alwaysProbeRequests[p];
-    const probeRun = await bench(hatiAlways, cmd.hddSet, p, probeN);
-    const sized = Math.round((probeRun.rps * cfg.alwaysSeconds) / 1000) * 1000;
-    const nAlways = Math.min(n, Math.max(probeN, sized));
-    await pair(p, 'Hati_SET_hdd_always', hatiAlways, cmd.hddSet, nAlways);
+    const aofTarget = p === 16 ? AOF_TARGET : null;
+    const redisEs = await pair(p, 'Redis_SET_aof_everysec', redisEverysec, cmd.redisSet, n);
+    const hatiEs = await pair(p, 'Hati_SET_hdd_everysec', hatiEverysec, cmd.hddSet, n);
+    rows.push(ratioRow(`Hati/Redis_SET_hdd_everysec_P${p}`, hatiEs.rps, redisEs.rps, aofTarget));
+    // fsync before every reply: -n from a short probe run of each, so a row takes about alwaysSeconds.
+    const redisAlwaysRun = await pair(
+      p,
+      'Redis_SET_aof_always',
+      redisAlways,
+      cmd.redisSet,
+      await sizedAlways(redisAlways, cmd.redisSet, p, n),
+    );
+    const hatiAlwaysRun = await pair(
+      p,
+      'Hati_SET_hdd_always',
+      hatiAlways,
+      cmd.hddSet,
+      await sizedAlways(hatiAlways, cmd.hddSet, p, n),
+    );
+    rows.push(ratioRow(`Hati/Redis_SET_hdd_always_P${p}`, hatiAlwaysRun.rps, redisAlwaysRun.rps, aofTarget));
     if (p === 16) {
       rows.push(
         ratioRow(`Hati_SET_hdd_no/Redis_SET_P${p}`, hddNo.rps, redisSet.rps, { metric: 'value', op: '>=', limit: 0.5 }),
       );
     }
   }
+}
+
+/** -n for a row that fsyncs before every reply: about `alwaysSeconds` of its rate in a short probe run, at most `n`. */
+async function sizedAlways(target: Endpoint, command: readonly string[], p: Pipeline, n: number): Promise<number> {
+  const probeN = cfg.alwaysProbeRequests[p];
+  const probeRun = await bench(target, command, p, probeN);
+  const sized = Math.round((probeRun.rps * cfg.alwaysSeconds) / 1000) * 1000;
+  return Math.min(n, Math.max(probeN, sized));
 }
 
 async function rpcRows(hati: Hati, rows: Row[]): Promise<void> {
@@ -277,31 +330,44 @@ async function main(): Promise<number> {
   const stops: string[] = [];
   const stats: Record<string, unknown> = {};
 
-  let redis: Started | undefined;
+  const redises: Array<{ name: string; server: Started; dir: string | undefined }> = [];
   const hatis: Hati[] = [];
   const stopAll = async () => {
     for (const hati of hatis.splice(0)) stops.push(`${hati.name}: ${await stopHati(hati)}`);
-    if (redis !== undefined) stops.push(`redis-server: ${await stopProcess(redis)}`);
-    redis = undefined;
+    for (const redis of redises.splice(0)) {
+      stops.push(`${redis.name}: ${await stopProcess(redis.server)}`);
+      if (redis.dir !== undefined) await removeDataDir(redis.dir);
+    }
+  };
+  /** redis-server, with its append-only file in a new temporary directory when `fsync` is given. */
+  const redisEndpoint = async (name: string, fsync?: 'everysec' | 'always'): Promise<Endpoint> => {
+    const dir = fsync === undefined ? undefined : await tempDataDir('redis-bench-aof-');
+    const args = dir === undefined ? [] : ['--dir', dir, '--appendonly', 'yes', '--appendfsync', fsync as string];
+    const server = await startRedis(args);
+    redises.push({ name, server, dir });
+    return { name, port: server.port, server };
+  };
+  const hatiEndpoint = async (durability: 'no' | 'everysec' | 'always'): Promise<Endpoint> => {
+    const hati = await startHati({ durability, tcp: true, rpc: false });
+    hatis.push(hati);
+    return { name: hati.name, port: hati.tcpPort as number, server: hati };
   };
   try {
-    const r = await startRedis();
-    redis = r;
-    const hatiNo = await startHati({ durability: 'no', tcp: true, rpc: false });
-    hatis.push(hatiNo);
-    const hatiAlways = await startHati({ durability: 'always', tcp: true, rpc: false });
-    hatis.push(hatiAlways);
+    const servers: TcpServers = {
+      redis: await redisEndpoint('redis-server'),
+      redisEverysec: await redisEndpoint('redis-server (AOF everysec)', 'everysec'),
+      redisAlways: await redisEndpoint('redis-server (AOF always)', 'always'),
+      hatiNo: await hatiEndpoint('no'),
+      hatiEverysec: await hatiEndpoint('everysec'),
+      hatiAlways: await hatiEndpoint('always'),
+    };
     log(
-      `redis-server on 127.0.0.1:${r.port}, hati (durability no) on :${hatiNo.tcpPort}, hati (durability always) on :${hatiAlways.tcpPort}`,
+      Object.values(servers)
+        .map((e) => `${e.name} on 127.0.0.1:${e.port}`)
+        .join(', '),
     );
-    await tcpRows(
-      { name: 'redis-server', port: r.port, server: r },
-      { name: hatiNo.name, port: hatiNo.tcpPort as number, server: hatiNo },
-      { name: hatiAlways.name, port: hatiAlways.tcpPort as number, server: hatiAlways },
-      rows,
-    );
-    stats.hatiNo = await hatiStats(hatiNo);
-    stats.hatiAlways = await hatiStats(hatiAlways);
+    await tcpRows(servers, rows);
+    for (const hati of hatis) stats[hati.name] = await hatiStats(hati);
     await stopAll();
 
     const hatiRpc = await startHati({ durability: 'no', tcp: false, rpc: true });

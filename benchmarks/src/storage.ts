@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import { config } from './config.js';
 import { hddGroups } from './hdd-rows.js';
 import { memoryRows } from './memory-rows.js';
+import { redisBytesPerKey } from './redis-memory.js';
 import { finish, goSeedNsPerOp, machine, type Row, table, valueRow } from './report.js';
 
 const execFileAsync = promisify(execFile);
@@ -31,20 +32,29 @@ function describe(r: Row): string {
   return `${r.value?.toFixed(r.unit === 'ratio' ? 2 : 1)} ${r.unit}`;
 }
 
-async function memoryPerKeyRows(): Promise<Row[]> {
+/** Issue 12's target for the memory engine: 1M keys of 16 B + 16 B in at most this many bytes each. */
+const BYTES_PER_KEY_TARGET = 60;
+
+async function memoryPerKeyRows(log: (line: string) => void): Promise<Row[]> {
   const note = `${config.memoryPerKeyKeys} keys, 16-char key and value, (heapUsed + external) after gc`;
+  const engine = await bytesPerKey('engine');
+  const redis = await redisBytesPerKey(config.memoryPerKeyKeys, log);
   return [
     valueRow(
       'MemoryStorage_BytesPerKey',
-      await bytesPerKey('engine'),
+      engine,
       'B/key',
-      {
-        metric: 'value',
-        op: '<=',
-        limit: 150,
-      },
+      { metric: 'value', op: '<=', limit: BYTES_PER_KEY_TARGET },
       note,
     ),
+    valueRow(
+      'Redis_BytesPerKey',
+      redis,
+      'B/key',
+      null,
+      `${config.memoryPerKeyKeys} keys of the same shape, growth of redis-server's used_memory`,
+    ),
+    valueRow('MemoryStorage/Redis_BytesPerKey', engine / redis, 'ratio', null),
     valueRow('Map_Buffer_BytesPerKey', await bytesPerKey('map-buffer'), 'B/key', null, `Map<string, Buffer>, ${note}`),
     valueRow('Map_String_BytesPerKey', await bytesPerKey('map-string'), 'B/key', null, `Map<string, string>, ${note}`),
   ];
@@ -64,7 +74,7 @@ async function main(): Promise<number> {
     }
   }
   log('memory per key (one process per store):');
-  for (const r of await memoryPerKeyRows()) {
+  for (const r of await memoryPerKeyRows(log)) {
     rows.push(r);
     log(`  ${r.name}: ${describe(r)}`);
   }
