@@ -236,6 +236,8 @@ export interface HatiOptions {
   env?: Readonly<Record<string, string>>;
   /** How messages name the server, instead of its durability. */
   label?: string;
+  /** Options for node itself, before the script (`--cpu-prof`). */
+  nodeArgs?: readonly string[];
 }
 
 export type Hati = Started & { tcpPort: number | undefined; rpcPort: number | undefined; dataDir: string };
@@ -246,7 +248,15 @@ export type Hati = Started & { tcpPort: number | undefined; rpcPort: number | un
  */
 export async function startHati(options: HatiOptions): Promise<Hati> {
   const dataDir = await tempDataDir('hati-bench-server-');
-  const args = [hatiBin, 'start', '--data-dir', dataDir, '--hdd-durability', options.durability];
+  const args = [
+    ...(options.nodeArgs ?? []),
+    hatiBin,
+    'start',
+    '--data-dir',
+    dataDir,
+    '--hdd-durability',
+    options.durability,
+  ];
   if (options.tcp) args.push('--tcp', '--tcp-host', '127.0.0.1', '--tcp-port', '0');
   if (options.rpc) args.push('--rpc', '--rpc-host', '127.0.0.1', '--rpc-port', '0');
   args.push(...(options.args ?? []));
