@@ -1,4 +1,6 @@
-// Shard selection. FNV-1a: simple, fast, and well spread for short keys.
+// Shard selection and the memory engine's hash. FNV-1a: simple, fast, and well spread for short
+// keys.
+import { randomBytes } from 'node:crypto';
 
 const FNV_OFFSET = 0x811c9dc5;
 const FNV_PRIME = 0x01000193;
@@ -16,18 +18,30 @@ export function shardOfBytes(bytes: Uint8Array, start: number, shards: number): 
 }
 
 /**
- * The memory engine's shard of a canonical key string. Reads are the hot path, and hashing
- * every character of a long key costs more than the map lookup itself, so keys longer than 16
- * characters are hashed on their length and about 8 characters spread over the whole key, the
- * last one always included. The shard only decides which map holds a key, never what a read
- * returns, so a skewed spread costs map size, not correctness.
+ * Mixed into every memory hash, different in each process: keys chosen to collide in one process
+ * (to make a table's chains long) do not collide in another. The memory engine keeps nothing
+ * across restarts, so its hashes need not be stable; the hdd engine's `shardOfBytes` must be.
  */
-export function shardOfString(key: string, shards: number): number {
-  const length = key.length;
-  let hash = Math.imul(FNV_OFFSET ^ length, FNV_PRIME);
-  const step = length > 16 ? length >>> 3 : 1;
-  for (let i = length - 1; i >= 0; i -= step) {
-    hash = Math.imul(hash ^ key.charCodeAt(i), FNV_PRIME);
+const MEMORY_SEED = randomBytes(4).readInt32LE(0);
+
+/**
+ * The memory engine's hash of the key `bytes[start, end)`, an int32: FNV-1a over every byte,
+ * then murmur3's finalizer, so that every bit depends on every byte. The table takes the low
+ * bits for its bucket and `shardOfHash` the high ones for the shard.
+ */
+export function hashBytes(bytes: Uint8Array, start: number, end: number): number {
+  let hash = FNV_OFFSET ^ MEMORY_SEED;
+  for (let i = start; i < end; i++) {
+    hash = Math.imul(hash ^ (bytes[i] as number), FNV_PRIME);
   }
-  return (hash >>> 0) % shards;
+  hash ^= hash >>> 16;
+  hash = Math.imul(hash, 0x85ebca6b);
+  hash ^= hash >>> 13;
+  hash = Math.imul(hash, 0xc2b2ae35);
+  return hash ^ (hash >>> 16);
+}
+
+/** The memory shard of a key with this `hashBytes` hash: its top 16 bits scaled to the shard count. */
+export function shardOfHash(hash: number, shards: number): number {
+  return ((hash >>> 16) * shards) >>> 16;
 }

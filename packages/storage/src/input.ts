@@ -1,4 +1,3 @@
-import { isUtf8 } from 'node:buffer';
 import { StorageError } from './errors.js';
 import { globMatcher } from './glob.js';
 import { INT64_MAX, INT64_MIN } from './integer.js';
@@ -6,38 +5,78 @@ import type { Bytes, ScanOptions, SetCondition } from './store.js';
 
 // Normalisation of what callers pass, in one place for both engines.
 //
-// The memory engine keys its maps by string. A key's canonical string is its UTF-8 text when
-// its bytes are valid UTF-8 (so the string 'é' and the bytes c3 a9 are the same key), and
-// otherwise a lone surrogate followed by the bytes as latin1: a lone surrogate never occurs
-// in a well-formed string, so the two forms cannot collide.
-const BINARY_MARK = '\ud800';
+// A key is bytes: a string key is its UTF-8 encoding, with lone surrogates encoded as U+FFFD
+// (as `toWellFormed` would make them), so the string 'é' and the bytes c3 a9 are the same key.
 
 function emptyKey(): StorageError {
   return new StorageError('KEY_EMPTY', 'key must not be empty');
 }
 
-function asBuffer(bytes: Uint8Array): Buffer {
-  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+function invalidKey(key: unknown): StorageError {
+  return new StorageError('KEY_INVALID', `key must be a string or a Uint8Array, got ${typeof key}`);
 }
 
-/** The memory engine's canonical string for a key. */
-export function keyString(key: Bytes): string {
+function invalidValue(value: unknown): StorageError {
+  return new StorageError('VALUE_INVALID', `value must be a string or a Uint8Array, got ${typeof value}`);
+}
+
+/** A key: a non-empty string or Uint8Array. */
+export function checkKey(key: unknown): Bytes {
   if (typeof key === 'string') {
     if (key.length === 0) throw emptyKey();
-    // Strings with lone surrogates encode to U+FFFD in UTF-8; normalise so the key is its bytes.
-    return key.isWellFormed() ? key : key.toWellFormed();
+    return key;
   }
-  if (!(key instanceof Uint8Array)) {
-    throw new StorageError('KEY_INVALID', `key must be a string or a Uint8Array, got ${typeof key}`);
-  }
-  if (key.byteLength === 0) throw emptyKey();
-  const buffer = asBuffer(key);
-  return isUtf8(buffer) ? buffer.toString('utf8') : BINARY_MARK + buffer.toString('latin1');
+  if (!(key instanceof Uint8Array)) throw invalidKey(key);
+  if (key.length === 0) throw emptyKey();
+  return key;
 }
 
-/** The bytes of a canonical key string made by `keyString`. */
-export function keyStringBytes(key: string): Buffer {
-  return key.startsWith(BINARY_MARK) ? Buffer.from(key.slice(1), 'latin1') : Buffer.from(key, 'utf8');
+/** A value: a string or a Uint8Array, empty or not. */
+export function checkValue(value: unknown): Bytes {
+  if (typeof value !== 'string' && !(value instanceof Uint8Array)) throw invalidValue(value);
+  return value;
+}
+
+/** True when `start` and `end` are integers with 0 <= start <= end <= bytes.length. */
+function isRange(bytes: Uint8Array, start: number, end: number): boolean {
+  return Number.isInteger(start) && Number.isInteger(end) && start >= 0 && start <= end && end <= bytes.length;
+}
+
+/** A key given as `key[start, end)`: a Uint8Array and a range in it, not empty. */
+export function checkKeyRange(key: unknown, start: number, end: number): Uint8Array {
+  if (!(key instanceof Uint8Array)) throw invalidKey(key);
+  if (!isRange(key, start, end)) {
+    throw new StorageError('ARGUMENT_INVALID', `key range [${start}, ${end}) is not within its ${key.length} bytes`);
+  }
+  if (start === end) throw emptyKey();
+  return key;
+}
+
+/** A value given as `value[start, end)`. */
+export function checkValueRange(value: unknown, start: number, end: number): Uint8Array {
+  if (!(value instanceof Uint8Array)) throw invalidValue(value);
+  if (!isRange(value, start, end)) {
+    throw new StorageError(
+      'ARGUMENT_INVALID',
+      `value range [${start}, ${end}) is not within its ${value.length} bytes`,
+    );
+  }
+  return value;
+}
+
+/**
+ * Writes the UTF-8 encoding of `text` at `into[0]` and returns its length in bytes; `into` must
+ * hold `3 * text.length` bytes. ASCII, the usual key, is copied in a loop: for short strings
+ * that is cheaper than the call into the encoder.
+ */
+export function encodeText(text: string, into: Buffer): number {
+  const length = text.length;
+  for (let i = 0; i < length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 0x80) return into.write(text, 0, 'utf8');
+    into[i] = c;
+  }
+  return length;
 }
 
 /**
@@ -51,26 +90,11 @@ export function keyBytes(key: Bytes, offset: number): Buffer {
     out.write(key, offset, 'utf8');
     return out;
   }
-  if (!(key instanceof Uint8Array)) {
-    throw new StorageError('KEY_INVALID', `key must be a string or a Uint8Array, got ${typeof key}`);
-  }
+  if (!(key instanceof Uint8Array)) throw invalidKey(key);
   if (key.byteLength === 0) throw emptyKey();
   const out = Buffer.allocUnsafe(offset + key.byteLength);
   out.set(key, offset);
   return out;
-}
-
-/**
- * A value as the memory engine keeps it: a string when the bytes are UTF-8 text (compact, and
- * `get` returns it without copying), otherwise a private copy of the bytes.
- */
-export function memoryValue(value: Bytes): string | Buffer {
-  if (typeof value === 'string') return value.isWellFormed() ? value : value.toWellFormed();
-  if (!(value instanceof Uint8Array)) {
-    throw new StorageError('VALUE_INVALID', `value must be a string or a Uint8Array, got ${typeof value}`);
-  }
-  const buffer = asBuffer(value);
-  return isUtf8(buffer) ? buffer.toString('utf8') : Buffer.from(buffer);
 }
 
 /** A value's bytes in a new buffer, after `offset` bytes left for the caller (see `keyBytes`). */
@@ -80,9 +104,7 @@ export function valueBytes(value: Bytes, offset: number): Buffer {
     out.write(value, offset, 'utf8');
     return out;
   }
-  if (!(value instanceof Uint8Array)) {
-    throw new StorageError('VALUE_INVALID', `value must be a string or a Uint8Array, got ${typeof value}`);
-  }
+  if (!(value instanceof Uint8Array)) throw invalidValue(value);
   const out = Buffer.allocUnsafe(offset + value.byteLength);
   out.set(value, offset);
   return out;

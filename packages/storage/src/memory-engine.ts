@@ -2,21 +2,24 @@ import { CursorTable, isStartCursor } from './cursors.js';
 import { StorageError } from './errors.js';
 import { isExpired, remainingMs } from './expiry.js';
 import { globMatcher } from './glob.js';
-import { shardOfString } from './hash.js';
+import { hashBytes, shardOfHash } from './hash.js';
 import {
   checkArray,
   checkCondition,
   checkDelta,
   checkEntry,
   checkExpiresAt,
+  checkKey,
+  checkKeyRange,
   checkTtl,
-  keyString,
-  keyStringBytes,
-  memoryValue,
+  checkValue,
+  checkValueRange,
+  encodeText,
   scanOptionsOf,
 } from './input.js';
 import { addInteger, notIntegerError, parseInteger } from './integer.js';
-import { type MemoryRefs, MemorySnapshot } from './memory-snapshot.js';
+import { MemorySnapshot, SnapshotRecords } from './memory-snapshot.js';
+import { MemoryTable, NO_ENTRY } from './memory-table.js';
 import {
   type Clock,
   checkExpiredHook,
@@ -26,30 +29,31 @@ import {
   type MemoryEngineOptions,
 } from './options.js';
 import type { Bytes, ExpiredHook, KeyValueStore, ScanOptions, ScanResult, SetCondition, StoredEntry } from './store.js';
-import { TimeHeap } from './time-heap.js';
 
-class MemoryShard {
-  /** Canonical key string → value (UTF-8 text as a string, other bytes as a Buffer). */
-  values = new Map<string, string | Buffer>();
-  /** Expiry time of every key that has one. Most keys have none, so this map is often empty. */
-  expiries = new Map<string, number>();
-  heap = new TimeHeap<string>();
-}
+/** Strings up to this many UTF-16 units are encoded into a scratch buffer; longer ones into a new one. */
+const SCRATCH_CHARS = 4096;
+/** Longest canonical int64 text ('-9223372036854775808'): longer values are not integers. */
+const LONGEST_INTEGER = 20;
+/** Free slots a scan call may pass over per key it may examine, as Redis bounds its empty visits. */
+const SCAN_SKIPS_PER_KEY = 10;
 
 /**
- * Where an open scan is: a shard, and an iterator over its map once started on it. Map iterators
- * survive inserts and deletes, so every key present throughout is visited once. The price: an
- * iterator left waiting keeps alive the hash table it was on if the map has since been resized
- * (V8 moves it to the new table when it next advances); the bound on open scans bounds that too.
+ * Where an open scan is: a shard, and the next entry id in it. Ids are stable for as long as an
+ * entry lives, however the table grows, so every key present throughout the scan is returned
+ * exactly once; a key added meanwhile is returned or not, as the id it gets falls.
  */
 interface MemoryScan {
   shard: number;
-  keys: MapIterator<string> | undefined;
+  id: number;
 }
 
 /**
- * The in-memory engine: sharded maps with lazy and active expiry. Every method answers
- * synchronously; nothing here allocates a promise.
+ * The in-memory engine: one hash table per shard, each keeping its keys and values as bytes in
+ * slabs (see memory-table.ts), with lazy and active expiry. Every method answers synchronously;
+ * nothing here allocates a promise, and a read allocates only what it returns.
+ *
+ * A key is its bytes: a string key is its UTF-8 encoding, so 'é' and the bytes c3 a9 are one
+ * key. Values are bytes too: `get` decodes them as UTF-8, `getBuffer` copies them.
  *
  * Expiry is exact for readers: an expired key is never returned, counted or iterated, even
  * before it is removed. Removal is lazy (on access) and active: a timer pops expired keys from
@@ -61,7 +65,7 @@ export class MemoryEngine implements KeyValueStore {
   readonly type = 'memory';
   readonly supports = { persistence: false } as const;
   readonly shards: number;
-  readonly #shardList: MemoryShard[];
+  readonly #tables: MemoryTable[];
   readonly #clock: Clock;
   readonly #sweepLimit: number;
   readonly #sweepIntervalMs: number;
@@ -69,6 +73,14 @@ export class MemoryEngine implements KeyValueStore {
   #closed = false;
   #onExpired: ExpiredHook | undefined;
   readonly #scans: CursorTable<MemoryScan>;
+  /** Where string keys are encoded (see #keyOf), and the length of the last one. */
+  readonly #keyScratch = Buffer.allocUnsafeSlow(3 * SCRATCH_CHARS);
+  #keyLength = 0;
+  /** onExpired calls in progress: calls they make must not encode keys into #keyScratch. */
+  #inHook = 0;
+  /** Where string values are encoded (see #valueOf), and the length of the last one. */
+  readonly #valueScratch = Buffer.allocUnsafeSlow(3 * SCRATCH_CHARS);
+  #valueLength = 0;
 
   constructor(options: MemoryEngineOptions = {}) {
     this.shards = checkShards(options.shards ?? defaults.shards);
@@ -79,7 +91,7 @@ export class MemoryEngine implements KeyValueStore {
       options.sweepIntervalMs ?? defaults.sweepIntervalMs,
     );
     this.#scans = new CursorTable(checkPositiveInteger('maxOpenScans', options.maxOpenScans ?? defaults.maxOpenScans));
-    this.#shardList = Array.from({ length: this.shards }, () => new MemoryShard());
+    this.#tables = Array.from({ length: this.shards }, () => new MemoryTable());
     this.#scheduleSweep(this.#sweepIntervalMs);
   }
 
@@ -98,50 +110,80 @@ export class MemoryEngine implements KeyValueStore {
 
   set(key: Bytes, value: Bytes, ttlMs = 0): void {
     this.#assertOpen();
-    const k = keyString(key);
-    const v = memoryValue(value);
+    const k = this.#keyOf(key);
+    const length = this.#keyLength;
+    checkValue(value);
     const ttl = checkTtl(ttlMs);
-    this.#put(this.#shard(k), k, v, ttl);
+    this.#put(k, 0, length, value, 0, value.length, this.#expiryOf(ttl));
+  }
+
+  /**
+   * `set` of the key `key[keyStart, keyEnd)` and the value `value[valueStart, valueEnd)`, for a
+   * server that has both in its input buffer: nothing is copied but into the table. Checked as
+   * `set` checks (an empty key is KEY_EMPTY); a range outside its array is ARGUMENT_INVALID.
+   */
+  setRange(
+    key: Uint8Array,
+    keyStart: number,
+    keyEnd: number,
+    value: Uint8Array,
+    valueStart: number,
+    valueEnd: number,
+    ttlMs: number,
+  ): void {
+    this.#assertOpen();
+    checkKeyRange(key, keyStart, keyEnd);
+    checkValueRange(value, valueStart, valueEnd);
+    const ttl = checkTtl(ttlMs);
+    this.#put(key, keyStart, keyEnd, value, valueStart, valueEnd, this.#expiryOf(ttl));
   }
 
   setIf(key: Bytes, value: Bytes, ttlMs: number, condition: SetCondition): boolean {
     this.#assertOpen();
-    const k = keyString(key);
-    const v = memoryValue(value);
+    const k = this.#keyOf(key);
+    const length = this.#keyLength;
+    checkValue(value);
     const ttl = checkTtl(ttlMs);
     const present = checkCondition(condition) === 'present';
-    const shard = this.#shard(k);
-    if ((this.#liveIn(shard, k) !== undefined) !== present) return false;
-    this.#put(shard, k, v, ttl);
+    const hash = hashBytes(k, 0, length);
+    if ((this.#liveId(this.#tableOf(hash), hash, k, 0, length) !== NO_ENTRY) !== present) return false;
+    this.#put(k, 0, length, value, 0, value.length, this.#expiryOf(ttl));
     return true;
   }
 
   expire(key: Bytes, ttlMs: number): boolean {
     this.#assertOpen();
-    const k = keyString(key);
+    const k = this.#keyOf(key);
+    const length = this.#keyLength;
     const ttl = checkTtl(ttlMs);
-    const shard = this.#shard(k);
-    if (this.#liveIn(shard, k) === undefined) return false;
-    this.#setExpiry(shard, k, ttl);
+    const hash = hashBytes(k, 0, length);
+    const table = this.#tableOf(hash);
+    const id = this.#liveId(table, hash, k, 0, length);
+    if (id === NO_ENTRY) return false;
+    table.setExpiry(id, this.#expiryOf(ttl));
     return true;
   }
 
   incrBy(key: Bytes, delta: bigint): bigint {
     this.#assertOpen();
-    const k = keyString(key);
+    const k = this.#keyOf(key);
+    const length = this.#keyLength;
     const d = checkDelta(delta);
-    const shard = this.#shard(k);
-    const value = this.#liveIn(shard, k);
+    const hash = hashBytes(k, 0, length);
+    const table = this.#tableOf(hash);
+    const id = this.#liveId(table, hash, k, 0, length);
     let current: number | bigint = 0;
-    if (value !== undefined) {
-      // A Buffer holds bytes that are not UTF-8, so never decimal digits.
-      if (typeof value !== 'string') throw notIntegerError();
-      current = parseInteger(value);
+    if (id !== NO_ENTRY) {
+      if (table.valueLength(id) > LONGEST_INTEGER) throw notIntegerError();
+      // Latin1 maps each byte to one character, so bytes that are not ASCII digits fail the parse.
+      current = parseInteger(table.valueLatin1(id));
     }
-    const sum = addInteger(current, d);
+    const text = String(addInteger(current, d));
+    const v = this.#valueOf(text);
     // The expiry, if any, stays as it is.
-    shard.values.set(k, String(sum));
-    return BigInt(sum);
+    if (id === NO_ENTRY) table.insert(hash, k, 0, length, v, 0, this.#valueLength);
+    else table.update(id, k, 0, length, v, 0, this.#valueLength);
+    return BigInt(text);
   }
 
   /**
@@ -150,52 +192,44 @@ export class MemoryEngine implements KeyValueStore {
    */
   restore(key: Bytes, value: Bytes, expiresAt: number): boolean {
     this.#assertOpen();
-    const k = keyString(key);
-    const v = memoryValue(value);
+    const k = this.#keyOf(key);
+    const length = this.#keyLength;
+    checkValue(value);
     const at = checkExpiresAt(expiresAt);
     if (isExpired(at, this.#clock())) return false;
-    const shard = this.#shard(k);
-    // A key replaced after its ttl ran out is a key that expired: tell the hook first.
-    if (this.#onExpired !== undefined && shard.expiries.size !== 0) this.#dropIfExpired(shard, k);
-    shard.values.set(k, v);
-    if (at === 0) {
-      if (shard.expiries.size !== 0) shard.expiries.delete(k);
-    } else {
-      shard.expiries.set(k, at);
-      shard.heap.push(at, k);
-    }
+    this.#put(k, 0, length, value, 0, value.length, at);
     return true;
   }
 
   /**
-   * A point-in-time view of every live key, for a backup: copies the references of the entries
-   * (values are never changed in place, only replaced, so a reference keeps the value of now),
-   * synchronously, in one pass. Read it with `read()` in bounded steps.
+   * A point-in-time view of every live key, for a backup: a copy of each live entry, made
+   * synchronously in one pass, read with `read()` in bounded steps. It costs memory: about the
+   * bytes of every key and value plus 10 bytes a key (42 MB for 1M keys of 16 + 16 bytes), until
+   * it is read past or closed. Entries are written in place, so there is nothing to share.
    */
   snapshot(): MemorySnapshot {
     this.#assertOpen();
     const now = this.#clock();
-    const refs: MemoryRefs = { keys: [], values: [], expiries: [] };
-    for (const shard of this.#shardList) {
-      const expiries = shard.expiries;
-      for (const [k, value] of shard.values) {
-        const expiresAt = expiries.size === 0 ? 0 : (expiries.get(k) ?? 0);
+    const records = new SnapshotRecords();
+    for (const table of this.#tables) {
+      for (let id = 0; id < table.top; id++) {
+        if (!table.holds(id)) continue;
+        const expiresAt = table.expiresAt(id);
         if (isExpired(expiresAt, now)) continue;
-        refs.keys.push(k);
-        refs.values.push(value);
-        refs.expiries.push(expiresAt);
+        records.add(expiresAt, table.slab(id), table.entryStart(id), table.entryLength(id));
       }
     }
-    return new MemorySnapshot(refs, this.#clock);
+    return new MemorySnapshot(records, this.#clock);
   }
 
   getMany(keys: readonly Bytes[]): Array<Buffer | undefined> {
     this.#assertOpen();
-    const ks = checkArray('keys', keys).map(keyString);
-    return ks.map((k) => {
-      const value = this.#liveIn(this.#shard(k), k);
-      if (value === undefined) return undefined;
-      return typeof value === 'string' ? Buffer.from(value, 'utf8') : Buffer.from(value);
+    const list = checkArray('keys', keys);
+    // Every key is checked before any is read.
+    for (const key of list) checkKey(key);
+    return list.map((key) => {
+      const handle = this.#handleOf(key);
+      return handle === NO_ENTRY ? undefined : this.#tableOfHandle(handle).valueCopy(this.#idOfHandle(handle));
     });
   }
 
@@ -204,18 +238,17 @@ export class MemoryEngine implements KeyValueStore {
     const list = checkArray('entries', entries);
     const ttl = checkTtl(ttlMs);
     // Everything is checked before anything is stored, so a bad entry stores nothing.
-    const ks = new Array<string>(list.length);
-    const vs = new Array<string | Buffer>(list.length);
     for (let i = 0; i < list.length; i++) {
       const [key, value] = checkEntry(list[i], i);
-      ks[i] = keyString(key);
-      vs[i] = memoryValue(value);
+      checkKey(key);
+      checkValue(value);
     }
     // Expired keys about to be replaced are announced first, so that a hook never sees half an MSET.
-    if (this.#onExpired !== undefined) for (const k of ks) this.#liveIn(this.#shard(k), k);
-    for (let i = 0; i < ks.length; i++) {
-      const k = ks[i] as string;
-      this.#put(this.#shard(k), k, vs[i] as string | Buffer, ttl);
+    if (this.#onExpired !== undefined) for (const [key] of list) this.#handleOf(key);
+    const expiresAt = this.#expiryOf(ttl);
+    for (const [key, value] of list) {
+      const k = this.#keyOf(key);
+      this.#put(k, 0, this.#keyLength, value, 0, value.length, expiresAt);
     }
   }
 
@@ -225,36 +258,37 @@ export class MemoryEngine implements KeyValueStore {
     const { count, matches } = scanOptionsOf(options);
     let state: MemoryScan;
     if (start) {
-      state = { shard: 0, keys: undefined };
+      state = { shard: 0, id: 0 };
     } else {
       state = this.#scans.get(cursor);
       this.#scans.delete(cursor);
     }
     const now = this.#clock();
     const keys: Buffer[] = [];
+    const maxSkipped = count * SCAN_SKIPS_PER_KEY;
     let examined = 0;
-    while (state.shard < this.shards && examined < count) {
-      const shard = this.#shardList[state.shard] as MemoryShard;
-      state.keys ??= shard.values.keys();
-      for (;;) {
-        if (examined === count) break;
-        const next = state.keys.next();
-        if (next.done === true) {
-          state.shard++;
-          state.keys = undefined;
-          break;
-        }
-        examined++;
-        const k = next.value;
-        if (shard.expiries.size !== 0 && isExpired(shard.expiries.get(k) ?? 0, now)) continue;
-        const bytes = keyStringBytes(k);
-        if (matches === undefined || matches(bytes)) keys.push(bytes);
+    let skipped = 0;
+    while (state.shard < this.shards) {
+      const table = this.#tables[state.shard] as MemoryTable;
+      if (table.size === 0 || state.id >= table.top) {
+        // Shards left that hold nothing need no further call.
+        state.shard++;
+        state.id = 0;
+        continue;
       }
-    }
-    // Shards left that hold nothing need no further call.
-    while (state.keys === undefined && state.shard < this.shards) {
-      if ((this.#shardList[state.shard] as MemoryShard).values.size !== 0) break;
-      state.shard++;
+      const id = state.id;
+      if (!table.holds(id)) {
+        if (skipped === maxSkipped) break;
+        skipped++;
+        state.id++;
+        continue;
+      }
+      if (examined === count) break;
+      examined++;
+      state.id++;
+      if (isExpired(table.expiresAt(id), now)) continue;
+      const key = table.keyCopy(id);
+      if (matches === undefined || matches(key)) keys.push(key);
     }
     return { cursor: state.shard < this.shards ? this.#scans.add(state) : '0', keys };
   }
@@ -264,76 +298,102 @@ export class MemoryEngine implements KeyValueStore {
     const matches = globMatcher(match);
     const now = this.#clock();
     const keys: Buffer[] = [];
-    for (const shard of this.#shardList) {
-      const expiries = shard.expiries;
-      for (const k of shard.values.keys()) {
-        if (expiries.size !== 0 && isExpired(expiries.get(k) ?? 0, now)) continue;
-        const bytes = keyStringBytes(k);
-        if (matches(bytes)) keys.push(bytes);
+    for (const table of this.#tables) {
+      for (let id = 0; id < table.top; id++) {
+        if (!table.holds(id) || isExpired(table.expiresAt(id), now)) continue;
+        const key = table.keyCopy(id);
+        if (matches(key)) keys.push(key);
       }
     }
     return keys;
   }
 
   get(key: Bytes): string | undefined {
-    const value = this.#live(key);
-    if (value === undefined || typeof value === 'string') return value;
-    return value.toString('utf8');
+    const handle = this.#handleOf(key);
+    if (handle === NO_ENTRY) return undefined;
+    return this.#tableOfHandle(handle).valueText(this.#idOfHandle(handle));
   }
 
   getBuffer(key: Bytes): Buffer | undefined {
-    const value = this.#live(key);
-    if (value === undefined) return undefined;
-    return typeof value === 'string' ? Buffer.from(value, 'utf8') : Buffer.from(value);
+    const handle = this.#handleOf(key);
+    if (handle === NO_ENTRY) return undefined;
+    return this.#tableOfHandle(handle).valueCopy(this.#idOfHandle(handle));
   }
 
   /**
-   * The value as held, without a copy: a string when the value is UTF-8 text, otherwise a
-   * Buffer that the caller must not modify. For servers that encode the value straight
-   * into a reply.
+   * The value's bytes, as `getBuffer` gives them (a copy the caller owns). Kept for servers
+   * written against the engine that held values as strings; `lookup` reads without a copy.
    */
-  getStored(key: Bytes): string | Buffer | undefined {
-    return this.#live(key);
+  getStored(key: Bytes): Buffer | undefined {
+    return this.getBuffer(key);
+  }
+
+  /**
+   * The handle of the live entry whose key is `key[start, end)`, or -1 when there is none (an
+   * expired entry is removed, and `onExpired` told, as any read does). Read the value's bytes
+   * with `valueSlab`, `valueStart` and `valueLength`: a server copies them into its reply
+   * without any allocation. A handle and the bytes it names are valid until the next write to
+   * the engine: a call that stores or deletes a key, a read that finds a key expired (it removes
+   * it), a `count()`, or a sweep (a timer, so never within one synchronous run of code).
+   */
+  lookup(key: Uint8Array, start: number, end: number): number {
+    this.#assertOpen();
+    checkKeyRange(key, start, end);
+    return this.#handle(key, start, end);
+  }
+
+  /** The Buffer holding the value of the entry `handle` names (see `lookup`). */
+  valueSlab(handle: number): Buffer {
+    return this.#tableOfHandle(handle).slab(this.#idOfHandle(handle));
+  }
+
+  /** Where the value starts in `valueSlab(handle)`. */
+  valueStart(handle: number): number {
+    return this.#tableOfHandle(handle).valueStart(this.#idOfHandle(handle));
+  }
+
+  /** The value's length in bytes. */
+  valueLength(handle: number): number {
+    return this.#tableOfHandle(handle).valueLength(this.#idOfHandle(handle));
   }
 
   has(key: Bytes): boolean {
-    return this.#live(key) !== undefined;
+    return this.#handleOf(key) !== NO_ENTRY;
   }
 
   delete(key: Bytes): boolean {
     this.#assertOpen();
-    const k = keyString(key);
-    const shard = this.#shard(k);
-    if (!shard.values.has(k)) return false;
-    const live = !this.#dropIfExpired(shard, k);
-    if (live) {
-      shard.values.delete(k);
-      if (shard.expiries.size !== 0) shard.expiries.delete(k);
+    const k = this.#keyOf(key);
+    const length = this.#keyLength;
+    const hash = hashBytes(k, 0, length);
+    const table = this.#tableOf(hash);
+    const id = table.find(hash, k, 0, length);
+    if (id === NO_ENTRY) return false;
+    if (this.#isExpiredEntry(table, id)) {
+      this.#removeExpired(table, id);
+      return false;
     }
-    return live;
+    table.remove(id);
+    return true;
   }
 
   ttl(key: Bytes): number | undefined {
-    this.#assertOpen();
-    const k = keyString(key);
-    const shard = this.#shard(k);
-    if (!shard.values.has(k) || this.#dropIfExpired(shard, k)) return undefined;
-    const expiresAt = shard.expiries.get(k);
-    return expiresAt === undefined ? 0 : remainingMs(expiresAt, this.#clock());
+    const handle = this.#handleOf(key);
+    if (handle === NO_ENTRY) return undefined;
+    const expiresAt = this.#tableOfHandle(handle).expiresAt(this.#idOfHandle(handle));
+    return expiresAt === 0 ? 0 : remainingMs(expiresAt, this.#clock());
   }
 
   count(): number {
     this.#assertOpen();
     this.#sweepAllExpired();
-    let total = 0;
-    for (const shard of this.#shardList) total += shard.values.size;
-    return total;
+    return this.heldKeys();
   }
 
   shardCounts(): number[] {
     this.#assertOpen();
     this.#sweepAllExpired();
-    return this.#shardList.map((shard) => shard.values.size);
+    return this.#tables.map((table) => table.size);
   }
 
   /**
@@ -342,7 +402,7 @@ export class MemoryEngine implements KeyValueStore {
    */
   heldKeys(): number {
     let total = 0;
-    for (const shard of this.#shardList) total += shard.values.size;
+    for (const table of this.#tables) total += table.size;
     return total;
   }
 
@@ -353,16 +413,14 @@ export class MemoryEngine implements KeyValueStore {
 
   async *entries(): AsyncIterableIterator<StoredEntry> {
     this.#assertOpen();
-    for (const shard of this.#shardList) {
-      for (const [k, value] of shard.values) {
+    for (const table of this.#tables) {
+      // The table may change at each yield: `top` and `holds` are read again every step.
+      for (let id = 0; id < table.top; id++) {
         if (this.#closed) return;
-        const expiresAt = shard.expiries.get(k) ?? 0;
+        if (!table.holds(id)) continue;
+        const expiresAt = table.expiresAt(id);
         if (isExpired(expiresAt, this.#clock())) continue;
-        yield {
-          key: keyStringBytes(k),
-          value: typeof value === 'string' ? Buffer.from(value, 'utf8') : Buffer.from(value),
-          expiresAt,
-        };
+        yield { key: table.keyCopy(id), value: table.valueCopy(id), expiresAt };
       }
     }
   }
@@ -375,102 +433,166 @@ export class MemoryEngine implements KeyValueStore {
     this.#scans.clear();
   }
 
-  /** Empties every shard. */
+  /**
+   * Empties every shard. Tables are cleared in place, never replaced, so that a call interrupted
+   * by an onExpired hook that flushes goes on with the table it holds. Open scans go on: their
+   * ids are past the top of an empty table, and keys they had passed are gone.
+   */
   #dropAll(): void {
-    for (const shard of this.#shardList) {
-      shard.values = new Map();
-      shard.expiries = new Map();
-      shard.heap.clear();
-    }
-    // An open scan's iterator would walk (and keep in memory) a dropped map: restart it on the
-    // new one. Keys the scan had passed are gone, so nothing it must return is lost.
-    for (const state of this.#scans.values()) state.keys = undefined;
+    for (const table of this.#tables) table.clear();
   }
 
-  /** Stores `v` under `k` with a ttl (0: none), as `set` does. */
-  #put(shard: MemoryShard, k: string, v: string | Buffer, ttl: number): void {
-    // A key replaced after its ttl ran out is a key that expired: tell the hook first.
-    if (this.#onExpired !== undefined && shard.expiries.size !== 0) this.#dropIfExpired(shard, k);
-    shard.values.set(k, v);
-    this.#setExpiry(shard, k, ttl);
+  /**
+   * Stores `value[valueStart, valueEnd)` (a string value: all of it) under `key[keyStart, keyEnd)`,
+   * expiring at `expiresAt` (0: never), as `set` does.
+   */
+  #put(
+    key: Uint8Array,
+    keyStart: number,
+    keyEnd: number,
+    value: Bytes,
+    valueStart: number,
+    valueEnd: number,
+    expiresAt: number,
+  ): void {
+    const hash = hashBytes(key, keyStart, keyEnd);
+    const table = this.#tableOf(hash);
+    const found = this.#idForWrite(table, hash, key, keyStart, keyEnd);
+    // Encoded after any onExpired call above, which may have set values through the scratch buffer.
+    let bytes: Uint8Array;
+    let start = valueStart;
+    let end = valueEnd;
+    if (typeof value === 'string') {
+      bytes = this.#valueOf(value);
+      start = 0;
+      end = this.#valueLength;
+    } else {
+      bytes = value;
+    }
+    let id = found;
+    if (id === NO_ENTRY) id = table.insert(hash, key, keyStart, keyEnd, bytes, start, end);
+    else table.update(id, key, keyStart, keyEnd, bytes, start, end);
+    table.setExpiry(id, expiresAt);
   }
 
-  /** Gives the stored key `k` a ttl from now (0: none). */
-  #setExpiry(shard: MemoryShard, k: string, ttl: number): void {
-    if (ttl === 0) {
-      if (shard.expiries.size !== 0) shard.expiries.delete(k);
-      return;
+  /**
+   * The id of the entry a write of the key replaces, or NO_ENTRY. An expired entry is returned
+   * as it is, to be overwritten, unless there is an onExpired hook to tell first: a key replaced
+   * after its ttl ran out is a key that expired.
+   */
+  #idForWrite(table: MemoryTable, hash: number, key: Uint8Array, start: number, end: number): number {
+    for (;;) {
+      const id = table.find(hash, key, start, end);
+      if (id === NO_ENTRY || this.#onExpired === undefined || !this.#isExpiredEntry(table, id)) return id;
+      // The hook may write to the store; look again once it has run.
+      this.#removeExpired(table, id);
     }
-    const expiresAt = this.#clock() + ttl;
-    shard.expiries.set(k, expiresAt);
-    shard.heap.push(expiresAt, k);
-    // Overwriting keys with new ttls leaves stale heap entries; keep them bounded.
-    if (shard.heap.size > 2 * shard.expiries.size + 1024) {
-      shard.heap.clear();
-      for (const [key, time] of shard.expiries) shard.heap.push(time, key);
+  }
+
+  /** The id of the live entry of `key[start, end)`, removing it first when it has expired. */
+  #liveId(table: MemoryTable, hash: number, key: Uint8Array, start: number, end: number): number {
+    const id = table.find(hash, key, start, end);
+    if (id === NO_ENTRY || !this.#isExpiredEntry(table, id)) return id;
+    this.#removeExpired(table, id);
+    return NO_ENTRY;
+  }
+
+  #isExpiredEntry(table: MemoryTable, id: number): boolean {
+    if (!table.hasExpiries) return false;
+    const expiresAt = table.expiresAt(id);
+    return expiresAt !== 0 && isExpired(expiresAt, this.#clock());
+  }
+
+  /** A handle (see `lookup`) of the live entry of a key given as `Bytes`, or NO_ENTRY. */
+  #handleOf(key: Bytes): number {
+    this.#assertOpen();
+    const k = this.#keyOf(key);
+    return this.#handle(k, 0, this.#keyLength);
+  }
+
+  /** The handle of the live entry of `key[start, end)`: its id and its shard in one number. */
+  #handle(key: Uint8Array, start: number, end: number): number {
+    const hash = hashBytes(key, start, end);
+    const shard = shardOfHash(hash, this.shards);
+    const id = this.#liveId(this.#tables[shard] as MemoryTable, hash, key, start, end);
+    // A small integer as long as the store holds fewer than 2^31 / shards keys a shard.
+    return id === NO_ENTRY ? NO_ENTRY : id * this.shards + shard;
+  }
+
+  #tableOfHandle(handle: number): MemoryTable {
+    return this.#tables[handle % this.shards] as MemoryTable;
+  }
+
+  #idOfHandle(handle: number): number {
+    return Math.floor(handle / this.shards);
+  }
+
+  #tableOf(hash: number): MemoryTable {
+    return this.#tables[shardOfHash(hash, this.shards)] as MemoryTable;
+  }
+
+  /**
+   * A checked key's bytes: the array itself, or its UTF-8 encoding in the scratch buffer (in a
+   * new buffer when long, or when called from an onExpired hook). Their length is left in
+   * #keyLength; read it before the next call.
+   */
+  #keyOf(key: Bytes): Uint8Array {
+    checkKey(key);
+    if (typeof key !== 'string') {
+      this.#keyLength = key.length;
+      return key;
     }
+    const scratch = key.length <= SCRATCH_CHARS && this.#inHook === 0;
+    const into = scratch ? this.#keyScratch : Buffer.allocUnsafe(3 * key.length);
+    this.#keyLength = encodeText(key, into);
+    return into;
+  }
+
+  /** A string value's UTF-8 bytes, as #keyOf makes a key's; the length is left in #valueLength. */
+  #valueOf(value: string): Uint8Array {
+    const into = value.length <= SCRATCH_CHARS ? this.#valueScratch : Buffer.allocUnsafe(3 * value.length);
+    this.#valueLength = encodeText(value, into);
+    return into;
+  }
+
+  /** The absolute expiry of a ttl from now (0: never). */
+  #expiryOf(ttl: number): number {
+    return ttl === 0 ? 0 : this.#clock() + ttl;
   }
 
   #assertOpen(): void {
     if (this.#closed) throw new StorageError('STORAGE_CLOSED', 'the memory store is closed');
   }
 
-  #shard(k: string): MemoryShard {
-    return this.#shardList[shardOfString(k, this.shards)] as MemoryShard;
-  }
-
-  /** The live value of `key`, removing it first when it has expired. */
-  #live(key: Bytes): string | Buffer | undefined {
-    this.#assertOpen();
-    const k = keyString(key);
-    const shard = this.#shard(k);
-    const value = shard.values.get(k);
-    if (value === undefined) return undefined;
-    if (shard.expiries.size !== 0 && this.#dropIfExpired(shard, k)) return undefined;
-    return value;
-  }
-
-  /** Like #live, for a checked key whose shard is known. */
-  #liveIn(shard: MemoryShard, k: string): string | Buffer | undefined {
-    const value = shard.values.get(k);
-    if (value === undefined) return undefined;
-    if (shard.expiries.size !== 0 && this.#dropIfExpired(shard, k)) return undefined;
-    return value;
-  }
-
-  /** Removes `k` when its ttl has run out; true when it did. */
-  #dropIfExpired(shard: MemoryShard, k: string): boolean {
-    const expiresAt = shard.expiries.get(k);
-    if (expiresAt === undefined || !isExpired(expiresAt, this.#clock())) return false;
-    shard.values.delete(k);
-    shard.expiries.delete(k);
-    if (this.#onExpired !== undefined) this.#announce(k);
-    return true;
-  }
-
-  /** Tells the onExpired hook; a throwing hook must not break the caller's operation. */
-  #announce(k: string): void {
+  /** Removes entry `id` because its ttl ran out, and tells the onExpired hook. */
+  #removeExpired(table: MemoryTable, id: number): void {
+    const hook = this.#onExpired;
+    if (hook === undefined) {
+      table.remove(id);
+      return;
+    }
+    const key = table.keyCopy(id);
+    table.remove(id);
+    // The hook may call the engine; the call in progress may still be reading its key from the
+    // scratch buffer, so calls made by the hook encode theirs elsewhere (see #keyOf).
+    this.#inHook++;
     try {
-      this.#onExpired?.(keyStringBytes(k));
+      hook(key);
     } catch {
       // Ignored: the key is removed either way, and the hook's owner has its own error handling.
+    } finally {
+      this.#inHook--;
     }
   }
 
   /** Pops up to `limit` expired heap entries of one shard; true when it stopped at the limit. */
-  #sweepShard(shard: MemoryShard, now: number, limit: number): boolean {
-    const heap = shard.heap;
+  #sweepTable(table: MemoryTable, now: number, limit: number): boolean {
     let removed = 0;
-    while (isExpired(heap.peekTime(), now)) {
+    while (isExpired(table.nextExpiry(), now)) {
       if (removed === limit) return true;
-      const k = heap.pop();
-      const expiresAt = shard.expiries.get(k);
-      // Stale entries (key deleted or given a later expiry) are dropped without effect.
-      if (expiresAt !== undefined && isExpired(expiresAt, now)) {
-        shard.values.delete(k);
-        shard.expiries.delete(k);
-        if (this.#onExpired !== undefined) this.#announce(k);
-      }
+      // Stale heap pairs (key deleted or given a later expiry) are dropped without effect.
+      const id = table.popExpiry();
+      if (id !== NO_ENTRY) this.#removeExpired(table, id);
       removed++;
     }
     return false;
@@ -479,10 +601,10 @@ export class MemoryEngine implements KeyValueStore {
   /** Before counting: every expired key goes, so the count is exact. Each key expires once. */
   #sweepAllExpired(): void {
     let now = -1;
-    for (const shard of this.#shardList) {
-      if (shard.heap.size === 0) continue;
+    for (const table of this.#tables) {
+      if (!table.hasExpiries) continue;
       if (now === -1) now = this.#clock();
-      this.#sweepShard(shard, now, Number.POSITIVE_INFINITY);
+      this.#sweepTable(table, now, Number.POSITIVE_INFINITY);
     }
   }
 
@@ -495,8 +617,8 @@ export class MemoryEngine implements KeyValueStore {
     if (this.#closed) return;
     const now = this.#clock();
     let more = false;
-    for (const shard of this.#shardList) {
-      if (this.#sweepShard(shard, now, this.#sweepLimit)) more = true;
+    for (const table of this.#tables) {
+      if (this.#sweepTable(table, now, this.#sweepLimit)) more = true;
     }
     // When a shard had more expired keys than one run may remove, come back at once, but
     // through the timer queue so that requests are served in between.
