@@ -192,6 +192,15 @@ export class ReplyWriter {
     this.#crlf();
   }
 
+  /** `$len\r\n<bytes>\r\n` of `source[start..end)`, copied straight from there (no view made). */
+  bulkRange(source: Buffer, start: number, end: number): void {
+    const length = end - start;
+    this.#reserve(HEADER_ROOM + length + 2);
+    this.#header(DOLLAR, length);
+    this.#pos += source.copy(this.#buf, this.#pos, start, end);
+    this.#crlf();
+  }
+
   /** The null bulk string: `$-1\r\n` in RESP2, `_\r\n` in RESP3. */
   nil(): void {
     this.raw(this.resp3 ? NULL : NIL);

@@ -193,3 +193,27 @@ t.test('the RESP3 types in RESP2, as Redis writes them there', async (t) => {
     t.equal(text(writer.take()), expected, JSON.stringify(expected));
   }
 });
+
+t.test('bulkRange writes a range of a buffer as a bulk string, as bulk() writes its view', async (t) => {
+  const source = Buffer.from('xxhello\r\nworldyy', 'latin1');
+  const ranged = new ReplyWriter();
+  const viewed = new ReplyWriter();
+  for (const [start, end] of [
+    [2, 14],
+    [0, 0],
+    [5, 6],
+    [0, source.length],
+  ] as const) {
+    ranged.bulkRange(source, start, end);
+    viewed.bulk(source.subarray(start, end));
+  }
+  const bytes = ranged.take();
+  t.same(bytes, viewed.take());
+  t.equal(bytes.toString('latin1').slice(0, 19), '$12\r\nhello\r\nworld\r\n');
+  // A range larger than the writer's first buffer.
+  const large = Buffer.alloc(100_000, 0x61);
+  ranged.bulkRange(large, 10, 90_010);
+  const out = ranged.take();
+  t.equal(out.length, '$90000\r\n'.length + 90_000 + 2);
+  t.equal(out.toString('latin1', 0, 8), '$90000\r\n');
+});

@@ -36,9 +36,14 @@ export const hotHandlers: Partial<Record<CommandName, HotHandler>> = {
   GET(hub, request, out) {
     const data = request.data;
     if (data === undefined || !request.is(1, MEMORY)) return false;
-    const value = hub.storage.memory.getStored(request.arg(2));
-    if (value === undefined) out.nil();
-    else out.bulk(value);
+    const memory = hub.storage.memory;
+    const handle = memory.lookup(data, request.start(2), request.end(2));
+    if (handle === -1) {
+      out.nil();
+    } else {
+      const start = memory.valueStart(handle);
+      out.bulkRange(memory.valueSlab(handle), start, start + memory.valueLength(handle));
+    }
     return true;
   },
 
@@ -48,9 +53,9 @@ export const hotHandlers: Partial<Record<CommandName, HotHandler>> = {
     if (data === undefined || request.length !== 5 || !request.is(1, MEMORY)) return false;
     const ttl = digitsIn(data, request.start(2), request.end(2));
     if (ttl < 0) return false;
-    const key = request.arg(3);
-    hub.storage.memory.set(key, request.arg(4), ttl);
-    setEvents(hub.pubsub, 'memory', key, ttl);
+    hub.storage.memory.setRange(data, request.start(3), request.end(3), data, request.start(4), request.end(4), ttl);
+    // The key as a Buffer only when someone listens for keyspace events.
+    if (hub.pubsub.active) setEvents(hub.pubsub, 'memory', request.arg(3), ttl);
     out.ok();
     return true;
   },
