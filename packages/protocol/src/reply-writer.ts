@@ -197,7 +197,15 @@ export class ReplyWriter {
     const length = end - start;
     this.#reserve(HEADER_ROOM + length + 2);
     this.#header(DOLLAR, length);
-    this.#pos += source.copy(this.#buf, this.#pos, start, end);
+    const buf = this.#buf;
+    const pos = this.#pos;
+    if (length <= SHORT_STRING) {
+      // A loop costs less than Buffer#copy's checks for the small values most replies carry.
+      for (let i = 0; i < length; i++) buf[pos + i] = source[start + i] as number;
+      this.#pos = pos + length;
+    } else {
+      this.#pos = pos + source.copy(buf, pos, start, end);
+    }
     this.#crlf();
   }
 
