@@ -16,10 +16,12 @@ import { consoleResponse } from './console.js';
 import type { Dispatcher, MapValue } from './dispatcher.js';
 import { describeError, ServerError, ServerErrorCode } from './errors.js';
 import type { Hub } from './hub.js';
-import { type BodyElement, BodyScanner, MAX_REQUEST_DEPTH, MAX_REQUEST_VALUES } from './json-body-scanner.js';
+import { type BodyElement, MAX_REQUEST_DEPTH, MAX_REQUEST_VALUES, type ScannedBody } from './json-body-scanner.js';
 import type { Logger } from './logger.js';
-import { hostPort, isLoopbackAddress, protectedModeDenies, protectedModeMessage } from './net-address.js';
-import type { Session, SessionTransport } from './session.js';
+import { hostPort, protectedModeMessage } from './net-address.js';
+import { RpcBody } from './rpc-body.js';
+import { RpcConnection } from './rpc-connection.js';
+import type { SessionTransport } from './session.js';
 
 /** The schemes a 401 names (RFC 9110 §11.6.1): Basic for a user and password, Bearer for a token. */
 const CHALLENGE = 'Basic realm="hati", Bearer realm="hati"';
@@ -48,8 +50,14 @@ function rpcError(err: unknown): JSONRPCError {
 /** A method's result: a value when the engine answered synchronously (memory), else a promise. */
 type MaybePromise<T> = T | Promise<T>;
 
+/**
+ * Every promise on this path is native: the engines', the broker's and auth's come from async
+ * functions and their `then`. `instanceof` tells them from a value without reading a `then`
+ * property off a Buffer, a string or a User, which at one call site seeing all of those cost
+ * more than the rest of the check.
+ */
 function isPromise<T>(value: MaybePromise<T>): value is Promise<T> {
-  return typeof (value as { then?: unknown } | null)?.then === 'function';
+  return value instanceof Promise;
 }
 
 function paramsError(message: string): ServerError {
@@ -83,6 +91,12 @@ function encodingOf(params: Params): Encoding {
 function typeName(value: unknown): string {
   return value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value;
 }
+
+/**
+ * The two storage types as arguments, made once: nearly every call names one, and handlers only
+ * read their arguments (any other string is made per call, and refused by the handler).
+ */
+const STORAGE_TYPES: ReadonlyMap<string, Buffer> = new Map(['memory', 'hdd'].map((type) => [type, Buffer.from(type)]));
 
 /** Kinds whose params carry bytes, decoded per the call's `encoding`. */
 const BYTE_KINDS: ReadonlySet<ArgSpec['kind']> = new Set(['key', 'value', 'pattern', 'message']);
@@ -121,6 +135,7 @@ function paramBytes(arg: ArgSpec, value: unknown, encoding: Encoding, name = arg
         : `${name} must be a string, got ${typeName(value)}`,
     );
   }
+  if (arg.kind === 'storageType') return STORAGE_TYPES.get(value) ?? Buffer.from(value, 'utf8');
   return BYTE_KINDS.has(arg.kind) ? Buffer.from(value, encoding) : Buffer.from(value, 'utf8');
 }
 
@@ -179,8 +194,16 @@ function rpcArgs(spec: CommandSpec, name: Buffer, params: Params, encoding: Enco
       args.push(paramBytes(valueArg, pair[1], encoding, `entries[${i}][1]`));
     });
   }
+  if (spec.options.length === 0) return args;
   // PUBLISH's options come before its message.
   const last = spec.optionsBeforeLast === true ? args.pop() : undefined;
+  pushOptions(args, spec, params, encoding);
+  if (last !== undefined) args.push(last);
+  return args;
+}
+
+/** A command's options from their params, in the table's order (see rpcArgs). */
+function pushOptions(args: Buffer[], spec: CommandSpec, params: Params, encoding: Encoding): void {
   const groups = new Set<string>();
   for (const option of spec.options) {
     const [first] = option.args ?? [];
@@ -198,8 +221,6 @@ function rpcArgs(spec: CommandSpec, name: Buffer, params: Params, encoding: Enco
       args.push(Buffer.from(option.token), paramBytes(first, params[first.name], encoding));
     }
   }
-  if (last !== undefined) args.push(last);
-  return args;
 }
 
 /** A bulk value as JSON: text, or base64 with `"encoding":"base64"`. */
@@ -240,6 +261,18 @@ function resultJson(kind: ReplyKind, value: unknown, encoding: Encoding): unknow
       // stored, boolean, text, json: the value as it is.
       return value;
   }
+}
+
+/** A JSON-RPC method: the command it runs, its name as the first argument, the params it takes. */
+interface RpcMethod {
+  /**
+   * The method's name as the table spells it. Counted under this string rather than the one
+   * parsed from the request: the counters' lookups then compare one string with itself.
+   */
+  method: string;
+  spec: CommandSpec;
+  name: Buffer;
+  params: Set<string>;
 }
 
 /** A session for each HTTP connection: it cannot push, and HTTP decides when it closes. */
@@ -369,19 +402,17 @@ function requestProblem(request: unknown): string | undefined {
   return undefined;
 }
 
-/**
- * A response: JSON-RPC 2.0, or 1.0 for a request without "jsonrpc" (`result` and `error` both
- * present, one of them null, as Go's net/rpc/jsonrpc client expects).
- */
-type RpcResponse = JSONRPCResponse | { id: JSONRPCID; result: unknown; error: JSONRPCError | null };
+/** The JSON text of a call's response, or null for a notification, which gets none. */
+type RpcResponse = string | null;
 
-function invalidRequest(request: unknown, message: string): JSONRPCResponse {
+function invalidRequest(request: unknown, message: string): string {
   const id = isObject(request) && isId(request.id) ? request.id : null;
-  return {
+  const response: JSONRPCResponse = {
     jsonrpc: '2.0',
     id,
     error: { code: JSONRPCErrorCode.InvalidRequest, message, data: { code: ServerErrorCode.INVALID_REQUEST } },
   };
+  return JSON.stringify(response);
 }
 
 /**
@@ -392,18 +423,16 @@ function invalidRequest(request: unknown, message: string): JSONRPCResponse {
  * is cheap and its slices are short.
  */
 export class RpcServer {
-  /** Method name → the command it runs, with the command's name as the first argument. */
-  readonly #methods = new Map<string, { spec: CommandSpec; name: Buffer; params: Set<string> }>();
+  /** Method name → the command it runs. */
+  readonly #methods = new Map<string, RpcMethod>();
   readonly #dispatcher: Dispatcher;
   readonly #hub: Hub;
   readonly #logger: Logger;
-  readonly #sessions = new WeakMap<Socket, Session>();
   /**
-   * The last credentials that logged in on each HTTP connection, and as whom: a keep-alive client
-   * sends the same header with every request, and checking it again (an HMAC, the rate limiter)
-   * cost a quarter of a Storage.Get. Decided again after a reload of the users.
+   * Each HTTP connection's session and what was decided for it (see RpcConnection). The metrics
+   * listener's connections have none: their checks are made in full on every request.
    */
-  readonly #loggedIn = new WeakMap<Socket, { header: string; user: User; generation: number }>();
+  readonly #connections = new WeakMap<Socket, RpcConnection>();
   readonly #maxBody: number;
   readonly #maxBatch: number;
   readonly #corsOrigins: ReadonlySet<string>;
@@ -426,7 +455,7 @@ export class RpcServer {
     // The methods are the table's: a command with a JSON-RPC method needs nothing more here.
     for (const spec of allCommands()) {
       if (spec.rpc !== null)
-        this.#methods.set(spec.rpc, { spec, name: Buffer.from(spec.name), params: paramNames(spec) });
+        this.#methods.set(spec.rpc, { method: spec.rpc, spec, name: Buffer.from(spec.name), params: paramNames(spec) });
     }
   }
 
@@ -439,15 +468,34 @@ export class RpcServer {
   openSession(socket: Socket): void {
     // Its user is set by each request's credentials.
     const session = this.#hub.sessions.open('rpc', hostPort(socket), rpcTransport, null);
-    this.#sessions.set(socket, session);
+    this.#connections.set(socket, new RpcConnection(socket, session, this.#protectedMode));
     socket.once('close', () => session.close());
   }
 
-  /** Runs one call's method through the dispatcher: its JSON result, or a promise of it. */
-  #invoke(method: string, params: JSONRPCParams | undefined, socket: Socket, user: User): MaybePromise<unknown> {
-    const entry = this.#methods.get(method) as { spec: CommandSpec; name: Buffer; params: Set<string> };
-    const { spec, name, params: known } = entry;
-    const session = this.#sessions.get(socket);
+  /** A request's connection; one without a session for a socket openSession never saw (the metrics listener's). */
+  #connectionOf(socket: Socket): RpcConnection {
+    let connection = this.#connections.get(socket);
+    if (connection === undefined) {
+      connection = new RpcConnection(socket, undefined, this.#protectedMode);
+      this.#connections.set(socket, connection);
+    }
+    return connection;
+  }
+
+  /**
+   * Runs one call's method through the dispatcher: the call's response, or a promise of it when
+   * the method waits for the disk. What the method throws at once is thrown (see #run).
+   */
+  #invoke(
+    entry: RpcMethod,
+    v1: boolean,
+    id: JSONRPCID | undefined,
+    params: JSONRPCParams | undefined,
+    connection: RpcConnection,
+    user: User,
+  ): MaybePromise<RpcResponse> {
+    const { method, spec, name, params: known } = entry;
+    const session = connection.session;
     if (session === undefined) throw new ServerError('INTERNAL', 'a JSON-RPC call on a connection without a session');
     session.lastCommandAt = Date.now();
     // Per call: requests on one HTTP connection may carry different credentials.
@@ -457,8 +505,15 @@ export class RpcServer {
     const p = paramsOf(params, spec);
     const encoding = encodingOf(p);
     const value = this.#dispatcher.call(spec, session, rpcArgs(spec, name, p, encoding, known));
-    if (isPromise(value)) return value.then((result) => resultJson(spec.reply, result, encoding));
-    return resultJson(spec.reply, value, encoding);
+    if (isPromise(value)) {
+      return value
+        .then((settled) => resultJson(spec.reply, settled, encoding))
+        .then(
+          (result) => this.#succeeded(method, v1, id, result),
+          (err: unknown) => this.#failed(v1, id, method, err),
+        );
+    }
+    return this.#succeeded(method, v1, id, resultJson(spec.reply, value, encoding));
   }
 
   /**
@@ -470,18 +525,22 @@ export class RpcServer {
    * (`GET /`, `GET /console/<asset>`) unless it is turned off.
    */
   handle = (req: IncomingMessage, res: ServerResponse): void => {
-    // Every answer depends on the Origin header (CORS), so caches must key on it.
-    res.setHeader('vary', 'Origin');
-    if (!this.#checkHost(req, res)) return;
+    const post = req.method === 'POST';
+    // Every answer depends on the Origin header (CORS), so caches must key on it. Every answer to
+    // a POST is written by #send or #noContent, which name it in their writeHead: one setHeader
+    // less on the path of every call.
+    if (!post) res.setHeader('vary', 'Origin');
+    const connection = this.#connectionOf(req.socket);
+    if (!this.#checkHost(req, res, connection)) return;
     if (req.method === 'GET' || req.method === 'HEAD') {
       const path = pathOf(req.url);
       if (path === '/healthz' || path === '/readyz') {
         this.#health(req, res, path);
         return;
       }
-      if (!this.#checkProtectedMode(req, res)) return;
+      if (!this.#checkProtectedMode(req, res, connection)) return;
       if (path === '/metrics') {
-        this.#serveMetrics(req, res);
+        this.#serveMetrics(req, res, connection);
         return;
       }
       const page = this.#console ? consoleResponse(path) : undefined;
@@ -490,16 +549,23 @@ export class RpcServer {
         res.end(page.body);
         return;
       }
-    } else if (!this.#checkProtectedMode(req, res)) return;
+    } else if (!this.#checkProtectedMode(req, res, connection)) return;
     if (!this.#checkPath(req, res)) return;
     if (req.method === 'OPTIONS') {
       this.#preflight(req, res);
       return;
     }
-    if (!this.#checkMethod(req, res)) return;
+    if (!post) {
+      this.#refuseMethod(req, res);
+      return;
+    }
     if (!this.#checkOrigin(req, res)) return;
     if (!this.#checkContentType(req, res)) return;
-    this.#authenticated(req, res, (user) => this.#readBody(req, res, user));
+    // Known at once for every request but the first with credentials on a connection: no
+    // closure and no promise then.
+    const known = this.#knownUser(req, connection);
+    if (known !== undefined) this.#readBody(req, res, connection, known);
+    else this.#authenticated(req, res, connection, (user) => this.#readBody(req, res, connection, user));
   };
 
   /**
@@ -507,7 +573,8 @@ export class RpcServer {
    * `/healthz` and `/readyz` with the same checks as on the JSON-RPC listener, nothing else.
    */
   handleMetrics = (req: IncomingMessage, res: ServerResponse): void => {
-    if (!this.#checkHost(req, res)) return;
+    const connection = this.#connectionOf(req.socket);
+    if (!this.#checkHost(req, res, connection)) return;
     const path = pathOf(req.url);
     if (path !== '/metrics' && path !== '/healthz' && path !== '/readyz') {
       this.#refuse(
@@ -525,20 +592,32 @@ export class RpcServer {
       return;
     }
     if (path === '/metrics') {
-      if (this.#checkProtectedMode(req, res)) this.#serveMetrics(req, res);
+      if (this.#checkProtectedMode(req, res, connection)) this.#serveMetrics(req, res, connection);
     } else {
       this.#health(req, res, path);
     }
   };
 
   /** Calls `then` with the request's user once its credentials are accepted; else they were refused and answered. */
-  #authenticated(req: IncomingMessage, res: ServerResponse, then: (user: User) => void): void {
-    const user = this.#authenticate(req, res);
+  #authenticated(
+    req: IncomingMessage,
+    res: ServerResponse,
+    connection: RpcConnection,
+    then: (user: User) => void,
+  ): void {
+    const user = this.#authenticate(req, res, connection);
     if (user === undefined) return;
-    if (!isPromise(user)) {
-      then(user);
-      return;
-    }
+    if (!isPromise(user)) then(user);
+    else this.#whenLoggedIn(req, res, user, then);
+  }
+
+  /** Calls `then` once a login checked on the thread pool is accepted; a refusal has been answered. */
+  #whenLoggedIn(
+    req: IncomingMessage,
+    res: ServerResponse,
+    user: Promise<User | undefined>,
+    then: (user: User) => void,
+  ): void {
     user.then(
       (settled) => {
         if (settled !== undefined) then(settled);
@@ -551,8 +630,8 @@ export class RpcServer {
   }
 
   /** `GET /metrics`: with credentials configured, for users with the admin right only (as STATS). */
-  #serveMetrics(req: IncomingMessage, res: ServerResponse): void {
-    this.#authenticated(req, res, (user) => {
+  #serveMetrics(req: IncomingMessage, res: ServerResponse, connection: RpcConnection): void {
+    this.#authenticated(req, res, connection, (user) => {
       if (!user.admin) {
         this.#refuse(
           req,
@@ -603,9 +682,10 @@ export class RpcServer {
    * undefined when it was refused and answered. Checked before the body is read. A refusal never
    * says which part was wrong.
    */
-  #authenticate(req: IncomingMessage, res: ServerResponse): MaybePromise<User | undefined> {
+  #authenticate(req: IncomingMessage, res: ServerResponse, connection: RpcConnection): MaybePromise<User | undefined> {
+    const known = this.#knownUser(req, connection);
+    if (known !== undefined) return known;
     const auth = this.#hub.auth;
-    if (!auth.required) return Auth.everyone;
     const header = req.headers.authorization;
     if (header === undefined) {
       res.setHeader('www-authenticate', CHALLENGE);
@@ -618,15 +698,10 @@ export class RpcServer {
       );
       return undefined;
     }
-    const remembered = this.#loggedIn.get(req.socket);
-    if (remembered !== undefined && remembered.header === header && remembered.generation === auth.generation) {
-      return remembered.user;
-    }
     const address = hostPort(req.socket);
-    const socket = req.socket;
     const generation = auth.generation;
     const accepted = (user: User): User => {
-      this.#loggedIn.set(socket, { header, user, generation });
+      connection.login = { header, user, generation };
       return user;
     };
     const refused = (err: unknown): undefined => {
@@ -661,11 +736,32 @@ export class RpcServer {
     }
   }
 
-  /** DNS rebinding (see hostAllowed); only for requests that arrived on a loopback address. */
-  #checkHost(req: IncomingMessage, res: ServerResponse): boolean {
-    if (!isLoopbackAddress(req.socket.localAddress)) return true;
+  /**
+   * The user of a request when nothing needs checking: everyone, without credentials configured;
+   * else the one that logged in on this connection with the same Authorization header. A
+   * keep-alive client sends the same header with every request, and checking it again (an HMAC,
+   * the rate limiter) cost a quarter of a Storage.Get. Decided again after a reload of the users.
+   */
+  #knownUser(req: IncomingMessage, connection: RpcConnection): User | undefined {
+    const auth = this.#hub.auth;
+    if (!auth.required) return Auth.everyone;
+    const remembered = connection.login;
+    if (remembered === undefined || remembered.generation !== auth.generation) return undefined;
+    return remembered.header === req.headers.authorization ? remembered.user : undefined;
+  }
+
+  /**
+   * DNS rebinding (see hostAllowed); only for requests that arrived on a loopback address. The
+   * Host header last accepted on the connection passes without being parsed again.
+   */
+  #checkHost(req: IncomingMessage, res: ServerResponse, connection: RpcConnection): boolean {
+    if (!connection.loopback) return true;
     const host = req.headers.host;
-    if (hostAllowed(host, this.#hosts)) return true;
+    if (host !== undefined && host === connection.acceptedHost) return true;
+    if (hostAllowed(host, this.#hosts)) {
+      connection.acceptedHost = host;
+      return true;
+    }
     const name = hostName(host ?? '');
     this.#refuse(
       req,
@@ -679,8 +775,8 @@ export class RpcServer {
   }
 
   /** Without credentials, a listener on a public address would let anyone on the network in. */
-  #checkProtectedMode(req: IncomingMessage, res: ServerResponse): boolean {
-    if (!protectedModeDenies(this.#protectedMode, req.socket.remoteAddress)) return true;
+  #checkProtectedMode(req: IncomingMessage, res: ServerResponse, connection: RpcConnection): boolean {
+    if (!connection.protectedDenied) return true;
     res.setHeader('connection', 'close');
     this.#refuse(req, res, 403, ServerErrorCode.DENIED, protectedModeMessage('JSON-RPC'));
     return false;
@@ -699,11 +795,10 @@ export class RpcServer {
     return false;
   }
 
-  #checkMethod(req: IncomingMessage, res: ServerResponse): boolean {
-    if (req.method === 'POST') return true;
+  /** JSON-RPC is POST alone. */
+  #refuseMethod(req: IncomingMessage, res: ServerResponse): void {
     res.setHeader('allow', this.#console ? 'GET, HEAD, POST' : 'POST');
     this.#refuse(req, res, 405, ServerErrorCode.INVALID_REQUEST, 'use POST with a JSON-RPC 2.0 body');
-    return false;
   }
 
   /**
@@ -764,6 +859,8 @@ export class RpcServer {
    */
   #checkContentType(req: IncomingMessage, res: ServerResponse): boolean {
     const declared = req.headers['content-type'];
+    // What clients send, accepted without splitting and lower-casing it.
+    if (declared === 'application/json') return true;
     const type = (declared ?? '').split(';')[0]?.trim().toLowerCase();
     if (type === 'application/json') return true;
     this.#refuse(
@@ -780,53 +877,56 @@ export class RpcServer {
    * Reads the body, bounded by maxBody, scanning it as it arrives so a batch over maxBatch is
    * refused before it is parsed (4,000,000 × `1` once froze the server for 16 minutes).
    */
-  #readBody(req: IncomingMessage, res: ServerResponse, user: User): void {
+  #readBody(req: IncomingMessage, res: ServerResponse, connection: RpcConnection, user: User): void {
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > this.#maxBody) {
       this.#tooLarge(req, res);
       return;
     }
-    const scanner = new BodyScanner(this.#maxBatch);
-    const chunks: Buffer[] = [];
-    let size = 0;
+    const body = new RpcBody(this.#maxBody, this.#maxBatch);
     let refused = false;
-    // Bytes scanned in this event-loop turn: a socket read hands over up to 2 MiB at once, so
+    // Bytes taken in this event-loop turn: a socket read hands over up to 2 MiB at once, so
     // past the budget the request is paused until the next turn, and other clients go first.
-    let scannedThisTurn = 0;
+    let takenThisTurn = 0;
     req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > this.#maxBody) {
-        if (!refused) this.#tooLarge(req, res);
-        else req.socket.destroy();
-        refused = true;
+      if (refused) {
+        // A refused body is not kept, and one longer than maxBody costs its connection.
+        if (body.skip(chunk)) req.socket.destroy();
         return;
       }
-      if (refused) return;
-      if (!scanner.push(chunk)) {
+      const refusal = body.add(chunk);
+      if (refusal !== undefined) {
         refused = true;
-        chunks.length = 0;
-        this.#batchTooLarge(res);
+        if (refusal === 'body too large') this.#tooLarge(req, res);
+        else this.#batchTooLarge(res);
         return;
       }
-      chunks.push(chunk);
-      scannedThisTurn += chunk.length;
-      if (scannedThisTurn >= SCAN_SLICE_BYTES) {
+      takenThisTurn += chunk.length;
+      if (takenThisTurn >= SCAN_SLICE_BYTES) {
         req.pause();
         setImmediate(() => {
-          scannedThisTurn = 0;
+          takenThisTurn = 0;
           req.resume();
         });
       }
     });
     req.on('end', () => {
       if (refused) return;
-      scanner.finish();
-      this.#answer(Buffer.concat(chunks, size), scanner, req.socket, res, user).catch((err: unknown) => {
-        this.#logger.error(`json-rpc: ${(err as Error)?.stack ?? String(err)}`);
-        if (!res.headersSent)
-          this.#send(res, 500, errorBody('INTERNAL', JSONRPCErrorCode.InternalError, 'internal error'));
-      });
+      // Thrown here, an error would end the process: it is answered 500 instead.
+      try {
+        const scanned = body.end();
+        if (scanned === 'batch too large') this.#batchTooLarge(res);
+        else this.#answer(body.bytes, scanned, connection, res, user);
+      } catch (err) {
+        this.#internalError(res, err);
+      }
     });
+  }
+
+  /** A failure of ours while answering: logged with its stack, answered 500 if nothing was sent yet. */
+  #internalError(res: ServerResponse, err: unknown): void {
+    this.#logger.error(`json-rpc: ${(err as Error)?.stack ?? String(err)}`);
+    if (!res.headersSent) this.#send(res, 500, errorBody('INTERNAL', JSONRPCErrorCode.InternalError, 'internal error'));
   }
 
   /** Answered as soon as the scanner counts one call too many; the rest of the body is dropped. */
@@ -869,16 +969,51 @@ export class RpcServer {
     });
   }
 
-  async #answer(body: Buffer, scanner: BodyScanner, socket: Socket, res: ServerResponse, user: User): Promise<void> {
-    if (scanner.invalid) return this.#parseError(res);
-    const { elements } = scanner;
-    if (!scanner.batch) {
-      const request = parseElement(body, elements[0] as BodyElement);
-      if (request === PARSE_FAILED) return this.#parseError(res);
-      const response = await this.#run(request, socket, user);
-      if (response === null) return this.#noContent(res);
-      return this.#send(res, 200, JSON.stringify(response));
+  /**
+   * Answers a body read whole. A single call the engine answers at once (memory) is answered in
+   * the same turn, without a promise; a batch, or a call that waits for the disk, later.
+   */
+  #answer(body: Buffer, scanner: ScannedBody, connection: RpcConnection, res: ServerResponse, user: User): void {
+    if (scanner.invalid) {
+      this.#parseError(res);
+      return;
     }
+    if (scanner.batch) {
+      this.#answerBatch(body, scanner.elements, connection, res, user).catch((err: unknown) =>
+        this.#internalError(res, err),
+      );
+      return;
+    }
+    const request = parseElement(body, scanner.elements[0] as BodyElement);
+    if (request === PARSE_FAILED) {
+      this.#parseError(res);
+      return;
+    }
+    const response = this.#run(request, connection, user);
+    // Text or null at once; an object only when the method waits for the disk.
+    if (response === null || typeof response === 'string') {
+      this.#respond(res, response);
+      return;
+    }
+    response.then(
+      (settled) => this.#respond(res, settled),
+      (err: unknown) => this.#internalError(res, err),
+    );
+  }
+
+  /** The response to a single call: 200 with its JSON, or 204 for a notification. */
+  #respond(res: ServerResponse, response: RpcResponse): void {
+    if (response === null) this.#noContent(res);
+    else this.#send(res, 200, response);
+  }
+
+  async #answerBatch(
+    body: Buffer,
+    elements: readonly BodyElement[],
+    connection: RpcConnection,
+    res: ServerResponse,
+    user: User,
+  ): Promise<void> {
     if (elements.length === 1 && elements[0]?.blank) {
       return this.#send(res, 200, errorBody('INVALID_REQUEST', JSONRPCErrorCode.InvalidRequest, 'empty batch'));
     }
@@ -889,9 +1024,9 @@ export class RpcServer {
     const parts: string[] = [];
     for (let i = 0; i < requests.length; i += BATCH_SLICE) {
       if (i > 0) await nextTurn();
-      const slice = requests.slice(i, i + BATCH_SLICE).map((request) => this.#run(request, socket, user));
-      const responses = slice.some(isPromise) ? await Promise.all(slice) : (slice as Array<RpcResponse | null>);
-      for (const response of responses) if (response !== null) parts.push(JSON.stringify(response));
+      const slice = requests.slice(i, i + BATCH_SLICE).map((request) => this.#run(request, connection, user));
+      const responses = slice.some(isPromise) ? await Promise.all(slice) : (slice as RpcResponse[]);
+      for (const response of responses) if (response !== null) parts.push(response);
     }
     if (parts.length === 0) return this.#noContent(res);
     this.#send(res, 200, `[${parts.join(',')}]`);
@@ -901,37 +1036,36 @@ export class RpcServer {
    * One call: its response, or null for a notification; synchronous when the method answered
    * synchronously. Errors of the method become error responses with the stable code.
    */
-  #run(request: unknown, socket: Socket, user: User): MaybePromise<RpcResponse | null> {
+  #run(request: unknown, connection: RpcConnection, user: User): MaybePromise<RpcResponse> {
     const problem = requestProblem(request);
     if (problem !== undefined) return invalidRequest(request, problem);
-    const { id, method, params } = request as JSONRPCRequest;
+    const { id, params } = request as JSONRPCRequest;
     const v1 = !('jsonrpc' in (request as object));
-    if (!this.#methods.has(method)) {
+    const entry = this.#methods.get((request as JSONRPCRequest).method);
+    if (entry === undefined) {
       // Counted as `unknown`: the name sent would let any caller make up label values.
       this.#hub.stats.rpc.count('unknown', ServerErrorCode.METHOD_NOT_FOUND);
-      const error = { code: JSONRPCErrorCode.MethodNotFound, message: `no method ${quoted(method)}` };
+      const error = {
+        code: JSONRPCErrorCode.MethodNotFound,
+        message: `no method ${quoted((request as JSONRPCRequest).method)}`,
+      };
       return replyTo(v1, id, undefined, { ...error, data: { code: ServerErrorCode.METHOD_NOT_FOUND } });
     }
-    let result: MaybePromise<unknown>;
     try {
-      result = this.#invoke(method, params, socket, user);
+      return this.#invoke(entry, v1, id, params, connection, user);
     } catch (err) {
-      return this.#failed(v1, id, method, err);
+      return this.#failed(v1, id, entry.method, err);
     }
-    if (isPromise(result)) {
-      return result.then(
-        (value) => {
-          this.#hub.stats.rpc.count(method, 'ok');
-          return replyTo(v1, id, value);
-        },
-        (err: unknown) => this.#failed(v1, id, method, err),
-      );
-    }
-    this.#hub.stats.rpc.count(method, 'ok');
-    return replyTo(v1, id, result);
   }
 
-  #failed(v1: boolean, id: JSONRPCID | undefined, method: string, err: unknown): RpcResponse | null {
+  /** A call that succeeded: its response, counted once made. */
+  #succeeded(method: string, v1: boolean, id: JSONRPCID | undefined, result: unknown): RpcResponse {
+    const response = replyTo(v1, id, result);
+    this.#hub.stats.rpc.count(method, 'ok');
+    return response;
+  }
+
+  #failed(v1: boolean, id: JSONRPCID | undefined, method: string, err: unknown): RpcResponse {
     const error = rpcError(err);
     this.#hub.stats.rpc.count(method, error.data.code);
     if (error.data.code === ServerErrorCode.INTERNAL) {
@@ -947,17 +1081,30 @@ export class RpcServer {
   }
 
   #noContent(res: ServerResponse): void {
-    res.statusCode = 204;
+    res.writeHead(204, VARY_ORIGIN);
     res.end();
   }
 
+  /**
+   * A JSON answer. The headers go to writeHead as one list, which skips setHeader's per-header
+   * bookkeeping when nothing was set before (the path of every call); headers set before (CORS,
+   * `allow`, `www-authenticate`) are kept.
+   */
   #send(res: ServerResponse, status: number, body: string): void {
-    res.statusCode = status;
-    res.setHeader('content-type', 'application/json');
-    res.setHeader('content-length', Buffer.byteLength(body));
+    res.writeHead(status, [
+      'content-type',
+      'application/json',
+      'content-length',
+      Buffer.byteLength(body),
+      'vary',
+      'Origin',
+    ]);
     res.end(body);
   }
 }
+
+/** The headers of a 204, which has no body: only Vary (see handle). */
+const VARY_ORIGIN = ['vary', 'Origin'];
 
 /** A parse failure of one call: the whole body is answered PARSE_ERROR. */
 const PARSE_FAILED = Symbol('parse failed');
@@ -993,18 +1140,29 @@ async function parseBatch(body: Buffer, elements: readonly BodyElement[]): Promi
   return requests;
 }
 
-/** The response to a call: null for a notification (no id), which gets none. */
 /**
- * The response to a call: null for a notification, which gets none (2.0: no id; 1.0: a null or
- * missing id).
+ * The JSON of the response to a call: JSON-RPC 2.0, or 1.0 for a request without "jsonrpc"
+ * (`result` and `error` both present, one of them null, as Go's net/rpc/jsonrpc client expects).
+ * Null for a notification, which gets none (2.0: no id; 1.0: a null or missing id).
  */
-function replyTo(v1: boolean, id: JSONRPCID | undefined, result: unknown, error?: JSONRPCError): RpcResponse | null {
-  if (v1)
-    return id === undefined || id === null
-      ? null
-      : { id, result: error === undefined ? result : null, error: error ?? null };
+function replyTo(v1: boolean, id: JSONRPCID | undefined, result: unknown, error?: JSONRPCError): RpcResponse {
+  if (v1) {
+    if (id === undefined || id === null) return null;
+    return JSON.stringify({ id, result: error === undefined ? result : null, error: error ?? null });
+  }
   if (id === undefined) return null;
-  return error === undefined ? { jsonrpc: '2.0', id, result } : { jsonrpc: '2.0', id, error };
+  return error === undefined ? successJson(id, result) : JSON.stringify({ jsonrpc: '2.0', id, error });
+}
+
+/**
+ * A JSON-RPC 2.0 success, the text JSON.stringify makes of `{ jsonrpc: '2.0', id, result }`,
+ * written without making that object: the path of every call that succeeds.
+ */
+function successJson(id: JSONRPCID, result: unknown): string {
+  const json = JSON.stringify(result);
+  // A result that JSON cannot hold (undefined) is left out, as JSON.stringify leaves out the key.
+  if (json === undefined) return `{"jsonrpc":"2.0","id":${JSON.stringify(id)}}`;
+  return `{"jsonrpc":"2.0","id":${JSON.stringify(id)},"result":${json}}`;
 }
 
 /** A JSON-RPC error about the request as a whole (`id: null`), with its stable code. */

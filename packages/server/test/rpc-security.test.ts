@@ -1,7 +1,8 @@
 // JSON-RPC's door: Host (DNS rebinding), protected mode, path and method, Origin (CSRF), content
 // type, batch size, request ids. Each refusal is checked on a real server over real HTTP, with
 // the storage looked at afterwards: a refused call must not have run.
-import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { Agent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { isDeepStrictEqual } from 'node:util';
 import { holds } from '@hati/test-helpers';
 import fc from 'fast-check';
@@ -16,6 +17,8 @@ interface Answer {
   headers: IncomingHttpHeaders;
   json: unknown;
   ms: number;
+  /** The client's port: the same for requests sent on one keep-alive connection. */
+  port: number;
 }
 
 interface Send {
@@ -25,18 +28,26 @@ interface Send {
   body?: string | Buffer;
   /** Connect here instead of the listener's own address. */
   host?: string;
+  /** Send on this agent's connections (keep-alive) instead of a new connection. */
+  agent?: Agent;
+  /** The body written in these pieces, a pause between them, instead of `body`. */
+  pieces?: string[];
 }
 
 const JSON_TYPE = { 'content-type': 'application/json' };
 
 /** One HTTP request on its own connection; node:http, so that any header can be set, Host included. */
-function send(h: Harness, { method = 'POST', path = '/', headers = {}, body, host }: Send): Promise<Answer> {
+function send(
+  h: Harness,
+  { method = 'POST', path = '/', headers = {}, body, host, agent, pieces }: Send,
+): Promise<Answer> {
   const address = h.server.addresses.rpc as { host: string; port: number };
   const started = performance.now();
   return new Promise((resolve, reject) => {
     const req = httpRequest(
-      { host: host ?? address.host, port: address.port, method, path, headers, agent: false },
+      { host: host ?? address.host, port: address.port, method, path, headers, agent: agent ?? false },
       (res) => {
+        const port = res.socket.localPort as number;
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
         res.on('end', () => {
@@ -50,6 +61,7 @@ function send(h: Harness, { method = 'POST', path = '/', headers = {}, body, hos
               return text === '' ? undefined : JSON.parse(text);
             },
             ms,
+            port,
           });
         });
       },
@@ -58,7 +70,17 @@ function send(h: Harness, { method = 'POST', path = '/', headers = {}, body, hos
     req.on('error', (err: NodeJS.ErrnoException) => {
       if (err.code !== 'EPIPE' && err.code !== 'ECONNRESET') reject(err);
     });
-    req.end(body);
+    if (pieces === undefined) {
+      req.end(body);
+      return;
+    }
+    void (async () => {
+      for (const [i, piece] of pieces.entries()) {
+        if (i > 0) await sleep(20);
+        req.write(piece);
+      }
+      req.end();
+    })();
   });
 }
 
@@ -252,6 +274,68 @@ t.test('Origin: refused unless listed; a listed origin gets CORS headers and a p
     'preflight of another path',
   );
   await canaryAlive(t, h, 'foreign origins');
+});
+
+t.test('a keep-alive connection: the Host of every request is checked, not only the first', async (t) => {
+  const h = await withCanary(t);
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  t.teardown(() => agent.destroy());
+  const count = JSON.stringify(request(1, 'Storage.Count', { type: 'memory' }));
+  const ok = (host: string) => send(h, { agent, headers: { host, ...JSON_TYPE }, body: count });
+  const first = await ok('localhost');
+  t.same([first.status, first.json], [200, { jsonrpc: '2.0', id: 1, result: 1 }], 'localhost');
+  const rebound = await send(h, { agent, headers: { host: 'evil.example', ...JSON_TYPE }, body: FLUSH });
+  refused(t, rebound, 403, 'HOST_FORBIDDEN', 'a rebound Host after an accepted one');
+  const again = await ok('localhost');
+  t.equal(again.status, 200, 'localhost again');
+  const other = await send(h, { agent, headers: { host: 'localhost.evil.example', ...JSON_TYPE }, body: FLUSH });
+  refused(t, other, 403, 'HOST_FORBIDDEN', 'another rebound Host');
+  t.same(new Set([first.port, rebound.port, again.port, other.port]).size, 1, 'all on one connection');
+  await canaryAlive(t, h, 'rebound hosts on a kept-alive connection');
+});
+
+t.test('Vary: Origin on every answer to a POST, whatever it is', async (t) => {
+  const h = await withCanary(t, { maxRpcBody: 1024 });
+  const count = JSON.stringify(request(1, 'Storage.Count', { type: 'memory' }));
+  const notification = JSON.stringify(request(undefined, 'Storage.Count', { type: 'memory' }));
+  const answers: Array<[string, Send, number]> = [
+    ['a call', { headers: JSON_TYPE, body: count }, 200],
+    ['a notification', { headers: JSON_TYPE, body: notification }, 204],
+    ['a batch', { headers: JSON_TYPE, body: `[${count},${count}]` }, 200],
+    ['not JSON', { headers: JSON_TYPE, body: '{' }, 200],
+    ['a foreign Host', { headers: { host: 'evil.example', ...JSON_TYPE }, body: count }, 403],
+    ['text/plain', { headers: { 'content-type': 'text/plain' }, body: count }, 415],
+    ['a foreign Origin', { headers: { origin: 'http://evil', ...JSON_TYPE }, body: count }, 403],
+    ['a body over the limit', { headers: JSON_TYPE, body: 'x'.repeat(2048) }, 413],
+    ['another path', { path: '/x', headers: JSON_TYPE, body: count }, 404],
+  ];
+  for (const [what, request, status] of answers) {
+    const answer = await send(h, request);
+    t.equal(answer.status, status, `${what}: HTTP ${status}`);
+    t.equal(answer.headers.vary, 'Origin', `${what}: Vary`);
+  }
+});
+
+t.test('a body in pieces is read as a body in one piece', async (t) => {
+  const h = await withCanary(t);
+  const set = JSON.stringify(request(1, 'Storage.Set', { type: 'memory', key: 'k', value: '{[("x")]}' }));
+  const cut = (text: string, at: number[]) => [0, ...at].map((from, i) => text.slice(from, at[i] ?? text.length));
+  const ok = await send(h, { headers: JSON_TYPE, pieces: cut(set, [1, 30, 50]) });
+  t.same([ok.status, ok.json], [200, { jsonrpc: '2.0', id: 1, result: true }], 'a call in four pieces');
+  t.same(await call(h, 'Storage.Get', { type: 'memory', key: 'k' }), { result: '{[("x")]}' });
+  const deep = `{"jsonrpc":"2.0","id":2,"method":"Storage.FlushAll","params":{"type":"memory","x":${'['.repeat(40)}${']'.repeat(40)}}}`;
+  t.match(
+    (await send(h, { headers: JSON_TYPE, pieces: cut(deep, [70, 90]) })).json,
+    { id: null, error: { data: { code: 'INVALID_REQUEST' }, message: /nested/ } },
+    'nested 40 deep, in three pieces',
+  );
+  const batch = `[${set},${set}]`;
+  const both = await send(h, { headers: JSON_TYPE, pieces: cut(batch, [set.length, set.length + 1]) });
+  t.same(both.json, [
+    { jsonrpc: '2.0', id: 1, result: true },
+    { jsonrpc: '2.0', id: 1, result: true },
+  ]);
+  await canaryAlive(t, h, 'bodies in pieces');
 });
 
 t.test('Content-Type must be application/json, checked before the body is read', async (t) => {

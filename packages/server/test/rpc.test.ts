@@ -175,3 +175,37 @@ t.test('an empty ttl string means no expiry, as the seed took it', async (t) => 
     error: { data: { code: 'TTL_INVALID' } },
   });
 });
+
+t.test('a response is the JSON of { jsonrpc, id, result }, byte for byte, whatever the id and result', async (t) => {
+  const h = await startServer(t);
+  const url = `http://127.0.0.1:${h.server.addresses.rpc?.port}/`;
+  const text = async (body: unknown) => {
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    return res.text();
+  };
+  const value = 'quote " backslash \\ newline \n tab \t nul \u0000 line separator \u2028 é ☃ 😀';
+  t.same(await call(h, 'Storage.Set', { type: 'memory', key: 'k', value }), { result: true });
+  const calls: Array<[string, unknown]> = [
+    ['Storage.Get', { type: 'memory', key: 'k' }],
+    ['Storage.Get', { type: 'memory', key: 'missing' }],
+    ['Storage.Set', { type: 'memory', key: 'k2', value: 'v' }],
+    ['Storage.Count', { type: 'memory' }],
+    ['Server.Stats', undefined],
+  ];
+  for (const id of [1, 0, -7, 2.5, 1e21, 'id "quoted" \\ é 😀', '', null]) {
+    for (const [method, params] of calls) {
+      const body = await text({ jsonrpc: '2.0', id, method, ...(params !== undefined && { params }) });
+      const { result } = JSON.parse(body) as { result: unknown };
+      t.equal(body, JSON.stringify({ jsonrpc: '2.0', id, result }), `${method}, id ${JSON.stringify(id)}`);
+    }
+  }
+  t.equal(
+    await text({ jsonrpc: '2.0', id: 'x', method: 'Storage.Get', params: { type: 'memory', key: 'k' } }),
+    JSON.stringify({ jsonrpc: '2.0', id: 'x', result: value }),
+    'the value as it was stored',
+  );
+});
