@@ -28,6 +28,14 @@ export const serverConfig = {
     /** Measured seconds per JSON-RPC row, after an unmeasured warm-up. */
     durationSeconds: quick ? 1 : 5,
     warmupSeconds: quick ? 0.5 : 2,
+    /**
+     * Storage.Get against a bare node:http JSON echo: alternating rounds of this many seconds
+     * each, after a warm-up long enough for V8 to optimise Hati's larger code (seconds slower
+     * than the echo's under load).
+     */
+    echoRounds: quick ? 1 : 5,
+    echoSeconds: quick ? 1 : 3,
+    echoWarmupSeconds: quick ? 0.5 : 10,
   },
 } as const;
 

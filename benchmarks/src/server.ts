@@ -5,6 +5,7 @@
 // with BENCH_QUICK=1).
 import { join } from 'node:path';
 import { RawClient, showReply } from '@hati/test-helpers';
+import { type EchoComparison, rpcVersusEcho, startHttpEcho, stopHttpEcho } from './http-echo.js';
 import {
   assertAlive,
   ensureRedisTools,
@@ -55,7 +56,7 @@ interface RawRun {
 }
 
 const raw: RawRun[] = [];
-const rawRpc: Record<string, RpcLoadResult> = {};
+const rawRpc: Record<string, RpcLoadResult | EchoComparison> = {};
 
 async function bench(
   target: Endpoint,
@@ -318,6 +319,64 @@ async function rpcRows(hati: Hati, rows: Row[]): Promise<void> {
         `non-2xx ${r.non2xx}, connection errors ${r.errors}, timeouts ${r.timeouts}, bodies other than the expected result ${r.mismatches}`,
       ),
     );
+  }
+  await rpcVersusEchoRows(hati, keys, rows);
+}
+
+/** Issue 12: Storage.Get at least 0.9 of what a bare node:http server answering the same JSON does. */
+const ECHO_TARGET: Target = { metric: 'value', op: '>=', limit: 0.9 };
+
+async function rpcVersusEchoRows(hati: Hati, keys: string[], rows: Row[]): Promise<void> {
+  const echo = await startHttpEcho(cfg.value);
+  try {
+    log(
+      `JSON-RPC Storage.Get against a bare node:http JSON echo on :${echo.port}: ${cfg.rpc.echoRounds} alternating rounds of ${cfg.rpc.echoSeconds} s after ${cfg.rpc.echoWarmupSeconds} s of warm-up each`,
+    );
+    const c = await rpcVersusEcho({
+      hatiPort: hati.rpcPort as number,
+      echoPort: echo.port,
+      method: 'Storage.Get',
+      keys,
+      value: cfg.value,
+      connections: cfg.clients,
+      durationSeconds: cfg.rpc.echoSeconds,
+      warmupSeconds: cfg.rpc.echoWarmupSeconds,
+      rounds: cfg.rpc.echoRounds,
+      afterRun: (side) => assertAlive(side === 'hati' ? hati : echo),
+    });
+    rawRpc.versusEcho = c;
+    const perRound = c.ratios.map((r) => r.toFixed(2)).join(' ');
+    log(`  Hati/echo per round: ${perRound}`);
+    const rate = (runs: RpcLoadResult[]) => runs.reduce((sum, r) => sum + r.requestsPerSec, 0) / runs.length;
+    const requests = (runs: RpcLoadResult[]) => runs.reduce((sum, r) => sum + r.requests, 0);
+    rows.push(
+      row(
+        'Echo_RPC_Storage.Get',
+        { nsPerOp: null, opsPerSec: rate(c.echo), ops: requests(c.echo) },
+        null,
+        'bare node:http JSON echo, mean of the rounds',
+      ),
+    );
+    rows.push(
+      row(
+        'Hati_RPC_Storage.Get_vs_echo',
+        { nsPerOp: null, opsPerSec: rate(c.hati), ops: requests(c.hati) },
+        null,
+        'the same rounds',
+      ),
+    );
+    rows.push(
+      valueRow('Hati/echo_RPC_Storage.Get', c.medianRatio, 'ratio', ECHO_TARGET, `median; per round ${perRound}`),
+    );
+    rows.push(
+      valueRow('Hati/echo_RPC_failures', c.hatiFailures + c.echoFailures, 'responses', {
+        metric: 'value',
+        op: '<=',
+        limit: 0,
+      }),
+    );
+  } finally {
+    log(`http-echo: ${await stopHttpEcho(echo)}`);
   }
 }
 
