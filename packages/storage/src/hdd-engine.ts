@@ -80,12 +80,26 @@ const EVERYSEC_MS = 1000;
 const RESHARD_BATCH = 1000;
 /** Keys removed per step when a count or open must clear every expired key. */
 const SWEEP_ALL_STEP = 10_000;
+/**
+ * Keys, and bytes of keys, whose state (absent, or stored with this expiry) the engine remembers
+ * after writing them, split between its shards: an overwrite of one of them needs no read (see
+ * KeyStates). About 80 bytes per key of 17 bytes, so at most some 50 MiB.
+ */
+const KNOWN_KEYS = 512 * 1024;
+const KNOWN_KEY_BYTES = 16 * 1024 * 1024;
 
 /**
  * Test seam, not exported from the package: an options property under this key holds
  * `ShardFaults`, whose throws fail a shard's LevelDB write or reopen as a failing disk would.
  */
 export const faultsKey = Symbol('hati.storage.faults');
+
+/**
+ * Test seam, not exported from the package: `engine[filtersBuiltKey]()` settles once every shard's
+ * key filter build (started by open, or by a reopen after a failed write) has ended, with whether
+ * each filter is ready.
+ */
+export const filtersBuiltKey = Symbol('hati.storage.filtersBuilt');
 
 interface Settings {
   dataDir: string;
@@ -249,7 +263,7 @@ export class HddEngine implements KeyValueStore {
       };
       for (let i = 0; i < settings.shards; i++) {
         const what = `shard ${i} of ${settings.dataDir}`;
-        const shard = new HddShard(
+        const shard = await HddShard.open(
           {
             index: i,
             location: shardPath(dbDir, i),
@@ -257,11 +271,12 @@ export class HddEngine implements KeyValueStore {
             db: settings.db,
             clock: settings.clock,
             sync: settings.durability === 'always',
+            knownKeys: Math.ceil(KNOWN_KEYS / settings.shards),
+            knownKeyBytes: Math.ceil(KNOWN_KEY_BYTES / settings.shards),
           },
           hooks,
         );
         shards.push(shard);
-        await shard.open();
       }
       const dirs = await Promise.all(
         [settings.dataDir, dbDir, ...shards.map((shard) => shard.location)].map(dirIdentity),
@@ -290,6 +305,16 @@ export class HddEngine implements KeyValueStore {
    */
   get state(): HddState {
     return this.#state;
+  }
+
+  /** See `filtersBuiltKey`. */
+  async [filtersBuiltKey](): Promise<boolean[]> {
+    const ready: boolean[] = [];
+    for (const shard of this.#shardList) {
+      await shard.filterBuilt;
+      ready.push(shard.filterReady);
+    }
+    return ready;
   }
 
   /** Why the store is suspended or gone (empty while `ok`), with the last recovery failure. */
@@ -657,6 +682,8 @@ export class HddEngine implements KeyValueStore {
           }
         }
         await shard.db.close();
+        // A store that failed a write or lost its directory starts the next open afresh.
+        if (this.#state === HddState.ok) await shard.saveFilter();
       }),
     );
     await this.#lock.close();

@@ -1,6 +1,7 @@
 import { statSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
+import { crc32 } from 'node:zlib';
 import { ClassicLevel } from 'classic-level';
 import { StorageError } from './errors.js';
 import { keyBytes, valueBytes } from './input.js';
@@ -12,6 +13,7 @@ import type { Bytes } from './store.js';
 // <dataDir>/hati.probe         briefly, while recovering from a failed write (see probeDisk)
 // <dataDir>/db/hati.json       {"format":1,"shards":N}
 // <dataDir>/db/kv_shard_<i>/   one LevelDB per shard (the seed's layout)
+// <dataDir>/db/key_filter_<i>   the key filter of shard i, saved at close, taken at open
 //
 // Inside a shard every LevelDB key starts with one byte naming its kind:
 //   0x01 <key>                  → <expiresAt: float64 BE, 0 = never><value>
@@ -266,4 +268,75 @@ export async function swapReshard(dataDir: string): Promise<void> {
   await rename(dbDir, old);
   await rename(join(dataDir, 'db.reshard'), dbDir);
   await rm(old, { recursive: true, force: true });
+}
+
+/** First bytes of a saved key filter: what it is, and the version of its format. */
+const FILTER_MAGIC = Buffer.from('hati key filter 1\n');
+
+/** Where the key filter of the shard at `location` (`<db>/kv_shard_<i>`) is saved: `<db>/key_filter_<i>`. */
+function filterPath(location: string): string {
+  return join(dirname(location), basename(location).replace(/^kv_shard_/, 'key_filter_'));
+}
+
+/**
+ * The files of a shard's LevelDB, with their sizes, as one string. LevelDB makes a new log file
+ * at every open, and a write grows one: while the string is the same, nothing opened or wrote the
+ * LevelDB.
+ */
+async function listing(location: string): Promise<string> {
+  const names = (await readdir(location)).sort();
+  const sizes = await Promise.all(names.map(async (name) => (await stat(join(location, name))).size));
+  return names.map((name, i) => `${name} ${sizes[i]}`).join('\n');
+}
+
+/**
+ * Saves a shard's key filter (`parts`, see KeyFilter#serialize) beside its LevelDB, which must be
+ * closed: with the LevelDB's listing, so that the next open uses it only if nothing opened the
+ * LevelDB in between, and a checksum. Written to a temporary name, fsynced, then renamed, so a
+ * crash leaves the whole file or none.
+ */
+export async function saveFilter(location: string, parts: Buffer[]): Promise<void> {
+  const list = Buffer.from(await listing(location));
+  const head = Buffer.alloc(8);
+  head.writeUInt32LE(list.length, 0);
+  let sum = crc32(list);
+  for (const part of parts) sum = crc32(part, sum);
+  head.writeUInt32LE(sum, 4);
+  const path = filterPath(location);
+  const temporary = `${path}.tmp`;
+  const file = await open(temporary, 'w');
+  try {
+    await file.writev([FILTER_MAGIC, head, list, ...parts]);
+    await file.sync();
+  } finally {
+    await file.close();
+  }
+  await rename(temporary, path);
+}
+
+/**
+ * The key filter saved beside a shard (its `parts` joined), if the file is whole and the LevelDB
+ * is as it was when it was saved; else undefined. Call before opening the LevelDB. The file is
+ * removed either way: once the LevelDB is open it no longer matches.
+ */
+export async function takeFilter(location: string): Promise<Buffer | undefined> {
+  const path = filterPath(location);
+  try {
+    const bytes = await readFile(path);
+    const at = FILTER_MAGIC.length;
+    if (bytes.length < at + 8 || !bytes.subarray(0, at).equals(FILTER_MAGIC)) return undefined;
+    const listLength = bytes.readUInt32LE(at);
+    const sum = bytes.readUInt32LE(at + 4);
+    const rest = bytes.subarray(at + 8);
+    if (listLength > rest.length || crc32(rest) !== sum) return undefined;
+    if (rest.toString('utf8', 0, listLength) !== (await listing(location))) return undefined;
+    return rest.subarray(listLength);
+  } catch {
+    // None saved, or unreadable: the filter is built again.
+    return undefined;
+  } finally {
+    // Also a temporary file a crash during a save left behind. A file that cannot be removed is
+    // harmless: the LevelDB's listing changes when it opens, so the file will not match again.
+    await Promise.all([rm(path, { force: true }), rm(`${path}.tmp`, { force: true })]).catch(() => {});
+  }
 }

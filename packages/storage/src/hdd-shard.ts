@@ -1,5 +1,6 @@
 import { StorageError } from './errors.js';
 import { isExpired, remainingMs } from './expiry.js';
+import { ABSENT, KeyFilter, KeyStates, UNKNOWN } from './hdd-known-keys.js';
 import {
   COUNT_KEY,
   DATA_END,
@@ -18,6 +19,8 @@ import {
   openDb,
   recordExpiry,
   SYNC_KEY,
+  saveFilter,
+  takeFilter,
 } from './hdd-layout.js';
 import type { Clock } from './options.js';
 
@@ -29,6 +32,8 @@ const EMPTY = Buffer.alloc(0);
 const PROBE = Buffer.alloc(4096);
 /** Index entries checked per step when counting without writing (writes suspended). */
 const COUNT_STEP = 10_000;
+/** Keys read per step while building the key filter at open. */
+const FILTER_STEP = 1000;
 
 /**
  * What a shard needs from its engine. The engine decides, for all shards at once, whether writes
@@ -78,6 +83,10 @@ function observe(observer: IoObserver | undefined, event: 'write' | 'fsync', beg
 /** Test seam: a throw from these fails the LevelDB call as a failing disk would. */
 export interface ShardFaults {
   beforeWrite?(shard: number, what: string): void;
+  /** After LevelDB took the write: a failure that leaves the batch on disk (as a failed fsync can). */
+  afterWrite?(shard: number, what: string): void;
+  /** Before a write batch reads the previous records of `keys` keys (see HddShard#readSlots). */
+  beforeRead?(shard: number, keys: number): void;
   beforeOpen?(shard: number): void;
   /** Before a recovery's first probe, the file written beside the shards. */
   beforeProbe?(): void;
@@ -91,6 +100,9 @@ export interface ShardConfig {
   db: DbOptions;
   clock: Clock;
   sync: boolean;
+  /** Keys, and bytes of keys, whose state the shard remembers after writing them (see KeyStates). */
+  knownKeys: number;
+  knownKeyBytes: number;
 }
 
 /** What a queued write does. */
@@ -149,6 +161,22 @@ interface Job {
   reject: (err: unknown) => void;
 }
 
+/** See HddShard#slotsOf. */
+interface Slots {
+  /** The slot of each job of the batch. */
+  of: Int32Array;
+  /**
+   * Per slot: the data key, its KeyStates entry, its record's expiry at this point of the batch
+   * (ABSENT, or UNKNOWN until read) and the record (when read or set).
+   */
+  keys: Buffer[];
+  entries: number[];
+  ats: number[];
+  recs: Array<Buffer | undefined>;
+  /** The slots read before the batch runs. */
+  toRead: number[];
+}
+
 interface Read {
   kind: ReadKind;
   dataKey: Buffer;
@@ -164,10 +192,12 @@ function ioError(what: string, cause: unknown): StorageError {
  * One shard of the hdd engine: a LevelDB, its exact key count, and two queues.
  *
  * Writes are group-committed: every write queued while the previous batch was being written
- * goes into the next batch, with one read of the keys' previous records (to keep the count
- * and the expiry index exact) and one LevelDB batch that also stores the new count. Batches
- * run one at a time per shard, so each sees the one before it. Reads issued in the same tick
- * are answered by one `getMany`.
+ * goes into the next batch, and one LevelDB batch writes them with the new count. To keep the
+ * count and the expiry index exact, a write must know whether its key is stored, and with what
+ * expiry: the shard knows that without reading for keys it wrote lately (KeyStates) and for keys
+ * its filter has never seen (KeyFilter); the batch reads the others' previous records with one
+ * `getMany`. Batches run one at a time per shard, so each sees the one before it. Reads issued in
+ * the same tick are answered by one `getMany`.
  */
 export class HddShard {
   readonly index: number;
@@ -193,21 +223,95 @@ export class HddShard {
   #readsDrained: Array<() => void> = [];
   /** False while a failed flushAll may have removed records that `count` still includes. */
   #countExact = true;
+  /** Every stored key is in it (once ready): saved at close, taken or rebuilt at open. */
+  #filter = new KeyFilter(0);
+  /**
+   * Settles when the filter build started by the last open or reopen has ended (when it failed,
+   * writes keep reading their keys until a reopen builds it again). For tests and benchmarks.
+   */
+  filterBuilt: Promise<void> = Promise.resolve();
+  /** The state of keys written lately, exactly as the last batches left them on disk. */
+  readonly #states: KeyStates;
+  /** Numbers the batches, so that a KeyStates entry tells whether the batch being built has the key. */
+  #batches = 0;
 
-  constructor(config: ShardConfig, hooks: ShardHooks) {
+  private constructor(config: ShardConfig, hooks: ShardHooks) {
     this.index = config.index;
     this.location = config.location;
     this.#config = config;
     this.#clock = config.clock;
     this.#sync = config.sync;
     this.#hooks = hooks;
+    this.#states = new KeyStates(config.knownKeys, config.knownKeyBytes);
     this.db = newDb(config.location, config.db);
   }
 
-  /** Opens the LevelDB and loads the count. */
-  async open(): Promise<void> {
-    await openDb(this.db, this.#config.what);
-    await this.load();
+  /**
+   * Opens a shard: its LevelDB, its count, and its key filter, the one saved at the last close
+   * when nothing touched the LevelDB since, else one built in the background.
+   */
+  static async open(config: ShardConfig, hooks: ShardHooks): Promise<HddShard> {
+    // Before the LevelDB object is made: abstract-level starts opening a database as soon as it
+    // exists, and an opened LevelDB no longer matches the saved filter.
+    const saved = await takeFilter(config.location);
+    const shard = new HddShard(config, hooks);
+    try {
+      await openDb(shard.db, config.what);
+      await shard.load();
+    } catch (err) {
+      await shard.db.close().catch(() => {});
+      throw err;
+    }
+    const filter = saved === undefined ? undefined : KeyFilter.parse(saved);
+    if (filter !== undefined) {
+      shard.#filter = filter;
+    } else {
+      shard.#filter = new KeyFilter(shard.count);
+      shard.filterBuilt = shard.#buildFilter(shard.#filter);
+    }
+    return shard;
+  }
+
+  /**
+   * After the LevelDB is closed: saves the key filter for the next open, when it holds every key.
+   * Only to save the next open a rebuild, so a failure is ignored (the file is then not used).
+   */
+  async saveFilter(): Promise<void> {
+    if (!this.#filter.ready || this.db.status !== 'closed') return;
+    try {
+      await saveFilter(this.location, this.#filter.serialize());
+    } catch {
+      // The next open builds the filter instead.
+    }
+  }
+
+  /** The key filter can answer (for tests). */
+  get filterReady(): boolean {
+    return this.#filter.ready;
+  }
+
+  /**
+   * Adds every stored key to `filter` from a LevelDB iterator (and so its implicit snapshot):
+   * keys written after the snapshot are added by their batches, so once this is done the filter
+   * holds every stored key. Until then writes read their keys as before. Runs beside the shard's
+   * work; a close or reopen ends it (the LevelDB closes the iterator), and a reopen starts it again.
+   */
+  async #buildFilter(filter: KeyFilter): Promise<void> {
+    try {
+      const keys = this.db.keys<Buffer>({ gte: DATA_START, lt: DATA_END });
+      try {
+        for (;;) {
+          const step = await keys.nextv(FILTER_STEP);
+          if (step.length === 0) break;
+          for (const key of step) filter.add(key);
+        }
+        filter.ready = true;
+      } finally {
+        await keys.close();
+      }
+    } catch {
+      // Closed, or a read failed: the filter stays not ready, which is only slower.
+    }
   }
 
   /**
@@ -226,6 +330,10 @@ export class HddShard {
     this.db = newDb(this.location, this.#config.db, false);
     await openDb(this.db, this.#config.what);
     await this.load();
+    // The failed batch may or may not have been replayed: what is on disk is known by reading it.
+    // The filter still holds every key (batches add theirs before writing).
+    this.#states.clear();
+    if (!this.#filter.ready) this.filterBuilt = this.#buildFilter(this.#filter);
     await this.db.put(SYNC_KEY, PROBE, { sync: true });
     this.unsynced = false;
   }
@@ -419,7 +527,9 @@ export class HddShard {
     if (refused !== undefined) throw refused;
     try {
       this.#hooks.faults?.beforeWrite?.(this.index, what);
-      return await fn();
+      const done = await fn();
+      this.#hooks.faults?.afterWrite?.(this.index, what);
+      return done;
     } catch (err) {
       throw this.#hooks.failed(this, what, err);
     }
@@ -455,6 +565,8 @@ export class HddShard {
       observe(observer, 'write', began, ops);
       this.count -= expired.length;
       this.unsynced = true;
+      for (const dataKey of expired) this.#states.setState(this.#states.entry(dataKey), ABSENT);
+      this.#states.trim();
       if (onExpired !== undefined) for (const dataKey of expired) onExpired(dataKey);
     }
     this.nextExpiry = await this.#firstExpiry();
@@ -463,6 +575,8 @@ export class HddShard {
 
   /** Removes every key. The dirty mark makes a crash half-way recount on the next open. */
   async clear(): Promise<void> {
+    // Half-way through, which keys are left is known only by reading them.
+    this.#states.clear();
     await this.#write('clear', async () => {
       this.#countExact = false;
       await this.db.put(DIRTY_KEY, EMPTY);
@@ -473,6 +587,9 @@ export class HddShard {
     this.#countExact = true;
     this.nextExpiry = Number.POSITIVE_INFINITY;
     this.unsynced = true;
+    // An empty shard: a filter that holds no key is exact.
+    this.#filter = new KeyFilter(0);
+    this.#filter.ready = true;
   }
 
   /** Makes every earlier write durable. */
@@ -522,23 +639,73 @@ export class HddShard {
     this.#writing = false;
   }
 
-  /** Writes jobs[start, end) as one batch and settles them. */
-  async #commit(jobs: Job[], start: number, end: number): Promise<void> {
-    // One slot per distinct key, holding the state that the jobs before see.
-    const slotOf = new Map<string, number>();
-    const slots = new Int32Array(end - start);
+  /**
+   * What the batch of jobs[start, end) knows of each distinct key it touches (its "slot"): the
+   * state the shard remembers, ABSENT when the filter has never seen the key, else UNKNOWN. The
+   * slots to read before the batch runs are the UNKNOWN ones, and those whose record a job needs
+   * (a read of the value, an update) before a job of the batch sets it.
+   */
+  #slotsOf(jobs: Job[], start: number, end: number): Slots {
+    const batch = ++this.#batches;
+    const states = this.#states;
+    // Each job may bring a new key: the entries taken below must not move while the batch runs.
+    states.reserve(end - start);
+    const of = new Int32Array(end - start);
     const keys: Buffer[] = [];
+    const entries: number[] = [];
+    const ats: number[] = [];
+    const recs: Array<Buffer | undefined> = [];
+    const toRead: number[] = [];
+    // Whether the jobs so far of a slot leave its record known without reading it.
+    const valueKnown: boolean[] = [];
     for (let i = start; i < end; i++) {
       const job = jobs[i] as Job;
-      const id = job.dataKey.toString('latin1');
-      let slot = slotOf.get(id);
-      if (slot === undefined) {
+      const entry = states.entry(job.dataKey);
+      let slot: number;
+      if (states.batch(entry) === batch) {
+        slot = states.slot(entry);
+      } else {
         slot = keys.length;
-        slotOf.set(id, slot);
+        states.setBatch(entry, batch, slot);
         keys.push(job.dataKey);
+        entries.push(entry);
+        let at = states.state(entry);
+        if (at === UNKNOWN && !this.#filter.mayHold(job.dataKey)) at = ABSENT;
+        ats.push(at);
+        recs.push(undefined);
+        if (at === UNKNOWN) toRead.push(slot);
+        valueKnown.push(at === UNKNOWN || at === ABSENT);
       }
-      slots[i - start] = slot;
+      of[i - start] = slot;
+      if (valueKnown[slot]) continue;
+      if (job.kind === WriteKind.update || (job.kind === WriteKind.read && needsValue(job.readKind))) {
+        toRead.push(slot);
+        valueKnown[slot] = true;
+      } else if (job.kind === WriteKind.set || job.kind === WriteKind.delete) {
+        valueKnown[slot] = true;
+      }
     }
+    return { of, keys, entries, ats, recs, toRead };
+  }
+
+  /** Reads the records of `slots.toRead`. */
+  async #readSlots(slots: Slots): Promise<void> {
+    const { toRead, keys, ats, recs } = slots;
+    if (toRead.length === 0) return;
+    this.#hooks.faults?.beforeRead?.(this.index, toRead.length);
+    const records = await this.db.getMany(toRead.map((slot) => keys[slot] as Buffer));
+    for (let j = 0; j < toRead.length; j++) {
+      const slot = toRead[j] as number;
+      const rec = records[j];
+      recs[slot] = rec;
+      ats[slot] = rec === undefined ? ABSENT : recordExpiry(rec);
+    }
+  }
+
+  /** Writes jobs[start, end) as one batch and settles them. */
+  async #commit(jobs: Job[], start: number, end: number): Promise<void> {
+    const slots = this.#slotsOf(jobs, start, end);
+    const { of, ats, recs } = slots;
     const results: unknown[] = new Array(end - start);
     // Writes queued before the engine stopped taking writes are refused here, not written: after
     // a failed write, anything written to the same handle may be lost on replay.
@@ -549,8 +716,7 @@ export class HddShard {
     let batch: ReturnType<Db['batch']> | undefined;
     try {
       this.#assertReadable();
-      // The record each key has at this point of the batch (undefined: none).
-      const current = await this.db.getMany(keys);
+      await this.#readSlots(slots);
       const now = this.#clock();
       batch = this.db.batch();
       let delta = 0;
@@ -560,12 +726,13 @@ export class HddShard {
       const expired: Buffer[] | undefined = onExpired === undefined ? undefined : [];
       for (let i = start; i < end; i++) {
         const job = jobs[i] as Job;
-        const slot = slots[i - start] as number;
-        const rec = current[slot];
-        const at = rec === undefined ? 0 : recordExpiry(rec);
-        const live = rec !== undefined && !isExpired(at, now);
+        const slot = of[i - start] as number;
+        // The expiry of the record the key has at this point of the batch, or ABSENT.
+        const at = ats[slot] as number;
+        const stored = at !== ABSENT;
+        const live = stored && !isExpired(at, now);
         if (job.kind === WriteKind.read) {
-          results[i - start] = answerOf(job.readKind, live ? rec : undefined, now);
+          results[i - start] = answerOf(job.readKind, live ? recs[slot] : undefined, live, at, now);
           continue;
         }
         if (refused !== undefined) {
@@ -578,7 +745,7 @@ export class HddShard {
           if (job.kind === WriteKind.update) {
             let outcome: UpdateOutcome;
             try {
-              outcome = (job.update as Update)(live ? rec : undefined);
+              outcome = (job.update as Update)(live ? recs[slot] : undefined);
             } catch (err) {
               results[i - start] = err instanceof Error ? err : new Error(String(err));
               continue;
@@ -588,8 +755,11 @@ export class HddShard {
             record = outcome.record;
             expiresAt = recordExpiry(record);
           }
-          if (rec === undefined) delta++;
-          else {
+          if (!stored) {
+            delta++;
+            // Before the write, so that the filter holds the key even if the write fails half-way.
+            this.#filter.add(job.dataKey);
+          } else {
             if (at !== 0) batch.del(indexKey(at, job.dataKey));
             if (!live) expired?.push(job.dataKey);
           }
@@ -598,25 +768,34 @@ export class HddShard {
             batch.put(indexKey(expiresAt, job.dataKey), EMPTY);
             if (expiresAt < nextExpiry) nextExpiry = expiresAt;
           }
-          current[slot] = record;
+          recs[slot] = record;
+          ats[slot] = expiresAt;
           continue;
         }
         if (job.kind === WriteKind.delete) results[i - start] = live;
-        if (rec !== undefined && (job.kind === WriteKind.delete || !live)) {
+        if (stored && (job.kind === WriteKind.delete || !live)) {
           batch.del(job.dataKey);
           if (at !== 0) batch.del(indexKey(at, job.dataKey));
           delta--;
-          current[slot] = undefined;
+          recs[slot] = undefined;
+          ats[slot] = ABSENT;
           if (!live) expired?.push(job.dataKey);
         }
       }
       if (batch.length > 0) {
         const written = batch;
-        batch.put(COUNT_KEY, encodeNumber(this.count + delta));
+        // Overwrites leave the count as it is: no need to store it again.
+        if (delta !== 0) batch.put(COUNT_KEY, encodeNumber(this.count + delta));
         const observer = this.#hooks.observer();
         const ops = batch.length;
         const began = observer === undefined ? 0 : performance.now();
-        await this.#write('write', () => written.write({ sync: this.#sync }));
+        try {
+          await this.#write('write', () => written.write({ sync: this.#sync }));
+        } catch (err) {
+          // Whether the batch is on disk is unknown until the shard is reopened and read.
+          this.#states.clear();
+          throw err;
+        }
         observe(observer, 'write', began, ops);
         this.count += delta;
         this.nextExpiry = nextExpiry;
@@ -630,6 +809,8 @@ export class HddShard {
       } else {
         await batch.close();
       }
+      // What the batch leaves on disk (refused jobs changed nothing, so their keys are as read).
+      this.#remember(slots);
     } catch (err) {
       error = err instanceof StorageError ? err : ioError('write', err);
       if (batch !== undefined) await batch.close();
@@ -641,6 +822,14 @@ export class HddShard {
       else if (result instanceof Error) job.reject(result);
       else job.resolve(result as never);
     }
+  }
+
+  /** Remembers the state a batch left each of its keys in. */
+  #remember(slots: Slots): void {
+    const { entries, ats } = slots;
+    for (let slot = 0; slot < entries.length; slot++)
+      this.#states.setState(entries[slot] as number, ats[slot] as number);
+    this.#states.trim();
   }
 
   /** A shard whose reopen failed has no open LevelDB until a retry succeeds. */
@@ -694,15 +883,23 @@ export class HddShard {
       this.write(WriteKind.expire, read.dataKey, undefined, 0).catch(() => {});
       rec = undefined;
     }
-    read.resolve(answerOf(read.kind, rec, now) as never);
+    read.resolve(answerOf(read.kind, rec, rec !== undefined, expiresAt, now) as never);
   }
 }
 
-/** What a read of `rec` (a live record, or undefined) answers. */
-function answerOf(kind: ReadKind, rec: Buffer | undefined, now: number): unknown {
-  if (kind === ReadKind.has) return rec !== undefined;
-  if (rec === undefined) return undefined;
-  if (kind === ReadKind.text) return rec.toString('utf8', HEADER_BYTES);
-  if (kind === ReadKind.bytes) return rec.subarray(HEADER_BYTES);
-  return remainingMs(recordExpiry(rec), now);
+/** A read of this kind needs the record's value, not only whether the key is live and its expiry. */
+function needsValue(kind: ReadKind): boolean {
+  return kind === ReadKind.text || kind === ReadKind.bytes;
+}
+
+/**
+ * What a read answers for a key that is `live` with expiry `at`; `rec` is its record, needed only
+ * by the kinds that read the value.
+ */
+function answerOf(kind: ReadKind, rec: Buffer | undefined, live: boolean, at: number, now: number): unknown {
+  if (kind === ReadKind.has) return live;
+  if (!live) return undefined;
+  if (kind === ReadKind.text) return (rec as Buffer).toString('utf8', HEADER_BYTES);
+  if (kind === ReadKind.bytes) return (rec as Buffer).subarray(HEADER_BYTES);
+  return remainingMs(at, now);
 }
