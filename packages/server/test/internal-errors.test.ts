@@ -10,8 +10,9 @@ function levelError(): Error {
 t.test('a failure with no Hati code is INTERNAL on TCP, and logged with its stack', async (t) => {
   const h = await startServer(t);
   const c = await RawClient.tcp(t, h);
-  const memory = h.server.storage.memory as unknown as { getStored: () => never };
-  memory.getStored = () => {
+  // The TCP path reads memory keys with lookup (hot-path.ts).
+  const memory = h.server.storage.memory as unknown as { lookup: () => never };
+  memory.lookup = () => {
     throw new TypeError('boom');
   };
   const hdd = h.server.storage.hdd as unknown as { getBuffer: () => Promise<never> };
