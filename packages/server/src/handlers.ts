@@ -115,8 +115,8 @@ export const handlers: Record<HandlerName, Handler> = {
   ...brokerHandlers,
   ...backupHandlers,
   GET(hub, _session, args) {
-    const engine = engineArg(hub.storage, args[1] as Buffer);
-    return isMemory(engine) ? engine.getStored(args[2] as Buffer) : engine.getBuffer(args[2] as Buffer);
+    // Memory answers at once, hdd with a promise; both give the bytes as a Buffer.
+    return engineArg(hub.storage, args[1] as Buffer).getBuffer(args[2] as Buffer);
   },
   SET(hub, _session, args) {
     const engine = engineArg(hub.storage, args[1] as Buffer);
