@@ -32,15 +32,25 @@ export function isStorageType(arg: Buffer): boolean {
   return isWord(arg, MEMORY) || isWord(arg, HDD);
 }
 
+/**
+ * The ttl written as the decimal digits `bytes[start..end)`, or -1 when they are not a
+ * non-negative safe integer. Read in place, so the hot path needs no Buffer for it.
+ */
+export function ttlIn(bytes: Uint8Array, start: number, end: number): number {
+  if (end === start || end - start > 16) return -1;
+  let n = 0;
+  for (let i = start; i < end; i++) {
+    const digit = (bytes[i] as number) - 0x30;
+    if (digit < 0 || digit > 9) return -1;
+    n = n * 10 + digit;
+  }
+  return Number.isSafeInteger(n) ? n : -1;
+}
+
 /** `ttl`: a non-negative safe integer of milliseconds from its decimal digits, or TTL_INVALID. */
 export function ttlArg(arg: Buffer): number {
-  let n = 0;
-  if (arg.length === 0 || arg.length > 16) n = -1;
-  for (let i = 0; i < arg.length && n >= 0; i++) {
-    const digit = (arg[i] as number) - 0x30;
-    n = digit < 0 || digit > 9 ? -1 : n * 10 + digit;
-  }
-  if (n < 0 || !Number.isSafeInteger(n)) {
+  const n = ttlIn(arg, 0, arg.length);
+  if (n < 0) {
     throw new StorageError(
       'TTL_INVALID',
       `ttl must be a non-negative integer number of milliseconds, got '${shown(arg)}'`,

@@ -9,6 +9,7 @@
 // which defines the behaviour and every error. The dispatcher has already resolved the command,
 // checked its arity and applied the checks in front of every command.
 import type { CommandName, ReplyWriter, Request } from '@hati/protocol';
+import { ttlIn } from './arguments.js';
 import { setEvents } from './handlers.js';
 import type { Hub } from './hub.js';
 
@@ -16,20 +17,6 @@ import type { Hub } from './hub.js';
 export type HotHandler = (hub: Hub, request: Request, out: ReplyWriter) => boolean;
 
 const MEMORY = Buffer.from('MEMORY');
-/** A ttl of more digits than this may not be a safe integer: the handler reads it. */
-const MAX_TTL_DIGITS = 15;
-
-/** The decimal digits `bytes[start..end)` as a number, or -1 when they are not plain digits. */
-function digitsIn(bytes: Buffer, start: number, end: number): number {
-  if (end === start || end - start > MAX_TTL_DIGITS) return -1;
-  let n = 0;
-  for (let i = start; i < end; i++) {
-    const digit = (bytes[i] as number) - 0x30;
-    if (digit < 0 || digit > 9) return -1;
-    n = n * 10 + digit;
-  }
-  return n;
-}
 
 export const hotHandlers: Partial<Record<CommandName, HotHandler>> = {
   /** `GET memory <key>` */
@@ -51,7 +38,7 @@ export const hotHandlers: Partial<Record<CommandName, HotHandler>> = {
   SET(hub, request, out) {
     const data = request.data;
     if (data === undefined || request.length !== 5 || !request.is(1, MEMORY)) return false;
-    const ttl = digitsIn(data, request.start(2), request.end(2));
+    const ttl = ttlIn(data, request.start(2), request.end(2));
     if (ttl < 0) return false;
     hub.storage.memory.setRange(data, request.start(3), request.end(3), data, request.start(4), request.end(4), ttl);
     // The key as a Buffer only when someone listens for keyspace events.

@@ -16,7 +16,7 @@ const cases: Array<{ name: string; request: string[]; reply: unknown; after?: un
   { name: 'storage type in any case', request: ['set', 'MeMoRy', '0', 'k2', 'v2'], reply: 'OK', after: 'v2' },
   { name: 'ttl with leading zeros', request: ['SET', 'memory', '0050000', 'k3', 'v3'], reply: 'OK', after: 'v3' },
   {
-    name: 'ttl of 16 digits (read by the handler)',
+    name: 'ttl of 16 digits, the largest safe integer',
     request: ['SET', 'memory', '9007199254740991', 'k4', 'v4'],
     reply: 'OK',
     after: 'v4',
