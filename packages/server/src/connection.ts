@@ -102,8 +102,11 @@ export class Connection implements SessionTransport {
   #slotsFull = false;
   /** An authentication is being checked: nothing after it runs until it settles (Session.barrier). */
   #authenticating = false;
-  /** Pushes were written since the last flush; one flush per microtask sends them. */
-  #pushFlushQueued = false;
+  /**
+   * Replies or pushes were written outside a chunk's parse; one flush, queued as a microtask,
+   * sends all that the same turn produces (see #flushSoon).
+   */
+  #flushQueued = false;
 
   constructor(
     socket: Socket,
@@ -147,13 +150,7 @@ export class Connection implements SessionTransport {
   push(write: WriteReply): boolean {
     if (this.#ending || this.socket.destroyed) return false;
     this.#reply(write);
-    if (!this.#pushFlushQueued) {
-      this.#pushFlushQueued = true;
-      queueMicrotask(() => {
-        this.#pushFlushQueued = false;
-        this.#flush();
-      });
-    }
+    this.#flushSoon();
     return true;
   }
 
@@ -312,12 +309,27 @@ export class Connection implements SessionTransport {
       this.#slots = [];
       this.#head = 0;
     }
-    this.#flush();
+    this.#flushSoon();
     if (this.#slotsFull && this.#pending <= this.#options.maxPendingReplies / 2 && this.#slotBytes <= SLOT_BYTES / 2) {
       this.#slotsFull = false;
       this.#updateReading();
     }
     this.#closeIfDone();
+  }
+
+  /**
+   * Flushes once the event loop's current I/O is handled (setImmediate runs right after the
+   * poll phase). Group commits settle the replies of many requests at once, each in its own
+   * promise reaction, and the shards' commits finish in the same poll; flushing in each would
+   * make a write syscall per reply instead of one per connection and turn.
+   */
+  #flushSoon(): void {
+    if (this.#flushQueued) return;
+    this.#flushQueued = true;
+    setImmediate(() => {
+      this.#flushQueued = false;
+      this.#flush();
+    });
   }
 
   #flush(): void {

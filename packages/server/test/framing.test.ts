@@ -1,6 +1,6 @@
 // Framing errors and limits: the client gets a -PROTOCOL or -TOO_LARGE reply and is
 // disconnected; the server keeps serving everyone else with bounded memory.
-import { connect } from 'node:net';
+import { connect, Socket } from 'node:net';
 import t from 'tap';
 import { RawClient, ReplyError, startServer } from './common/harness.js';
 
@@ -143,4 +143,26 @@ t.test('a half-closed socket still gets every reply', async (t) => {
   const replies = await c.next(3, before);
   t.same(replies, ['OK', Buffer.from('closed'), 'PONG']);
   await c.closed();
+});
+
+t.test('replies a group commit settles together go out in one write', async (t) => {
+  const h = await startServer(t);
+  const c = await RawClient.tcp(t, h);
+  // The server runs in this process: count the writes of its end of this connection.
+  const clientPort = c.socket.localPort;
+  let serverWrites = 0;
+  const write = Socket.prototype.write;
+  Socket.prototype.write = function (this: Socket, ...args: Parameters<Socket['write']>) {
+    if (this.remotePort === clientPort) serverWrites++;
+    return write.apply(this, args);
+  } as Socket['write'];
+  t.teardown(() => {
+    Socket.prototype.write = write;
+  });
+  const before = c.replies.length;
+  // One key: one shard, one group commit, sixteen promises settled in one turn.
+  c.write('SET hdd 0 k v\r\n'.repeat(16));
+  const replies = await c.next(16, before);
+  t.same(replies, Array(16).fill('OK'));
+  t.equal(serverWrites, 1, 'sixteen replies, one write');
 });
