@@ -207,12 +207,13 @@ export class Dispatcher {
       const entry = this.#entries.get(spec) as Entry;
       row = entry.row;
       this.#admit(spec, session, request);
-      if (entry.hot?.(hub, request, out) === true) {
+      const hot = entry.hot === undefined ? false : entry.hot(hub, request, out);
+      if (hot === true) {
         this.#timedRow = row;
         this.#timedSince = start;
         return undefined;
       }
-      const value = entry.handler(hub, session, request.args());
+      const value = hot === false ? entry.handler(hub, session, request.args()) : hot;
       if (isPromise(value)) {
         this.#timedRow = -1;
         const kind = spec.reply;

@@ -1,5 +1,5 @@
-// The hot path (hot-path.ts) answers GET and SET of the memory store from the request's ranges;
-// everything else goes to the handlers. A request spread over several chunks always takes the
+// The hot path (hot-path.ts) answers GET and SET of the memory store, and SET of the hdd store,
+// from the request's ranges; everything else goes to the handlers. A request spread over several chunks always takes the
 // handlers (its arguments are copies), so sending each request byte by byte is the reference:
 // both ways must give the same replies, store the same values and publish the same events.
 import { encodeCommand } from '@hati/test-helpers';
@@ -29,6 +29,15 @@ const cases: Array<{ name: string; request: string[]; reply: unknown; after?: un
   { name: 'SET with XX', request: ['SET', 'memory', '0', 'k1', 'x2', 'XX'], reply: 'OK', after: 'x2' },
   { name: 'SET of an unknown storage type', request: ['SET', 'ram', '0', 'k8', 'v'], reply: '-STORAGE_TYPE_INVALID' },
   { name: 'SET of the hdd store', request: ['SET', 'hdd', '0', 'k9', 'v9'], reply: 'OK' },
+  { name: 'hdd SET, type in any case', request: ['set', 'HdD', '0', 'h1', 'w1'], reply: 'OK', after: 'w1' },
+  { name: 'hdd SET with a ttl', request: ['SET', 'hdd', '0050000', 'h2', 'w2'], reply: 'OK', after: 'w2' },
+  { name: 'hdd SET, negative ttl', request: ['SET', 'hdd', '-1', 'h3', 'w3'], reply: '-TTL_INVALID', after: null },
+  { name: 'hdd SET, ttl not a number', request: ['SET', 'hdd', '1e3', 'h4', 'w4'], reply: '-TTL_INVALID', after: null },
+  { name: 'hdd SET, empty key', request: ['SET', 'hdd', '0', '', 'w'], reply: '-KEY_EMPTY' },
+  { name: 'hdd SET, empty value', request: ['SET', 'hdd', '0', 'h5', ''], reply: 'OK', after: '' },
+  { name: 'hdd SET overwrites', request: ['SET', 'hdd', '0', 'h1', 'w1b'], reply: 'OK', after: 'w1b' },
+  { name: 'hdd SET with NX', request: ['SET', 'hdd', '0', 'h1', 'x', 'NX'], reply: null, after: 'w1b' },
+  { name: 'hdd SET with XX', request: ['SET', 'hdd', '0', 'h1', 'x2', 'XX'], reply: 'OK', after: 'x2' },
   { name: 'GET of a missing key', request: ['GET', 'memory', 'nope'], reply: null },
   { name: 'GET of an empty key', request: ['GET', 'memory', ''], reply: '-KEY_EMPTY' },
   { name: 'GET of the hdd store', request: ['GET', 'hdd', 'k9'], reply: 'v9' },
@@ -71,33 +80,54 @@ t.test('GET and SET answer the same in one chunk (hot path) and byte by byte (ha
   t.same(bytewise, expected, 'byte by byte');
 });
 
-t.test('a SET on the hot path publishes its keyspace events and keeps its ttl', async (t) => {
-  const h = await startServer(t);
-  const listener = await RawClient.tcp(t, h);
-  await listener.command('HELLO', '3');
-  listener.write(encodeCommand(['PSUBSCRIBE', '__keyevent@memory__:*']));
-  await listener.nextPushes(1);
-  const from = listener.pushes.length;
-  const client = await RawClient.tcp(t, h);
-  t.equal(await client.command('SET', 'memory', '5000', 'brief', 'v'), 'OK');
-  t.same(
-    (await listener.nextPushes(2, from)).map((push) => push.map(String)),
-    [
-      ['pmessage', '__keyevent@memory__:*', '__keyevent@memory__:set', 'brief'],
-      ['pmessage', '__keyevent@memory__:*', '__keyevent@memory__:expire', 'brief'],
-    ],
-  );
-  t.equal(await client.command('TTL', 'memory', 'brief'), 5000);
-  h.clock.now += 5_001;
-  t.equal(await client.command('GET', 'memory', 'brief'), null, 'expired');
-});
+for (const type of ['memory', 'hdd']) {
+  t.test(`a ${type} SET on the hot path publishes its keyspace events and keeps its ttl`, async (t) => {
+    const h = await startServer(t);
+    const listener = await RawClient.tcp(t, h);
+    await listener.command('HELLO', '3');
+    listener.write(encodeCommand(['PSUBSCRIBE', `__keyevent@${type}__:*`]));
+    await listener.nextPushes(1);
+    const from = listener.pushes.length;
+    const client = await RawClient.tcp(t, h);
+    t.equal(await client.command('SET', type, '5000', 'brief', 'v'), 'OK');
+    t.same(
+      (await listener.nextPushes(2, from)).map((push) => push.map(String)),
+      [
+        ['pmessage', `__keyevent@${type}__:*`, `__keyevent@${type}__:set`, 'brief'],
+        ['pmessage', `__keyevent@${type}__:*`, `__keyevent@${type}__:expire`, 'brief'],
+      ],
+    );
+    t.equal(await client.command('TTL', type, 'brief'), 5000);
+    h.clock.now += 5_001;
+    t.equal(await client.command('GET', type, 'brief'), null, 'expired');
+  });
+}
 
 t.test('binary keys and values pass the hot path unchanged', async (t) => {
   const h = await startServer(t);
   const client = await RawClient.tcp(t, h);
   const key = Buffer.from([0xff, 0x00, 0x0d, 0x0a, 0xc3]);
   const value = Buffer.from([0x00, 0xfe, 0x0d, 0x0a]);
-  t.equal(await client.command('SET', 'memory', '0', key, value), 'OK');
-  t.same(await client.command('GET', 'memory', key), value);
-  t.same(await client.command('KEYS', 'memory', '*'), [key], 'the key is its bytes');
+  for (const type of ['memory', 'hdd']) {
+    t.equal(await client.command('SET', type, '0', key, value), 'OK');
+    t.same(await client.command('GET', type, key), value, type);
+    t.same(await client.command('KEYS', type, '*'), [key], `${type}: the key is its bytes`);
+  }
+});
+
+t.test('pipelined hdd SETs of many keys, each read back as written', async (t) => {
+  const h = await startServer(t);
+  const client = await RawClient.tcp(t, h);
+  const from = client.replies.length;
+  const requests = Array.from({ length: 500 }, (_, i) => encodeCommand(['SET', 'hdd', '0', `key:${i}`, `value:${i}`]));
+  client.write(Buffer.concat(requests));
+  const replies = await client.next(500, from);
+  t.equal(replies.filter((reply) => reply === 'OK').length, 500, 'every SET answered OK, in one chunk');
+  t.equal(await client.command('COUNT', 'hdd'), 500);
+  const wrong = [];
+  for (let i = 0; i < 500; i += 7) {
+    const got = await client.command('GET', 'hdd', `key:${i}`);
+    if (!Buffer.isBuffer(got) || got.toString() !== `value:${i}`) wrong.push(i);
+  }
+  t.same(wrong, [], 'values intact after the input chunks were reused');
 });

@@ -12,6 +12,7 @@ import {
   type DbOptions,
   type DirIdentity,
   dataKeyOf,
+  dataKeyOfRange,
   dirIdentity,
   encodeNumber,
   ensureDir,
@@ -24,6 +25,7 @@ import {
   readShardCount,
   recordExpiry,
   recordOf,
+  recordOfRange,
   recoverReshard,
   shardPath,
   swapReshard,
@@ -45,7 +47,9 @@ import {
   checkDelta,
   checkEntry,
   checkExpiresAt,
+  checkKeyRange,
   checkTtl,
+  checkValueRange,
   scanOptionsOf,
 } from './input.js';
 import { addInteger, notIntegerError, parseInteger } from './integer.js';
@@ -354,6 +358,34 @@ export class HddEngine implements KeyValueStore {
       const ttl = checkTtl(ttlMs);
       const expiresAt = ttl === 0 ? 0 : this.#settings.clock() + ttl;
       const record = recordOf(expiresAt, value);
+      this.#assertWritable();
+      return this.#shard(dataKey).write(WriteKind.set, dataKey, record, expiresAt);
+    });
+  }
+
+  /**
+   * `set` of the key `key[keyStart, keyEnd)` and the value `value[valueStart, valueEnd)`, ranges
+   * of buffers the caller already holds (a server's input chunk): each is copied once, into the
+   * record written, with no Buffer view made per argument. Same errors as `set`, and a range
+   * outside its buffer is `ARGUMENT_INVALID`.
+   */
+  setRange(
+    key: Uint8Array,
+    keyStart: number,
+    keyEnd: number,
+    value: Uint8Array,
+    valueStart: number,
+    valueEnd: number,
+    ttlMs: number,
+  ): Promise<void> {
+    return attempt(() => {
+      this.#assertOpen();
+      checkKeyRange(key, keyStart, keyEnd);
+      checkValueRange(value, valueStart, valueEnd);
+      const dataKey = dataKeyOfRange(key, keyStart, keyEnd);
+      const ttl = checkTtl(ttlMs);
+      const expiresAt = ttl === 0 ? 0 : this.#settings.clock() + ttl;
+      const record = recordOfRange(expiresAt, value, valueStart, valueEnd);
       this.#assertWritable();
       return this.#shard(dataKey).write(WriteKind.set, dataKey, record, expiresAt);
     });

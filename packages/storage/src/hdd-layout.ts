@@ -4,7 +4,7 @@ import { basename, dirname, join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { ClassicLevel } from 'classic-level';
 import { StorageError } from './errors.js';
-import { keyBytes, valueBytes } from './input.js';
+import { copyBytes, keyBytes, valueBytes } from './input.js';
 import type { Bytes } from './store.js';
 
 // The on-disk layout of the hdd engine, in one place.
@@ -44,6 +44,14 @@ export function dataKeyOf(key: Bytes): Buffer {
   return out;
 }
 
+/** The data key of the user key `key[start, end)`, a range checkKeyRange accepted. */
+export function dataKeyOfRange(key: Uint8Array, start: number, end: number): Buffer {
+  const out = Buffer.allocUnsafe(end - start + 1);
+  out[0] = DATA;
+  copyBytes(key, start, end, out, 1);
+  return out;
+}
+
 /** The data key of the user key at `bytes[start..]`. */
 export function dataKeyFrom(bytes: Buffer, start: number): Buffer {
   const out = Buffer.allocUnsafe(bytes.length - start + 1);
@@ -76,6 +84,14 @@ export function indexBound(now: number): Buffer {
 export function recordOf(expiresAt: number, value: Bytes): Buffer {
   const out = valueBytes(value, HEADER_BYTES);
   out.writeDoubleBE(expiresAt, 0);
+  return out;
+}
+
+/** The record of the value `value[start, end)`, a range checkValueRange accepted. */
+export function recordOfRange(expiresAt: number, value: Uint8Array, start: number, end: number): Buffer {
+  const out = Buffer.allocUnsafe(HEADER_BYTES + end - start);
+  out.writeDoubleBE(expiresAt, 0);
+  copyBytes(value, start, end, out, HEADER_BYTES);
   return out;
 }
 

@@ -97,6 +97,15 @@ export function keyBytes(key: Bytes, offset: number): Buffer {
   return out;
 }
 
+/** Copies `source[start, end)` to `target[pos]`; a loop for the short copies of keys and small values. */
+export function copyBytes(source: Uint8Array, start: number, end: number, target: Uint8Array, pos: number): void {
+  if (end - start <= 32) {
+    for (let i = start; i < end; i++) target[pos++] = source[i] as number;
+  } else {
+    target.set(source.subarray(start, end), pos);
+  }
+}
+
 /** A value's bytes in a new buffer, after `offset` bytes left for the caller (see `keyBytes`). */
 export function valueBytes(value: Bytes, offset: number): Buffer {
   if (typeof value === 'string') {

@@ -4,6 +4,7 @@
 //
 // Lengths are varints (7 bits a byte, low bits first, high bit set on every byte but the last),
 // so a short key or value costs one byte of header each.
+import { copyBytes } from './input.js';
 
 /** Bytes of `n` as a varint. */
 export function lengthBytes(n: number): number {
@@ -56,15 +57,6 @@ export function keyStartAt(bytes: Uint8Array, pos: number): number {
   const keyLength = readLength(bytes, pos);
   const valueAt = pos + lengthBytes(keyLength);
   return valueAt + lengthBytes(readLength(bytes, valueAt));
-}
-
-/** Copies `source[start, end)` to `target[pos]`; a loop for the short copies of keys and small values. */
-export function copyBytes(source: Uint8Array, start: number, end: number, target: Uint8Array, pos: number): void {
-  if (end - start <= 32) {
-    for (let i = start; i < end; i++) target[pos++] = source[i] as number;
-  } else {
-    target.set(source.subarray(start, end), pos);
-  }
 }
 
 /** Writes an entry at `target[pos]`; `value` must not overlap the bytes written. */

@@ -1,5 +1,6 @@
 import { isExpired } from './expiry.js';
-import { copyBytes, lengthBytes, readLength } from './memory-entry.js';
+import { copyBytes } from './input.js';
+import { lengthBytes, readLength } from './memory-entry.js';
 import type { Clock } from './options.js';
 import type { StoredEntry } from './store.js';
 

@@ -1,12 +1,5 @@
-import {
-  copyBytes,
-  entryBytes,
-  entryBytesAt,
-  keyStartAt,
-  lengthBytes,
-  readLength,
-  writeEntry,
-} from './memory-entry.js';
+import { copyBytes } from './input.js';
+import { entryBytes, entryBytesAt, keyStartAt, lengthBytes, readLength, writeEntry } from './memory-entry.js';
 import { MemorySlabs } from './memory-slabs.js';
 import { TimeHeap } from './time-heap.js';
 

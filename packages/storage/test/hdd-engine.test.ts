@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import t, { type Test } from 'tap';
 import { HddEngine } from '../src/index.js';
-import { fakeClock } from './common/conformance.js';
+import { codeOf, fakeClock } from './common/conformance.js';
 import { fillDisk, mountTmpfs, tmpfsSkip, unmountTmpfs } from './common/disk.js';
 
 const root = await mkdtemp(join(tmpdir(), 'hati-hdd-'));
@@ -356,3 +356,38 @@ for (const durability of ['always', 'everysec', 'no'] as const) {
     },
   );
 }
+
+t.test('setRange stores ranges of its arrays, checked as set is, and survives a reopen', async (t) => {
+  const dataDir = freshDir();
+  const clock = fakeClock();
+  let store = await HddEngine.open({ dataDir, clock });
+  const request = Buffer.from('SET counter 12345 more', 'latin1');
+  await store.setRange(request, 4, 11, request, 12, 17, 0);
+  t.equal(await store.get('counter'), '12345');
+  t.equal(await store.incrBy('counter', 1n), 12346n, 'the value is an integer as any other');
+  await store.setRange(request, 4, 11, request, 12, 12, 500);
+  t.equal(await store.get('counter'), '', 'an empty range is an empty value');
+  t.equal(await store.ttl('counter'), 500, 'with the ttl given');
+  await store.setRange(new Uint8Array([1, 2, 3]), 0, 3, new Uint8Array(40).fill(7), 0, 40, 0);
+  t.same(await store.getBuffer(Buffer.from([1, 2, 3])), Buffer.alloc(40, 7), 'any Uint8Array, a longer value');
+
+  const bad: Array<[string, () => unknown, string]> = [
+    ['an empty key', () => store.setRange(request, 4, 4, request, 0, 1, 0), 'KEY_EMPTY'],
+    ['a string key', () => store.setRange('k' as unknown as Uint8Array, 0, 1, request, 0, 1, 0), 'KEY_INVALID'],
+    ['a string value', () => store.setRange(request, 0, 1, 'v' as unknown as Uint8Array, 0, 1, 0), 'VALUE_INVALID'],
+    ['a key past the end', () => store.setRange(request, 20, 30, request, 0, 1, 0), 'ARGUMENT_INVALID'],
+    ['a reversed key range', () => store.setRange(request, 5, 4, request, 0, 1, 0), 'ARGUMENT_INVALID'],
+    ['a value past the end', () => store.setRange(request, 0, 3, request, 10, 100, 0), 'ARGUMENT_INVALID'],
+    ['a negative ttl', () => store.setRange(request, 0, 3, request, 0, 1, -1), 'TTL_INVALID'],
+  ];
+  for (const [what, call, code] of bad) t.equal(await codeOf(call), code, what);
+  t.equal(await store.count(), 2, 'refused calls stored nothing');
+
+  await store.close();
+  t.equal(await codeOf(() => store.setRange(request, 4, 11, request, 12, 17, 0)), 'STORAGE_CLOSED', 'closed');
+  store = await HddEngine.open({ dataDir, clock });
+  t.teardown(() => store.close());
+  t.equal(await store.get('counter'), '', 'stored on disk');
+  t.equal(await store.ttl('counter'), 500);
+  t.equal(await store.count(), 2);
+});
