@@ -14,6 +14,12 @@ export const serverConfig = {
   pipelines: [1, 16] as const,
   /** Requests per redis-benchmark row (-n), by pipeline depth: a few seconds per row. */
   requests: quick ? { 1: 20_000, 16: 100_000 } : { 1: 200_000, 16: 1_000_000 },
+  /**
+   * The memory rows (Hati against Redis without persistence) run this many alternating rounds
+   * (Redis SET, Hati SET, Redis GET, Hati GET); their ratio is the median of the rounds' ratios,
+   * since two runs of one row here differ by up to 0.17 (a shared 2-core machine).
+   */
+  memoryRounds: quick ? 1 : 3,
   /** Unmeasured redis-benchmark runs against every server before the rows (JIT warm-up), per command. */
   warmupRequests: quick ? 20_000 : 200_000,
   /**
