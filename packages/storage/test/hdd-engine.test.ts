@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import t, { type Test } from 'tap';
 import { HddEngine } from '../src/index.js';
-import { codeOf, fakeClock } from './common/conformance.js';
+import { codeOf, fakeClock, setRangeRefusals } from './common/conformance.js';
 import { fillDisk, mountTmpfs, tmpfsSkip, unmountTmpfs } from './common/disk.js';
 
 const root = await mkdtemp(join(tmpdir(), 'hati-hdd-'));
@@ -371,15 +371,7 @@ t.test('setRange stores ranges of its arrays, checked as set is, and survives a 
   await store.setRange(new Uint8Array([1, 2, 3]), 0, 3, new Uint8Array(40).fill(7), 0, 40, 0);
   t.same(await store.getBuffer(Buffer.from([1, 2, 3])), Buffer.alloc(40, 7), 'any Uint8Array, a longer value');
 
-  const bad: Array<[string, () => unknown, string]> = [
-    ['an empty key', () => store.setRange(request, 4, 4, request, 0, 1, 0), 'KEY_EMPTY'],
-    ['a string key', () => store.setRange('k' as unknown as Uint8Array, 0, 1, request, 0, 1, 0), 'KEY_INVALID'],
-    ['a string value', () => store.setRange(request, 0, 1, 'v' as unknown as Uint8Array, 0, 1, 0), 'VALUE_INVALID'],
-    ['a key past the end', () => store.setRange(request, 20, 30, request, 0, 1, 0), 'ARGUMENT_INVALID'],
-    ['a reversed key range', () => store.setRange(request, 5, 4, request, 0, 1, 0), 'ARGUMENT_INVALID'],
-    ['a value past the end', () => store.setRange(request, 0, 3, request, 10, 100, 0), 'ARGUMENT_INVALID'],
-    ['a negative ttl', () => store.setRange(request, 0, 3, request, 0, 1, -1), 'TTL_INVALID'],
-  ];
+  const bad = setRangeRefusals((...args) => store.setRange(...args), request);
   for (const [what, call, code] of bad) t.equal(await codeOf(call), code, what);
   t.equal(await store.count(), 2, 'refused calls stored nothing');
 

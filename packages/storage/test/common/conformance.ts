@@ -33,6 +33,35 @@ export async function codeOf(fn: () => unknown): Promise<string | undefined> {
   return undefined;
 }
 
+/** `setRange` of either engine (the memory one returns, the hdd one resolves). */
+type SetRange = (
+  key: Uint8Array,
+  keyStart: number,
+  keyEnd: number,
+  value: Uint8Array,
+  valueStart: number,
+  valueEnd: number,
+  ttlMs: number,
+) => unknown;
+
+/**
+ * The `setRange` calls every engine refuses, with the code of each, over `request` (at least 20
+ * bytes): checked before anything is stored.
+ */
+export function setRangeRefusals(setRange: SetRange, request: Buffer): Array<[string, () => unknown, string]> {
+  const notBytes = (text: string) => text as unknown as Uint8Array;
+  return [
+    ['an empty key', () => setRange(request, 4, 4, request, 0, 1, 0), 'KEY_EMPTY'],
+    ['a string key', () => setRange(notBytes('k'), 0, 1, request, 0, 1, 0), 'KEY_INVALID'],
+    ['a string value', () => setRange(request, 0, 1, notBytes('v'), 0, 1, 0), 'VALUE_INVALID'],
+    ['a key past the end', () => setRange(request, 20, 30, request, 0, 1, 0), 'ARGUMENT_INVALID'],
+    ['a reversed key range', () => setRange(request, 5, 4, request, 0, 1, 0), 'ARGUMENT_INVALID'],
+    ['a value past the end', () => setRange(request, 0, 3, request, 10, 100, 0), 'ARGUMENT_INVALID'],
+    ['a fractional value start', () => setRange(request, 0, 3, request, 1.5, 2, 0), 'ARGUMENT_INVALID'],
+    ['a negative ttl', () => setRange(request, 0, 3, request, 0, 1, -1), 'TTL_INVALID'],
+  ];
+}
+
 async function collect(store: KeyValueStore): Promise<Map<string, StoredEntry>> {
   const out = new Map<string, StoredEntry>();
   for await (const entry of store.entries()) out.set(entry.key.toString('hex'), entry);
