@@ -26,11 +26,11 @@ import {
   gitInfo,
   loadAtStart,
   loadedMachine,
+  median,
   packageVersion,
   type Row,
   row,
   type Target,
-  median,
   table,
   valueRow,
 } from './report.js';
