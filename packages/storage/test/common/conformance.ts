@@ -3,7 +3,7 @@
 
 import { type FakeClock, fakeClock } from '@hati/test-helpers';
 import type { Test } from 'tap';
-import { type KeyValueStore, StorageError, type StoredEntry } from '../../src/index.js';
+import { type KeyValueStore, type MemoryEngine, StorageError, type StoredEntry } from '../../src/index.js';
 import { commandAreas } from './conformance-commands.js';
 
 export { type FakeClock, fakeClock };
@@ -34,15 +34,7 @@ export async function codeOf(fn: () => unknown): Promise<string | undefined> {
 }
 
 /** `setRange` of either engine (the memory one returns, the hdd one resolves). */
-type SetRange = (
-  key: Uint8Array,
-  keyStart: number,
-  keyEnd: number,
-  value: Uint8Array,
-  valueStart: number,
-  valueEnd: number,
-  ttlMs: number,
-) => unknown;
+type SetRange = (...args: Parameters<MemoryEngine['setRange']>) => unknown;
 
 /**
  * The `setRange` calls every engine refuses, with the code of each, over `request` (at least 20
