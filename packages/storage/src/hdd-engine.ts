@@ -355,8 +355,7 @@ export class HddEngine implements KeyValueStore {
     return attempt(() => {
       this.#assertOpen();
       const dataKey = dataKeyOf(key);
-      const ttl = checkTtl(ttlMs);
-      const expiresAt = ttl === 0 ? 0 : this.#settings.clock() + ttl;
+      const expiresAt = this.#expiryOf(ttlMs);
       const record = recordOf(expiresAt, value);
       this.#assertWritable();
       return this.#shard(dataKey).write(WriteKind.set, dataKey, record, expiresAt);
@@ -383,8 +382,7 @@ export class HddEngine implements KeyValueStore {
       checkKeyRange(key, keyStart, keyEnd);
       checkValueRange(value, valueStart, valueEnd);
       const dataKey = dataKeyOfRange(key, keyStart, keyEnd);
-      const ttl = checkTtl(ttlMs);
-      const expiresAt = ttl === 0 ? 0 : this.#settings.clock() + ttl;
+      const expiresAt = this.#expiryOf(ttlMs);
       const record = recordOfRange(expiresAt, value, valueStart, valueEnd);
       this.#assertWritable();
       return this.#shard(dataKey).write(WriteKind.set, dataKey, record, expiresAt);
@@ -420,9 +418,8 @@ export class HddEngine implements KeyValueStore {
     return attempt(() => {
       this.#assertOpen();
       const dataKey = dataKeyOf(key);
-      const ttl = checkTtl(ttlMs);
+      const expiresAt = this.#expiryOf(ttlMs);
       const absent = checkCondition(condition) === 'absent';
-      const expiresAt = ttl === 0 ? 0 : this.#settings.clock() + ttl;
       const stored: UpdateOutcome = { record: recordOf(expiresAt, value), result: true };
       this.#assertWritable();
       return this.#shard(dataKey).update(dataKey, (live) =>
@@ -435,8 +432,7 @@ export class HddEngine implements KeyValueStore {
     return attempt(() => {
       this.#assertOpen();
       const dataKey = dataKeyOf(key);
-      const ttl = checkTtl(ttlMs);
-      const expiresAt = ttl === 0 ? 0 : this.#settings.clock() + ttl;
+      const expiresAt = this.#expiryOf(ttlMs);
       this.#assertWritable();
       return this.#shard(dataKey).update(dataKey, (live) => {
         if (live === undefined) return UNCHANGED_FALSE;
@@ -534,8 +530,7 @@ export class HddEngine implements KeyValueStore {
     return attempt(async () => {
       this.#assertOpen();
       const list = checkArray('entries', entries);
-      const ttl = checkTtl(ttlMs);
-      const expiresAt = ttl === 0 ? 0 : this.#settings.clock() + ttl;
+      const expiresAt = this.#expiryOf(ttlMs);
       // Everything is checked before anything is queued, so a bad entry stores nothing.
       const dataKeys = new Array<Buffer>(list.length);
       const records = new Array<Buffer>(list.length);
@@ -721,6 +716,12 @@ export class HddEngine implements KeyValueStore {
     await this.#lock.close();
     // Everything is closed; a failed final fsync still has to be told.
     if (failure !== undefined) throw failure;
+  }
+
+  /** The absolute expiry of a ttl in ms from now (0: never), after checking the ttl. */
+  #expiryOf(ttlMs: number): number {
+    const ttl = checkTtl(ttlMs);
+    return ttl === 0 ? 0 : this.#settings.clock() + ttl;
   }
 
   #assertOpen(): void {
