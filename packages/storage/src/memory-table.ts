@@ -262,8 +262,15 @@ export class MemoryTable {
 
   /** Entry `id`'s value decoded as UTF-8 (bytes that are not UTF-8 become U+FFFD). */
   valueText(id: number): string {
-    const start = this.valueStart(id);
-    return this.slab(id).toString('utf8', start, start + this.valueLength(id));
+    // The lengths are read once here: `get` of a string is the embedder's hot path.
+    const addr = this.#entries[id * FIELDS + ADDR] as number;
+    const slab = this.#slabs.buffer(addr);
+    const offset = this.#slabs.offset(addr);
+    const keyLength = readLength(slab, offset);
+    const valueAt = offset + lengthBytes(keyLength);
+    const valueLength = readLength(slab, valueAt);
+    const start = valueAt + lengthBytes(valueLength) + keyLength;
+    return slab.toString('utf8', start, start + valueLength);
   }
 
   /** Entry `id`'s value as latin1 text: one character per byte. */
