@@ -55,10 +55,13 @@ const HTTP_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT',
  * or holds `://`, then `HTTP/`), so `GET memory HTTP/1.1` stays a command.
  */
 function looksLikeHttp(request: Request): boolean {
+  // Read in place first: every inline command passes through here, and few have three words.
+  const data = request.data as Buffer;
+  if (data[request.end(0) - 1] === COLON) return true;
+  if (request.length !== 3) return false;
   const args = request.args();
   const first = args[0] as Buffer;
-  if (first[first.length - 1] === COLON) return true;
-  if (args.length !== 3 || !HTTP_METHODS.has(first.toString('latin1'))) return false;
+  if (!HTTP_METHODS.has(first.toString('latin1'))) return false;
   const target = args[1] as Buffer;
   const targetLooksHttp = target[0] === 0x2f || (target.length === 1 && target[0] === STAR) || target.includes('://');
   return targetLooksHttp && (args[2] as Buffer).toString('latin1', 0, 5) === 'HTTP/';
@@ -162,6 +165,11 @@ export class RequestParser {
       switch (state) {
         case IDLE: {
           if (chunk[pos] === STAR) {
+            const next = this.#whole(chunk, pos, end);
+            if (next !== -1) {
+              pos = next;
+              break;
+            }
             pos++;
             state = ARRAY_LENGTH;
             number = 0;
@@ -328,6 +336,56 @@ export class RequestParser {
     this.#number = number;
     this.#digits = digits;
     return undefined;
+  }
+
+  /**
+   * The common case in one pass: reads the RESP request at `chunk[start]` (a `*`) when all of it
+   * lies in the chunk, well formed and within the limits, delivers it, and returns the position
+   * after it. Otherwise returns -1 having delivered nothing, and the state machine reads the
+   * request byte by byte and says what is wrong with it. Each state of the machine is a turn of
+   * its loop and a switch; a request of three arguments passes through about twenty.
+   */
+  #whole(chunk: Buffer, start: number, end: number): number {
+    const request = this.#request;
+    request.begin(chunk);
+    let pos = start + 1;
+    let count = 0;
+    let digits = 0;
+    for (; pos < end; pos++) {
+      const byte = chunk[pos] as number;
+      if (byte < ZERO || byte > NINE) break;
+      count = count * 10 + (byte - ZERO);
+      if (++digits > MAX_HEADER_DIGITS || count > this.#maxArray) return -1;
+    }
+    // `*0` (ignored) and everything unusual is left to the state machine.
+    if (count === 0 || pos + 1 >= end || chunk[pos] !== CR || chunk[pos + 1] !== LF) return -1;
+    pos += 2;
+    const maxBulk = this.#maxBulk;
+    for (let i = 0; i < count; i++) {
+      if (pos >= end || chunk[pos] !== DOLLAR) break;
+      let length = 0;
+      digits = 0;
+      for (pos++; pos < end; pos++) {
+        const byte = chunk[pos] as number;
+        if (byte < ZERO || byte > NINE) break;
+        length = length * 10 + (byte - ZERO);
+        if (++digits > MAX_HEADER_DIGITS || length > maxBulk) break;
+      }
+      if (digits === 0 || digits > MAX_HEADER_DIGITS || length > maxBulk) break;
+      if (pos + 1 >= end || chunk[pos] !== CR || chunk[pos + 1] !== LF) break;
+      const dataStart = pos + 2;
+      const dataEnd = dataStart + length;
+      if (dataEnd + 1 >= end || chunk[dataEnd] !== CR || chunk[dataEnd + 1] !== LF) break;
+      request.add(dataStart, dataEnd);
+      pos = dataEnd + 2;
+    }
+    if (request.length !== count) {
+      request.begin(chunk);
+      return -1;
+    }
+    this.#onCommand(request);
+    request.clear();
+    return pos;
   }
 
   /** Arguments of the request in progress so far. */

@@ -156,6 +156,37 @@ t.test('after an error the parser keeps returning it and delivers nothing more',
   t.equal(parser.buffered, 0);
 });
 
+t.test(
+  'a command whole in its chunk is read in one pass; anything else falls back to the byte-by-byte reader',
+  async (t) => {
+    const get = encodeCommand(['GET', 'memory', 'k']);
+    const set = encodeCommand(['SET', 'memory', '0', 'k', 'value']);
+    // Whole commands, then the start of one that ends in the next chunk, at every cut.
+    const pipeline = Buffer.concat([get, set, get]);
+    for (let cut = get.length + 1; cut < pipeline.length; cut++) {
+      const { results, error } = parseRequests([pipeline.subarray(0, cut), pipeline.subarray(cut)]);
+      t.equal(error, undefined);
+      if (results.length !== 3) t.fail(`cut at ${cut}: ${JSON.stringify(results)}`);
+    }
+    t.same(parseRequests([pipeline]).results, [
+      ['GET', 'memory', 'k'],
+      ['SET', 'memory', '0', 'k', 'value'],
+      ['GET', 'memory', 'k'],
+    ]);
+    // Whole but over a limit, or malformed: the commands before are run, then the same error as byte by byte.
+    const limited = (input: Buffer, limits: object) => parseRequests([Buffer.concat([get, input])], limits);
+    const bulk = limited(encodeCommand(['SET', 'memory', '0', 'k', 'eleven byte']), { maxBulkLength: 10 });
+    t.same([bulk.results.length, bulk.error?.code], [1, 'TOO_LARGE']);
+    const array = limited(encodeCommand(['a', 'b', 'c', 'd']), { maxArrayLength: 3 });
+    t.same([array.results.length, array.error?.code], [1, 'TOO_LARGE']);
+    const crlf = limited(bin('*2\r\n$3\r\nGET\r\n$1\r\nkX\r\n'), {});
+    t.same([crlf.results.length, crlf.error?.code], [1, 'PROTOCOL']);
+    const digits = limited(bin(`*1\r\n$${'0'.repeat(31)}1\r\nk\r\n`), {});
+    t.same([digits.results.length, digits.error?.code], [1, 'PROTOCOL']);
+    t.same(parseRequests([bin('*0\r\n'), get]).results, [['GET', 'memory', 'k']], '*0 is ignored');
+  },
+);
+
 t.test('limits', async (t) => {
   t.test('bulk length over the limit is TOO_LARGE as soon as its header is read', async (t) => {
     expectError(t, bin('*2\r\n$3\r\nSET\r\n$2000000000\r\n'), ProtocolErrorCode.TOO_LARGE);
