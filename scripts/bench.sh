@@ -6,6 +6,7 @@
 #   npm run bench -- security      # what credentials and TLS cost (not part of the four above)
 #   npm run bench -- backup        # hati backup export/import throughput and RSS (BENCH_BACKUP_BYTES)
 #   npm run bench -- profile       # where a server's CPU time goes under redis-benchmark (V8 profiler)
+#   npm run bench -- parser        # the request parser alone, ns per command in 16-command chunks
 #   npm run bench -- scale         # 10M memory keys next to Redis: throughput, p99.9, RSS (BENCH_SCALE_KEYS)
 # BENCH_QUICK=1 makes a short smoke run; BENCH_REOPEN_KEYS sets the reopen row's key count.
 # The server benchmark needs redis-server and redis-benchmark, the client benchmark redis-server,
@@ -18,9 +19,9 @@ cd "$(dirname "$0")/.."
 only="${1:-${BENCH_ONLY:-}}"
 case "$only" in
   '' | all) benches=(storage server client broker) ;;
-  storage | server | client | broker | security | backup | scale | profile) benches=("$only") ;;
+  storage | server | client | broker | security | backup | scale | profile | parser) benches=("$only") ;;
   *)
-    echo "bench: unknown benchmark '$only' (expected storage, server, client, broker, security, backup, scale or profile; as an argument or BENCH_ONLY)" >&2
+    echo "bench: unknown benchmark '$only' (expected storage, server, client, broker, security, backup, scale, profile or parser; as an argument or BENCH_ONLY)" >&2
     exit 2
     ;;
 esac
