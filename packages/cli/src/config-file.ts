@@ -2,8 +2,8 @@
 // `--print-config`, which writes the effective settings back in the same shape.
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
-import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
-import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+// The YAML and TOML libraries are loaded when a config file is read or printed: most runs of
+// `hati` (a one-shot `hati client`) use neither.
 
 export type ConfigFormat = 'yaml' | 'toml';
 
@@ -151,7 +151,7 @@ export async function readConfigFile(path: string, keys: ConfigKeys): Promise<Re
   }
   let document: unknown;
   try {
-    document = format === 'toml' ? parseToml(text) : parseYaml(text);
+    document = format === 'toml' ? (await import('smol-toml')).parse(text) : (await import('yaml')).parse(text);
   } catch (err) {
     throw new ConfigFileError(`--config ${path} is not valid ${format.toUpperCase()}: ${parseProblem(err, format)}`);
   }
@@ -181,12 +181,12 @@ export async function readConfigFile(path: string, keys: ConfigKeys): Promise<Re
  * value, in the order of `names`; secrets as `<redacted>`. Feeding it back as --config gives the
  * same settings (but the password).
  */
-export function formatSettings(
+export async function formatSettings(
   flags: Record<string, unknown>,
   names: readonly string[],
   format: ConfigFormat,
   source: string | undefined,
-): string {
+): Promise<string> {
   const settings: Record<string, unknown> = {};
   for (const name of names) {
     const value = flags[name];
@@ -194,5 +194,10 @@ export function formatSettings(
     settings[kebab(name)] = SECRET_KEYS.has(name) ? '<redacted>' : value;
   }
   const header = `# hati start: effective settings (command line > HATI_* > ${source ?? 'config file'} > defaults)\n`;
-  return header + (format === 'toml' ? `${stringifyToml(settings)}\n` : stringifyYaml(settings));
+  return (
+    header +
+    (format === 'toml'
+      ? `${(await import('smol-toml')).stringify(settings)}\n`
+      : (await import('yaml')).stringify(settings))
+  );
 }

@@ -5,12 +5,20 @@ import { backupCommands } from './backup-command.js';
 import { type ClientFlags, runClient, type Terminal } from './client-command.js';
 import { ConfigFileError, configFormat, configPath, formatSettings, readConfigFile } from './config-file.js';
 import { CONNECTION_ENV_FLAGS, CONNECTION_VALUE_FLAGS, connectionOptions } from './connection.js';
-import { type StartFlags, start } from './start.js';
+import type { StartFlags } from './start.js';
 import { statsCommands } from './stats-command.js';
 import { tlsCommands } from './tls-command.js';
 import { usersCommands } from './users-command.js';
 
-export { start } from './start.js';
+/**
+ * `hati start` as a function: runs the server until a signal stops it; resolves to the exit code.
+ * The server and its storage are loaded on the first call, not with this module: they take
+ * about 0.4 s to load, which every other subcommand (a one-shot `hati client`) would pay for
+ * nothing.
+ */
+export async function start(flags: StartFlags, io: Io, warnings: readonly string[] = []): Promise<number> {
+  return (await import('./start.js')).start(flags, io, warnings);
+}
 
 /** Where `main` writes; tests pass their own. */
 export interface Io {
@@ -411,7 +419,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
         const flags = args as unknown as StartFlags & { config?: string; printConfig?: boolean };
         if (flags.printConfig === true) {
           run = async () => {
-            io.stdout(formatSettings(args, START_KEYS.names, configFormat(flags.config), flags.config));
+            io.stdout(await formatSettings(args, START_KEYS.names, configFormat(flags.config), flags.config));
             return 0;
           };
           return;

@@ -2,7 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, unlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { certificateDefaults, createCertificates } from '@hati/server';
+import { certificateDefaults, createCertificates } from '@hati/server/certificates';
 import type { Argv } from 'yargs';
 import type { Io } from './main.js';
 

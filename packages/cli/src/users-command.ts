@@ -11,7 +11,7 @@ import {
   type UserRecord,
   type UsersFile,
   writeUsersFile,
-} from '@hati/server';
+} from '@hati/server/users-file';
 import type { Argv } from 'yargs';
 import type { Io } from './main.js';
 import { type PasswordInput, PasswordInputError, readPassword } from './password-input.js';

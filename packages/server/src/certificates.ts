@@ -3,8 +3,13 @@ import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
 import type * as Forge from 'node-forge';
 
-// node-forge is CommonJS whose exports Node cannot list for an ES import, so it is required.
-const forge = createRequire(import.meta.url)('node-forge') as typeof Forge;
+// node-forge is CommonJS whose exports Node cannot list for an ES import, so it is required, on
+// first use: loading it takes a tenth of a second, which `hati` paid on every start.
+let forgeLoaded: typeof Forge | undefined;
+function forgeLib(): typeof Forge {
+  forgeLoaded ??= createRequire(import.meta.url)('node-forge') as typeof Forge;
+  return forgeLoaded;
+}
 
 /** A certificate and its private key, both PEM. */
 export interface CertificatePair {
@@ -44,6 +49,7 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 
 /** A key made by node:crypto (much faster than forge's JavaScript), loaded into forge. */
 function newKeyPair(): { privateKey: Forge.pki.rsa.PrivateKey; publicKey: Forge.pki.rsa.PublicKey; pem: string } {
+  const forge = forgeLib();
   const { privateKey, publicKey } = generateKeyPairSync('rsa', {
     modulusLength: 2048,
     privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
@@ -69,6 +75,7 @@ function certificate(
   validity: { notBefore: Date; notAfter: Date },
   extensions: object[],
 ): Forge.pki.Certificate {
+  const forge = forgeLib();
   const cert = forge.pki.createCertificate();
   cert.publicKey = publicKey;
   cert.serialNumber = serialNumber();
@@ -89,6 +96,7 @@ function certificate(
  * verify; its common name is the first host.
  */
 export function createCertificates(options: CertificateOptions = {}): CertificateSet {
+  const forge = forgeLib();
   const hosts = options.hosts ?? [...certificateDefaults.hosts];
   if (hosts.length === 0) throw new TypeError('createCertificates: hosts must name at least one host');
   const notBefore = options.notBefore ?? new Date(Date.now() - 5 * 60 * 1000);
