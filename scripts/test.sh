@@ -22,28 +22,10 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 export TURBO_TELEMETRY_DISABLED=1 TURBO_NO_UPDATE_NOTIFIER=1
 pnpm exec biome ci .
-# tsc is single-threaded: builds and type-checks run two at a time.
+# tsc is single-threaded: builds and type-checks run two at a time. The tests of two packages run
+# at once, each with tap's two files at a time: a test file spends most of its time starting up
+# (TypeScript, tap) and waiting for the processes and sockets it drives, so one package at a time
+# left a third of the two cores idle.
 pnpm exec turbo run build typecheck --output-logs=new-only --concurrency=2
-# The tests run in two lanes, one package at a time in each, each with tap's two files at a time:
-# a test file spends most of its time starting up (TypeScript, tap) and waiting for the processes
-# and sockets it drives, so one lane left a third of the two cores idle. The lanes are balanced by
-# hand: turbo starts packages in dependency order, which left the CLI's tests, the longest (about
-# 4 minutes), to run alone at the end.
-lanes=("@hati/cli @hati/broker @hati/protocol @hati/test-helpers" "@hati/server @hati/storage @hati/client")
-every=$(for file in packages/*/package.json; do node -p "require('./$file').name"; done | sort)
-if [ "$every" != "$(tr ' ' '\n' <<<"${lanes[*]}" | sort)" ]; then
-  echo "scripts/test.sh: the test lanes must name every package under packages/, once" >&2
-  exit 1
-fi
-lane() { pnpm exec turbo run test --only --output-logs=new-only --concurrency=1 "${@/#/--filter=}"; }
-# shellcheck disable=SC2086 # a lane is a list of package names
-lane ${lanes[0]} &
-first=$!
-# shellcheck disable=SC2086
-lane ${lanes[1]} &
-second=$!
-status=0
-wait "$first" || status=$?
-wait "$second" || status=$?
-[ "$status" = 0 ] || exit "$status"
+pnpm exec turbo run test --output-logs=new-only --concurrency=2
 bash scripts/pack-check.sh
