@@ -38,10 +38,13 @@ if [ "$every" != "$(tr ' ' '\n' <<<"${lanes[*]}" | sort)" ]; then
   echo "scripts/test.sh: the test lanes must name every package under packages/, once" >&2
   exit 1
 fi
+# A lane goes on past a failed package, so that one run reports every failure.
 lane() {
+  local failed=0
   for package in "$@"; do
-    pnpm exec turbo run test --only --output-logs=new-only --filter="$package" || return 1
+    pnpm exec turbo run test --only --output-logs=new-only --filter="$package" || failed=1
   done
+  return "$failed"
 }
 # shellcheck disable=SC2086 # a lane is a list of package names
 lane ${lanes[0]} &

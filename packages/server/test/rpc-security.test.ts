@@ -417,13 +417,17 @@ t.test('a large batch yields: TCP PINGs are answered while 50,000 Sets run', asy
   t.equal(await tcp.command('PING'), 'PONG');
   await pingDuring(h, tcp, 2_000); // warm up the JIT, as a running server is
   const calls = 50_000;
-  // Before the fix one batch blocked the process for its whole run (seconds here), every time.
-  // Now the longest block is a slice of ~1 ms; what is left is the machine's own noise (a busy
-  // CI box deschedules the process for tens of ms), so a run over the bound is tried again.
+  // Before the fix one batch blocked the process for its whole run (seconds here), every time, so
+  // the worst PING waited about as long as the batch. Now the longest block is a slice of ~1 ms;
+  // what is left is the machine's own noise (a busy CI box deschedules the process for tens of
+  // ms: 60-90 ms seen beside other packages' tests), so the bound is a quarter of the batch's own
+  // time, and a run over it is tried again.
   let worst = Number.POSITIVE_INFINITY;
-  for (let attempt = 1; attempt <= 5 && worst >= 50; attempt++) {
+  let bound = 0;
+  for (let attempt = 1; attempt <= 5 && worst >= bound; attempt++) {
     const { answer, latencies } = await pingDuring(h, tcp, calls);
     worst = Math.max(...latencies);
+    bound = answer.ms / 4;
     t.comment(
       `batch of ${calls} in ${answer.ms.toFixed(0)} ms; ${latencies.length} PINGs, worst ${worst.toFixed(1)} ms`,
     );
@@ -436,7 +440,7 @@ t.test('a large batch yields: TCP PINGs are answered while 50,000 Sets run', asy
     );
     t.ok(latencies.length >= 5, `PINGs ran during the batch (${latencies.length})`);
   }
-  t.ok(worst < 50, `worst PING latency ${worst.toFixed(1)} ms < 50 ms`);
+  t.ok(worst < bound, `worst PING latency ${worst.toFixed(1)} ms < ${bound.toFixed(0)} ms, a quarter of the batch`);
   t.same(await call(h, 'Storage.Count', { type: 'memory' }), { result: calls });
 });
 
