@@ -118,7 +118,7 @@ export function backupCommands(y: Argv, io: Io, setRun: (run: () => Promise<numb
             requiresArg: true,
             coerce: positive('shards'),
             description:
-              'With --data-dir: the shard count the server runs with (as hati start --shards; default: the count the store was written with, 8 for a new one)',
+              'With --data-dir: the shard count the server runs with (as hati start --shards; default: the count the store was written with, 1 for a new one)',
           })
           .option('hdd-durability', {
             type: 'string',

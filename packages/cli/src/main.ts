@@ -99,7 +99,7 @@ function startOptions(y: Argv) {
     })
     .option('shards', {
       requiresArg: true,
-      default: 8,
+      defaultDescription: "memory 8; hdd the store's own count, 1 for a new store",
       coerce: integerIn('shards', 1, 1024),
       description: 'Shards of each storage type; changing it for an existing hdd store rebuilds the store',
     })

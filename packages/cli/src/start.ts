@@ -27,7 +27,7 @@ export interface StartFlags {
   rpcPort: number;
   dataDir: string;
   cpuNum: number;
-  shards: number;
+  shards?: number;
   hddDurability: Durability;
   protectedMode: 'yes' | 'no';
   maxClients?: number;
@@ -302,7 +302,7 @@ async function run(
       : undefined;
   const options: ServerOptions = {
     dataDir: resolve(flags.dataDir),
-    shards: flags.shards,
+    ...(flags.shards !== undefined && { shards: flags.shards }),
     durability: flags.hddDurability,
     logLevel: flags.logLevel,
     logger,
@@ -389,9 +389,10 @@ async function run(
   if (earlyHangup.taken()) hangup.reload();
   try {
     const { tcp, unix, rpc, metrics } = server.addresses;
+    const shards = { memory: server.storage.memory.shards, hdd: server.storage.hdd.shards };
     logger.info(
-      `data in ${options.dataDir} (${flags.shards} shards, hdd durability ${flags.hddDurability}, ${threads} disk threads)`,
-      { dataDir: options.dataDir, shards: flags.shards, durability: flags.hddDurability, diskThreads: threads },
+      `data in ${options.dataDir} (shards: memory ${shards.memory}, hdd ${shards.hdd}; hdd durability ${flags.hddDurability}, ${threads} disk threads)`,
+      { dataDir: options.dataDir, shards, durability: flags.hddDurability, diskThreads: threads },
     );
     for (const line of [authLine(options), tlsLine(tls)]) if (line !== undefined) logger.info(line);
     // The server says which listeners speak TLS (`tls: true` in its addresses).

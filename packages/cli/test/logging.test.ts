@@ -93,7 +93,11 @@ t.test('--log-format json: one object per line, from the banner to stopped, list
     url: `http://127.0.0.1:${metrics.port}/metrics`,
   });
   t.match(byMessage(/^console at/), { url: `http://127.0.0.1:${rpc.port}/` });
-  t.match(byMessage(/^data in /), { dataDir: join(dir, 'data'), shards: 1, durability: 'everysec' });
+  t.match(byMessage(/^data in /), {
+    dataDir: join(dir, 'data'),
+    shards: { memory: 1, hdd: 1 },
+    durability: 'everysec',
+  });
   t.same(
     lines.slice(-2).map((line) => [line.msg, line.signal]),
     [

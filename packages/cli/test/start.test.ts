@@ -39,7 +39,7 @@ t.test('no listener flag: says so and serves TCP', async (t) => {
   t.same(hati.messages, [
     banner(hati),
     NO_LISTENER,
-    `data in ${join(dir, 'data')} (8 shards, hdd durability everysec, ${availableParallelism()} disk threads)`,
+    `data in ${join(dir, 'data')} (shards: memory 8, hdd 1; hdd durability everysec, ${availableParallelism()} disk threads)`,
     `tcp listening on 127.0.0.1:${address.port}`,
   ]);
   t.same(new Set(hati.log.map((line) => line.level)), new Set(['info']), 'every start-up line is at level info');
@@ -74,7 +74,10 @@ t.test('--tcp, --rpc and --unix all serve the same storage', async (t) => {
   const [tcpAddress, rpcAddress, unixPath] = await Promise.all([hati.tcp(), hati.rpc(), hati.unix()]);
   t.equal(unixPath, sock);
   t.notMatch(hati.stderr, /no listener named/);
-  t.match(hati.messages.join('\n'), /^data in .* \(2 shards, hdd durability everysec, \d+ disk threads\)$/m);
+  t.match(
+    hati.messages.join('\n'),
+    /^data in .* \(shards: memory 2, hdd 2; hdd durability everysec, \d+ disk threads\)$/m,
+  );
 
   const tcp = await RawClient.open(t, tcpAddress);
   const unix = await RawClient.open(t, unixPath);
@@ -103,6 +106,21 @@ t.test('--tcp, --rpc and --unix all serve the same storage', async (t) => {
   hati.child.kill('SIGTERM');
   t.same(await hati.waitExit(), { code: 0, signal: null });
   t.equal(existsSync(sock), false, 'the UNIX socket file is removed on shutdown');
+
+  // Started again without --shards, the hdd store keeps the count it was written with: no rebuild.
+  const again = Hati.spawn(t, [...LOCAL, '--data-dir', join(dir, 'data')]);
+  const client = await RawClient.open(t, await again.tcp());
+  t.match(
+    again.messages.join('\n'),
+    /^data in .* \(shards: memory 8, hdd 2; hdd durability everysec, \d+ disk threads\)$/m,
+  );
+  const after = JSON.parse(text(await client.command('STATS')) as string);
+  t.equal(after.storage.hdd.shards.length, 2, 'the hdd store keeps its 2 shards');
+  t.equal(after.storage.memory.shards.length, 8, 'the memory store takes the default');
+  t.equal(text(await client.command('GET', 'hdd', 'from-tcp')), 'tcp value');
+  t.equal(after.storage.hdd.keys, 2);
+  again.child.kill('SIGTERM');
+  t.same(await again.waitExit(), { code: 0, signal: null });
 });
 
 t.test('HATI_* environment variables take effect', async (t) => {
@@ -127,7 +145,7 @@ t.test('HATI_* environment variables take effect', async (t) => {
   t.equal(await client.command('PING'), 'PONG');
   t.same(hati.messages, [
     banner(hati),
-    `data in ${dataDir} (4 shards, hdd durability always, 3 disk threads)`,
+    `data in ${dataDir} (shards: memory 4, hdd 4; hdd durability always, 3 disk threads)`,
     `tcp listening on 127.0.0.1:${tcpAddress.port}`,
     `json-rpc listening on http://127.0.0.1:${rpcAddress.port}/`,
   ]);
@@ -153,7 +171,7 @@ t.test('a flag wins over its HATI_* variable', async (t) => {
     HATI_DATA_DIR: join(dir, 'other'),
   });
   const client = await RawClient.open(t, await hati.tcp());
-  t.match(hati.stderr, ` info data in ${join(dir, 'data')} (8 shards, hdd durability no, `);
+  t.match(hati.stderr, ` info data in ${join(dir, 'data')} (shards: memory 8, hdd 1; hdd durability no, `);
   // A round trip first: a signal right after the "listening" line can still find no handler (see report).
   t.equal(await client.command('PING'), 'PONG');
   hati.child.kill('SIGTERM');

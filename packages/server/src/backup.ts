@@ -326,7 +326,7 @@ export const backupHandlers = {
 export interface BackupTargetOptions {
   /** The stopped server's data directory. */
   dataDir: string;
-  /** Its shard count. @default the count the store was written with (8 for a new one) */
+  /** Its shard count. @default the count the store was written with (1 for a new one) */
   shards?: number;
   /** @default 'everysec' (`close()` fsyncs what was written, unless `no`) */
   durability?: Durability;

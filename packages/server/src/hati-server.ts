@@ -3,7 +3,7 @@ import { createServer as createHttpServer, type Server as HttpServer } from 'nod
 import type { AddressInfo } from 'node:net';
 import { createConnection, createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { Broker } from '@hati/broker';
-import { StorageManager, defaults as storageDefaults } from '@hati/storage';
+import { HddEngine, StorageManager, defaults as storageDefaults } from '@hati/storage';
 import { Auth, reloadUsers } from './auth.js';
 import { Connection, type ConnectionOptions, closeGracefully } from './connection.js';
 import { type DescriptorBudget, descriptorBudget } from './descriptors.js';
@@ -173,10 +173,13 @@ export class HatiServer {
       },
       logger,
     );
+    const dataDir = options.dataDir ?? serverDefaults.dataDir;
+    // Without --shards the hdd store opens with its own count (storage's HddEngineOptions.shards).
+    const hddShards = options.shards ?? (await HddEngine.storedShards(dataDir)) ?? storageDefaults.hddShards;
     // The broker's two LevelDBs (messages, delivery counts) count as two more shards.
-    const descriptors = descriptorBudget((options.shards ?? storageDefaults.shards) + 2);
+    const descriptors = descriptorBudget(hddShards + 2);
     const storage = await StorageManager.open({
-      dataDir: options.dataDir ?? serverDefaults.dataDir,
+      dataDir,
       ...(options.shards !== undefined && { shards: options.shards }),
       ...(options.durability !== undefined && { durability: options.durability }),
       ...(options.clock !== undefined && { clock: options.clock }),
@@ -190,7 +193,7 @@ export class HatiServer {
     let broker: Broker;
     try {
       broker = await Broker.open({
-        dataDir: options.dataDir ?? serverDefaults.dataDir,
+        dataDir,
         ...(options.durability !== undefined && { durability: options.durability }),
         ...(options.clock !== undefined && { clock: options.clock }),
         maxOpenFiles: descriptors.maxOpenFilesPerShard,

@@ -44,7 +44,10 @@ export interface ServerOptions {
   console?: boolean;
   /** Directory of the hdd store. @default './data' */
   dataDir?: string;
-  /** Shards of both engines. @default 8 */
+  /**
+   * Shards of both engines. Omitted, the memory store has 8 and the hdd store the count it was
+   * written with, 1 for a new one.
+   */
   shards?: number;
   /** @default 'everysec' */
   durability?: Durability;

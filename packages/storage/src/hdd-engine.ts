@@ -119,7 +119,10 @@ interface Settings {
   db: DbOptions;
 }
 
-function settingsOf(options: HddEngineOptions): Settings {
+/** The settings before the store is read: `shards` is undefined when the caller gave none. */
+type Requested = Omit<Settings, 'shards'> & { shards: number | undefined };
+
+function settingsOf(options: HddEngineOptions): Requested {
   if (typeof options?.dataDir !== 'string' || options.dataDir.length === 0) {
     throw new StorageError('OPTION_INVALID', 'dataDir must be a non-empty path');
   }
@@ -128,7 +131,7 @@ function settingsOf(options: HddEngineOptions): Settings {
   }
   return {
     dataDir: options.dataDir,
-    shards: checkShards(options.shards ?? defaults.shards),
+    shards: options.shards === undefined ? undefined : checkShards(options.shards),
     durability: checkDurability(options.durability ?? defaults.durability),
     clock: options.clock ?? Date.now,
     sweepIntervalMs: checkPositiveInteger('sweepIntervalMs', options.sweepIntervalMs ?? defaults.sweepIntervalMs),
@@ -231,21 +234,22 @@ export class HddEngine implements KeyValueStore {
   }
 
   static async open(options: HddEngineOptions): Promise<HddEngine> {
-    const settings = settingsOf(options);
-    await ensureDir(settings.dataDir);
+    const requested = settingsOf(options);
+    await ensureDir(requested.dataDir);
     // The lock is taken before anything in the directory is touched.
-    const lock = newDb(join(settings.dataDir, 'hati.lock'), {
+    const lock = newDb(join(requested.dataDir, 'hati.lock'), {
       cacheSize: 1024,
       writeBufferSize: 4096,
       maxOpenFiles: 16,
     });
-    await openDb(lock, `data directory ${settings.dataDir}`);
+    await openDb(lock, `data directory ${requested.dataDir}`);
     const shards: HddShard[] = [];
     try {
-      await recoverReshard(settings.dataDir);
-      const dbDir = join(settings.dataDir, 'db');
+      await recoverReshard(requested.dataDir);
+      const dbDir = join(requested.dataDir, 'db');
       await ensureDir(dbDir);
       const recorded = await readShardCount(dbDir);
+      const settings: Settings = { ...requested, shards: requested.shards ?? recorded ?? defaults.hddShards };
       if (recorded !== undefined && recorded !== settings.shards) {
         await reshard(settings, recorded);
       } else if (recorded === undefined) {

@@ -73,8 +73,11 @@ export interface HddEngineOptions {
   dataDir: string;
   /**
    * Number of shards (one LevelDB each). Opening an existing store with another count
-   * rebuilds it into the new layout, keeping every key and its expiry.
-   * @default 8
+   * rebuilds it into the new layout, keeping every key and its expiry. Omitted, an existing
+   * store opens with the count it was written with, and a new one gets one shard: each shard
+   * writes, and with durability `always` fsyncs, its own log for every group commit, so more
+   * shards cost CPU per write (benchmarks/README.md, "hdd shards").
+   * @default the stored count; 1 for a new store
    */
   shards?: number;
   /** @default 'everysec' */
@@ -114,7 +117,10 @@ export interface HddEngineOptions {
 export interface StorageManagerOptions {
   /** Directory for the hdd engine. @default './data' */
   dataDir?: string;
-  /** Shard count of both engines. @default 8 */
+  /**
+   * Shard count of both engines. Omitted, the memory engine has 8 and the hdd engine the count
+   * its store was written with (1 for a new one; see `HddEngineOptions.shards`).
+   */
   shards?: number;
   /** @default 'everysec' */
   durability?: Durability;
@@ -129,7 +135,10 @@ export interface StorageManagerOptions {
 }
 
 export const defaults = {
+  /** Memory shards; and hdd shards before a store records its own (see `hddShards`). */
   shards: 8,
+  /** Shards of a new hdd store opened without a count. */
+  hddShards: 1,
   durability: Durability.everysec,
   sweepIntervalMs: 100,
   sweepLimit: 1000,

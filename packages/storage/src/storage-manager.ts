@@ -18,13 +18,13 @@ export class StorageManager {
   }
 
   static async open(options: StorageManagerOptions = {}): Promise<StorageManager> {
-    const shards = options.shards ?? defaults.shards;
     const clock = options.clock ?? Date.now;
-    const memory = new MemoryEngine({ shards, clock });
+    const memory = new MemoryEngine({ shards: options.shards ?? defaults.shards, clock });
     try {
       const hdd = await HddEngine.open({
         dataDir: options.dataDir ?? defaults.dataDir,
-        shards,
+        // Omitted, the store's own count (see HddEngineOptions.shards).
+        shards: options.shards,
         durability: options.durability ?? defaults.durability,
         clock,
         recoveryIntervalMs: options.recoveryIntervalMs,

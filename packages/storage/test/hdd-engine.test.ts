@@ -111,7 +111,7 @@ t.test('reshard 8 → 3 → 16 keeps every key and its expiry', async (t) => {
   // Enough keys that even with 16 shards each new shard gets over a thousand, so its copy is
   // written in more than one batch (RESHARD_BATCH entries each), as a big store's is.
   const n = 20_000;
-  let store = await HddEngine.open({ dataDir, clock, durability: 'no' });
+  let store = await HddEngine.open({ dataDir, clock, durability: 'no', shards: 8 });
   await fill(store, n, (i) => (i % 10 === 0 ? 3_600_000 : 0));
   await store.set('expired-before-reshard', 'x', 5);
   await store.close();
@@ -140,6 +140,27 @@ t.test('reshard 8 → 3 → 16 keeps every key and its expiry', async (t) => {
     t.equal(names.length, shards, `${shards} shard folders, no leftovers`);
     t.same((await readdir(dataDir)).sort(), ['db', 'hati.lock'], 'no reshard leftovers');
   }
+});
+
+t.test('without a shard count a new store gets one shard and an existing one keeps its own', async (t) => {
+  const fresh = freshDir();
+  let store = await HddEngine.open({ dataDir: fresh, durability: 'no' });
+  t.equal(store.shards, 1, 'a new store: one shard');
+  t.same(await readdir(join(fresh, 'db')), ['hati.json', 'kv_shard_0']);
+  await store.set('k', 'v');
+  await store.close();
+  t.equal(await HddEngine.storedShards(fresh), 1, 'the count is recorded');
+
+  const dataDir = freshDir();
+  store = await HddEngine.open({ dataDir, durability: 'no', shards: 5 });
+  await fill(store, 1000, () => 0);
+  await store.close();
+  store = await HddEngine.open({ dataDir, durability: 'no' });
+  t.equal(store.shards, 5, 'opened without a count: the 5 it was written with, not rebuilt');
+  t.equal(await store.count(), 1000);
+  t.equal((await store.shardCounts()).length, 5);
+  await store.close();
+  t.equal((await readdir(join(dataDir, 'db'))).filter((name) => name.startsWith('kv_shard_')).length, 5);
 });
 
 t.test('a reshard interrupted by a crash is finished or undone on open', async (t) => {

@@ -30,6 +30,13 @@ t.test('the manager holds both engines as separate keyspaces', async (t) => {
   t.equal(await again.engine('hdd').get('k'), 'on disk', 'hdd data survives');
   t.equal(await again.engine('memory').get('k'), undefined, 'memory data does not');
   await again.close();
+
+  // Without a count: 8 memory tables; the hdd store keeps the 4 it was written with.
+  const unset = await StorageManager.open({ dataDir });
+  t.equal(unset.memory.shards, 8);
+  t.equal(unset.hdd.shards, 4);
+  t.equal(await unset.engine('hdd').get('k'), 'on disk');
+  await unset.close();
 });
 
 t.test('the manager passes recoveryIntervalMs and onStateChange to the hdd engine', async (t) => {
