@@ -20,6 +20,8 @@ export const serverConfig = {
    * since two runs of one row here differ by up to 0.17 (a shared 2-core machine).
    */
   memoryRounds: quick ? 1 : 3,
+  /** The same for the rows against Redis with its AOF (everysec pair, then always pair). */
+  aofRounds: quick ? 1 : 3,
   /** Unmeasured redis-benchmark runs against every server before the rows (JIT warm-up), per command. */
   warmupRequests: quick ? 20_000 : 200_000,
   /**

@@ -227,39 +227,37 @@ async function tcpRows(servers: TcpServers, rows: Row[]): Promise<void> {
     log(`-P ${p}, -n ${n}, -c ${cfg.clients}, -r ${cfg.keyspace}:`);
     // Issue 12: at least Redis's rate, and resolved at 0.8 (-P 16) or 0.9 (-P 1).
     const memTarget: Target = { metric: 'value', op: '>=', limit: 1, floor: p === 16 ? 0.8 : 0.9 };
-    const memory = await memoryRounds(p, n, { redis, hati: hatiNo }, cmd);
-    for (const [name, r] of Object.entries(memory.rows)) {
-      rows.push(meanRow(`${name}_P${p}`, r, n));
-    }
-    for (const c of ['SET', 'GET'] as const) {
-      const ratios = memory.ratios[c];
-      const perRound = ratios.map((x) => x.toFixed(2)).join(' ');
-      rows.push(
-        valueRow(`Hati/Redis_${c}_memory_P${p}`, median(ratios), 'ratio', memTarget, `median; per round ${perRound}`),
-      );
-    }
+    const side = (name: string, target: Endpoint, command: readonly string[], requests = n): Side => ({
+      name,
+      target,
+      command,
+      requests,
+    });
+    const memory = await alternatingRounds(p, cfg.memoryRounds, {
+      SET: { peer: side('Redis_SET', redis, cmd.redisSet), hati: side('Hati_SET_memory', hatiNo, cmd.memSet) },
+      GET: { peer: side('Redis_GET', redis, cmd.redisGet), hati: side('Hati_GET_memory', hatiNo, cmd.memGet) },
+    });
+    pushRounds(rows, p, memory, (pair) => [`Hati/Redis_${pair}_memory_P${p}`, memTarget]);
     const hddNo = await pair(p, 'Hati_SET_hdd_no', hatiNo, cmd.hddSet, n);
     await pair(p, 'Hati_GET_hdd', hatiNo, cmd.hddGet, n);
     const aofTarget = p === 16 ? AOF_TARGET : null;
-    const redisEs = await pair(p, 'Redis_SET_aof_everysec', redisEverysec, cmd.redisSet, n);
-    const hatiEs = await pair(p, 'Hati_SET_hdd_everysec', hatiEverysec, cmd.hddSet, n);
-    rows.push(ratioRow(`Hati/Redis_SET_hdd_everysec_P${p}`, hatiEs.rps, redisEs.rps, aofTarget));
     // fsync before every reply: -n from a short probe run of each, so a row takes about alwaysSeconds.
-    const redisAlwaysRun = await pair(
-      p,
-      'Redis_SET_aof_always',
-      redisAlways,
-      cmd.redisSet,
-      await sizedAlways(redisAlways, cmd.redisSet, p, n),
-    );
-    const hatiAlwaysRun = await pair(
-      p,
-      'Hati_SET_hdd_always',
-      hatiAlways,
-      cmd.hddSet,
-      await sizedAlways(hatiAlways, cmd.hddSet, p, n),
-    );
-    rows.push(ratioRow(`Hati/Redis_SET_hdd_always_P${p}`, hatiAlwaysRun.rps, redisAlwaysRun.rps, aofTarget));
+    const persistent = await alternatingRounds(p, cfg.aofRounds, {
+      everysec: {
+        peer: side('Redis_SET_aof_everysec', redisEverysec, cmd.redisSet),
+        hati: side('Hati_SET_hdd_everysec', hatiEverysec, cmd.hddSet),
+      },
+      always: {
+        peer: side(
+          'Redis_SET_aof_always',
+          redisAlways,
+          cmd.redisSet,
+          await sizedAlways(redisAlways, cmd.redisSet, p, n),
+        ),
+        hati: side('Hati_SET_hdd_always', hatiAlways, cmd.hddSet, await sizedAlways(hatiAlways, cmd.hddSet, p, n)),
+      },
+    });
+    pushRounds(rows, p, persistent, (pair) => [`Hati/Redis_SET_hdd_${pair}_P${p}`, aofTarget]);
     if (p === 16) {
       rows.push(
         ratioRow(`Hati_SET_hdd_no/Redis_SET_P${p}`, hddNo.rps, meanRps(memory.rows.Redis_SET ?? []), {
@@ -272,39 +270,69 @@ async function tcpRows(servers: TcpServers, rows: Row[]): Promise<void> {
   }
 }
 
-interface MemoryRounds {
-  /** Every round's result, by row name (Redis_SET, Hati_SET_memory, Redis_GET, Hati_GET_memory). */
-  rows: Record<string, RedisBenchmarkResult[]>;
-  /** Hati's rate over Redis's, round by round. */
-  ratios: { SET: number[]; GET: number[] };
+/** One side of a compared pair: a row name, its server, its command and -n. */
+interface Side {
+  name: string;
+  target: Endpoint;
+  command: readonly string[];
+  requests: number;
 }
 
-/** The memory rows: cfg.memoryRounds alternating rounds of Redis and Hati, SET then GET. */
-async function memoryRounds(
+interface Rounds {
+  /** Every round's result, by row name. */
+  rows: Record<string, RedisBenchmarkResult[]>;
+  /** The -n of each row. */
+  requests: Record<string, number>;
+  /** Hati's rate over its peer's, round by round, by pair. */
+  ratios: Record<string, number[]>;
+}
+
+/**
+ * Runs `pairs` (peer, then Hati) one after the other, `count` rounds: the ratio of a pair is
+ * then the median of rounds run minutes apart, not one run on a machine whose load drifts.
+ */
+async function alternatingRounds(
   p: Pipeline,
-  n: number,
-  servers: { redis: Endpoint; hati: Endpoint },
-  cmd: Record<'redisSet' | 'redisGet' | 'memSet' | 'memGet', readonly string[]>,
-): Promise<MemoryRounds> {
-  const rows: Record<string, RedisBenchmarkResult[]> = {
-    Redis_SET: [],
-    Hati_SET_memory: [],
-    Redis_GET: [],
-    Hati_GET_memory: [],
-  };
-  const ratios = { SET: [] as number[], GET: [] as number[] };
-  const run = async (name: string, target: Endpoint, c: readonly string[]) => {
-    const r = await bench(target, c, p, n, `${name}_P${p}`);
-    rows[name]?.push(r);
+  count: number,
+  pairs: Record<string, { peer: Side; hati: Side }>,
+): Promise<Rounds> {
+  const rows: Record<string, RedisBenchmarkResult[]> = {};
+  const requests: Record<string, number> = {};
+  const ratios: Record<string, number[]> = {};
+  const run = async (side: Side) => {
+    const r = await bench(side.target, side.command, p, side.requests, `${side.name}_P${p}`);
+    rows[side.name] = [...(rows[side.name] ?? []), r];
+    requests[side.name] = side.requests;
     return r.rps;
   };
-  for (let round = 0; round < cfg.memoryRounds; round++) {
-    const redisSet = await run('Redis_SET', servers.redis, cmd.redisSet);
-    ratios.SET.push((await run('Hati_SET_memory', servers.hati, cmd.memSet)) / redisSet);
-    const redisGet = await run('Redis_GET', servers.redis, cmd.redisGet);
-    ratios.GET.push((await run('Hati_GET_memory', servers.hati, cmd.memGet)) / redisGet);
+  for (let round = 0; round < count; round++) {
+    for (const [pair, { peer, hati }] of Object.entries(pairs)) {
+      const peerRps = await run(peer);
+      const ratio = (await run(hati)) / peerRps;
+      ratios[pair] = [...(ratios[pair] ?? []), ratio];
+    }
   }
-  return { rows, ratios };
+  return { rows, requests, ratios };
+}
+
+/**
+ * The rows of `alternatingRounds`: each side's mean rate with its rounds, and each pair's median
+ * ratio (named and targeted by `ratioOf`) with the ratio of every round.
+ */
+function pushRounds(
+  rows: Row[],
+  p: Pipeline,
+  result: Rounds,
+  ratioOf: (pair: string) => [string, Target | null],
+): void {
+  for (const [name, r] of Object.entries(result.rows)) {
+    rows.push(meanRow(`${name}_P${p}`, r, result.requests[name] as number));
+  }
+  for (const [pair, ratios] of Object.entries(result.ratios)) {
+    const [name, target] = ratioOf(pair);
+    const perRound = ratios.map((x) => x.toFixed(2)).join(' ');
+    rows.push(valueRow(name, median(ratios), 'ratio', target, `median; per round ${perRound}`));
+  }
 }
 
 function meanRps(results: readonly RedisBenchmarkResult[]): number {
