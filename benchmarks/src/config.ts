@@ -38,6 +38,9 @@ export const config = {
     setKeys: quick ? 200_000 : 1_000_000,
     /** Keys preloaded for the delete row; each is deleted at most once. */
     deletePool: quick ? 30_000 : 400_000,
+    /** SETs per store in the shard rows, and the rounds of each shard count. */
+    shardSets: quick ? 50_000 : 400_000,
+    shardRounds: quick ? 1 : 2,
   },
   reopenKeys: intFromEnv('BENCH_REOPEN_KEYS', quick ? 50_000 : 1_000_000),
   memoryPerKeyKeys: quick ? 100_000 : 1_000_000,

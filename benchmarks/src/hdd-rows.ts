@@ -164,6 +164,45 @@ async function levelGetRow(add: Add): Promise<void> {
 }
 
 /**
+ * CPU per SET against the shard count: 100,000 keys overwritten in random order, `inFlight` SETs
+ * outstanding, for a store of one shard and one of `OTHER_SHARDS`, alternating, `shardRounds`
+ * rounds each. CPU is the whole process's (`process.cpuUsage`: LevelDB's threads included), which
+ * this shared machine moves far less than it moves time.
+ */
+const OTHER_SHARDS = 8;
+
+async function shardRows(add: Add, durability: Durability): Promise<void> {
+  const keyspace = 100_000;
+  const keys = Array.from({ length: keyspace }, (_, i) => `key:${String(i).padStart(12, '0')}`);
+  const value = 'v123456789abcdef';
+  const cpu: Record<number, number[]> = { 1: [], [OTHER_SHARDS]: [] };
+  for (let round = 0; round < config.hdd.shardRounds; round++) {
+    for (const shards of [1, OTHER_SHARDS]) {
+      await withDir(async (dataDir) => {
+        const engine = await HddEngine.open({ dataDir, durability, shards });
+        try {
+          await fill((k, v) => engine.set(k, v), keys, keys);
+          const order = randomOrder(keys);
+          const n = config.hdd.shardSets;
+          const before = process.cpuUsage();
+          await closedLoop((i) => engine.set(order[i & ORDER_MASK] as string, value), 0, n, Number.POSITIVE_INFINITY);
+          const used = process.cpuUsage(before);
+          cpu[shards]?.push((used.user + used.system) / n);
+          check(`shards ${shards}`, (await engine.count()) === keyspace, 'an overwrite changed the count');
+        } finally {
+          await engine.close();
+        }
+      });
+    }
+  }
+  const note = (us: number[]) => `µs of CPU per SET, ${durability}; rounds ${us.map((x) => x.toFixed(2)).join(' ')}`;
+  const one = cpu[1] as number[];
+  const other = cpu[OTHER_SHARDS] as number[];
+  add(valueRow(`HddStorage_Set_${durability}_1_shard_cpu`, Math.min(...one), 'µs', null, note(one)));
+  add(valueRow(`HddStorage_Set_${durability}_${OTHER_SHARDS}_shards_cpu`, Math.min(...other), 'µs', null, note(other)));
+}
+
+/**
  * The hdd rows in groups. The storage benchmark runs each group in a process of its own: how
  * fast an engine writes depends on what the process ran before (see README), and a server
  * process holds one engine, so every group starts from the state a server starts from.
@@ -178,6 +217,8 @@ export const hddGroups: Readonly<Record<string, (add: Add) => Promise<void>>> = 
   'level-put': levelPutRow,
   'level-get': levelGetRow,
   reopen: async (add) => add(await reopenRow()),
+  'shards-everysec': (add) => shardRows(add, 'everysec'),
+  'shards-always': (add) => shardRows(add, 'always'),
 };
 
 function preload(): [string[], string[]] {
