@@ -1271,14 +1271,22 @@ export type CommandSubcommand = keyof typeof commandSubcommands;
 export type AclSubcommand = keyof typeof aclSubcommands;
 export type BackupSubcommand = keyof typeof backupSubcommands;
 
-// Lookup without allocation: candidates by name length, compared byte by byte with ASCII case
-// folding (a Map would need a string, and an upper-cased copy for lower-case spellings).
-const byLength: CommandSpec[][] = [];
+// Lookup without allocation: candidates by name length and first letter (GET has no other),
+// compared byte by byte with ASCII case folding (a Map would need a string, and an upper-cased
+// copy for lower-case spellings).
+const LETTERS = 26;
+const byShape: CommandSpec[][] = [];
 for (const [key, spec] of Object.entries(commands) as Array<[string, CommandSpec]>) {
   if (key !== spec.name) throw new Error(`command table key ${key} differs from its name ${spec.name}`);
-  const list = byLength[spec.name.length] ?? [];
-  list.push(spec);
-  byLength[spec.name.length] = list;
+  const first = spec.name.charCodeAt(0);
+  if (first < UPPER_A || first > UPPER_Z) throw new Error(`command name ${spec.name} must start with A-Z`);
+  const shape = shapeOf(spec.name.length, first);
+  byShape[shape] = [...(byShape[shape] ?? []), spec];
+}
+
+/** The index in `byShape` of names of this length whose first letter is `first` (A-Z). */
+function shapeOf(length: number, first: number): number {
+  return length * LETTERS + first - UPPER_A;
 }
 
 function upperAscii(code: number): number {
@@ -1301,25 +1309,24 @@ function sameName(upper: string, name: Uint8Array | string, offset = 0): boolean
 /** The command named `name`, in any case (ASCII case folding only), or undefined. */
 export function lookupCommand(name: Uint8Array | string): CommandSpec | undefined {
   if (typeof name !== 'string') return lookupCommandIn(name, 0, name.length);
-  const candidates = byLength[name.length];
-  if (candidates === undefined) return undefined;
-  // Most names arrive upper case: checking the first byte rules out most candidates at once.
   const first = upperAscii(name.charCodeAt(0));
   if (first < UPPER_A || first > UPPER_Z) return undefined;
+  const candidates = byShape[shapeOf(name.length, first)];
+  if (candidates === undefined) return undefined;
   for (const spec of candidates) {
-    if (spec.name.charCodeAt(0) === first && sameName(spec.name, name)) return spec;
+    if (sameName(spec.name, name)) return spec;
   }
   return undefined;
 }
 
 /** `lookupCommand` of the name `bytes[start..end)`, read in place. */
 export function lookupCommandIn(bytes: Uint8Array, start: number, end: number): CommandSpec | undefined {
-  const candidates = byLength[end - start];
-  if (candidates === undefined) return undefined;
   const first = upperAscii(bytes[start] as number);
   if (first < UPPER_A || first > UPPER_Z) return undefined;
+  const candidates = byShape[shapeOf(end - start, first)];
+  if (candidates === undefined) return undefined;
   for (const spec of candidates) {
-    if (spec.name.charCodeAt(0) === first && sameNameIn(spec.name, bytes, start, end)) return spec;
+    if (sameNameIn(spec.name, bytes, start, end)) return spec;
   }
   return undefined;
 }

@@ -166,6 +166,9 @@ export class Dispatcher {
   /** The command answered at once whose time runs until the next command or `settle()`; -1: none. */
   #timedRow = -1;
   #timedSince = 0;
+  /** The last command run and its entry: a pipeline often repeats one command, and a Map lookup is a hash. */
+  #lastSpec: CommandSpec | undefined = undefined;
+  #lastEntry: Entry | undefined = undefined;
 
   constructor(hub: Hub) {
     this.#hub = hub;
@@ -204,7 +207,7 @@ export class Dispatcher {
     let row = -1;
     try {
       const spec = this.#resolve(request);
-      const entry = this.#entries.get(spec) as Entry;
+      const entry = this.#entryOf(spec);
       row = entry.row;
       this.#admit(spec, session, request);
       const hot = entry.hot === undefined ? false : entry.hot(hub, request, out);
@@ -257,7 +260,7 @@ export class Dispatcher {
   /** The row of a command name that failed before it was resolved (unknown, or a wrong arity). */
   #rowOfName(name: Buffer | undefined): number {
     const spec = name === undefined ? undefined : lookupCommand(name);
-    return spec === undefined ? this.#counters.unknown : (this.#entries.get(spec) as Entry).row;
+    return spec === undefined ? this.#counters.unknown : this.#entryOf(spec).row;
   }
 
   /** JSON-RPC: runs a command already resolved from its method; its value, or a promise of it. Throws on failure. */
@@ -265,7 +268,15 @@ export class Dispatcher {
     const arityError = checkArity(spec, args.length - (spec.name.includes(' ') ? 2 : 1));
     if (arityError !== undefined) throw arityError;
     this.#admit(spec, session, args);
-    return (this.#entries.get(spec) as Entry).handler(this.#hub, session, args);
+    return this.#entryOf(spec).handler(this.#hub, session, args);
+  }
+
+  #entryOf(spec: CommandSpec): Entry {
+    if (spec === this.#lastSpec) return this.#lastEntry as Entry;
+    const entry = this.#entries.get(spec) as Entry;
+    this.#lastSpec = spec;
+    this.#lastEntry = entry;
+    return entry;
   }
 
   /** The spec a request names (a subcommand's, for CLIENT SETNAME), with its arity checked. */
