@@ -3,6 +3,7 @@
 # (the machine is shared and noisy, so only ratios measured side by side mean anything).
 #   bash benchmarks/ab.sh <dir of a built checkout to compare with> [rounds]
 #   AB_ROWS=hdd bash benchmarks/ab.sh <dir> [rounds]     # SET hdd at -P 16 (AB_DURABILITY, default everysec)
+#   AB_BEFORE_FLAGS='--shards 8' bash benchmarks/ab.sh . [rounds]   # one build, two sets of flags
 # Build the other checkout first (pnpm install && pnpm exec turbo run build). Prints each
 # round's requests/s, the server's CPU time per request (main thread, and the other threads:
 # LevelDB's work for hdd) read from /proc, and the after/before ratio; then the medians per row.
@@ -17,13 +18,14 @@ dir=$(mktemp -d)
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$dir"; }
 trap cleanup EXIT
-start() { # build port
+start() { # build port [extra hati start flags]
+  # shellcheck disable=SC2086 # the extra flags are words
   node "$1/packages/cli/dist/bin.cjs" start --tcp --tcp-host 127.0.0.1 --tcp-port "$2" \
-    --data-dir "$dir/$2" --hdd-durability "$durability" --log-level error >/dev/null 2>&1 &
+    --data-dir "$dir/$2" --hdd-durability "$durability" --log-level error ${3:-} >/dev/null 2>&1 &
   pids+=($!)
 }
-start "$before" 5101
-start "$after" 5102
+start "$before" 5101 "${AB_BEFORE_FLAGS:-}"
+start "$after" 5102 "${AB_AFTER_FLAGS:-}"
 declare -A pid_of=([5101]=${pids[0]} [5102]=${pids[1]})
 for port in 5101 5102; do
   for _ in $(seq 50); do redis-cli -p "$port" PING >/dev/null 2>&1 && break; sleep 0.1; done
