@@ -175,7 +175,11 @@ export class HatiServer {
     );
     const dataDir = options.dataDir ?? serverDefaults.dataDir;
     // Without --shards the hdd store opens with its own count (storage's HddEngineOptions.shards).
-    const hddShards = options.shards ?? (await HddEngine.storedShards(dataDir)) ?? storageDefaults.hddShards;
+    // A directory that cannot be read is left to the store's open, which says what is wrong
+    // with it (DATA_DIR_NOT_WRITABLE for a file in the way) better than this read can.
+    const stored =
+      options.shards === undefined ? await HddEngine.storedShards(dataDir).catch(() => undefined) : undefined;
+    const hddShards = options.shards ?? stored ?? storageDefaults.hddShards;
     // The broker's two LevelDBs (messages, delivery counts) count as two more shards.
     const descriptors = descriptorBudget(hddShards + 2);
     const storage = await StorageManager.open({

@@ -194,6 +194,14 @@ t.test('the descriptor budget keeps room for LevelDB and gives clients the rest'
   t.equal(descriptorBudget(64, 1024).maxClients, 1, 'never zero: the warning at start says what to do');
 });
 
+t.test('a file where the data directory should be: the store says so, with its code', async (t) => {
+  const dir = t.testdir({ data: 'not a directory' });
+  await t.rejects(HatiServer.start({ dataDir: `${dir}/data`, logger: new Logger('error', () => {}) }), {
+    code: 'DATA_DIR_NOT_WRITABLE',
+    message: new RegExp(`^data directory ${dir}/data cannot be created`),
+  });
+});
+
 t.test('a connection refused at accept does not crash the server when the client resets', async (t) => {
   const h = await startServer(t, { maxClients: 1 });
   const holder = await RawClient.tcp(t, h);
