@@ -432,54 +432,62 @@ function runFixture(name: string, args: string[]): ChildProcess {
   );
 }
 
-for (const durability of ['always', 'everysec'] as const) {
-  t.test(`durability ${durability}: a process killed while overwriting keeps the count and index exact`, async (t) => {
-    const dataDir = freshDir();
-    const child = runFixture('hdd-overwriter.ts', [dataDir, durability]);
-    // Per key: the op of each seq issued, and the highest seq acknowledged.
-    const issued = new Map<string, Map<number, string>>();
-    const acked = new Map<string, number>();
-    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
-    const exited = once(child, 'exit');
-    const target = 3000 + Math.floor(Math.random() * 3000);
-    let acks = 0;
-    for await (const line of lines) {
-      const [what, key, seq, op] = line.split(' ') as [string, string, string, string];
-      if (what === 'issue') {
-        const ops = issued.get(key) ?? new Map<number, string>();
-        issued.set(key, ops);
-        ops.set(Number(seq), op);
-      } else if (what === 'ack') {
-        acked.set(key, Math.max(acked.get(key) ?? 0, Number(seq)));
-        // Read on to the end: ops issued before the kill may have been written, and only their
-        // lines say so (the child prints each op before making it).
-        if (++acks === target) child.kill('SIGKILL');
+// One shard, the default of a new store, and eight, whose batch is eight LevelDB writes a kill can cut between.
+for (const [durability, shards] of [
+  ['always', 1],
+  ['everysec', 1],
+  ['always', 8],
+] as const) {
+  t.test(
+    `durability ${durability}, ${shards} shard(s): a process killed while overwriting keeps the count and index exact`,
+    async (t) => {
+      const dataDir = freshDir();
+      const child = runFixture('hdd-overwriter.ts', [dataDir, durability, String(shards)]);
+      // Per key: the op of each seq issued, and the highest seq acknowledged.
+      const issued = new Map<string, Map<number, string>>();
+      const acked = new Map<string, number>();
+      const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+      const exited = once(child, 'exit');
+      const target = 3000 + Math.floor(Math.random() * 3000);
+      let acks = 0;
+      for await (const line of lines) {
+        const [what, key, seq, op] = line.split(' ') as [string, string, string, string];
+        if (what === 'issue') {
+          const ops = issued.get(key) ?? new Map<number, string>();
+          issued.set(key, ops);
+          ops.set(Number(seq), op);
+        } else if (what === 'ack') {
+          acked.set(key, Math.max(acked.get(key) ?? 0, Number(seq)));
+          // Read on to the end: ops issued before the kill may have been written, and only their
+          // lines say so (the child prints each op before making it).
+          if (++acks === target) child.kill('SIGKILL');
+        }
       }
-    }
-    const [, signal] = await exited;
-    t.equal(signal, 'SIGKILL', 'the writer was killed, not closed');
-    await checkLayout(t, dataDir);
+      const [, signal] = await exited;
+      t.equal(signal, 'SIGKILL', 'the writer was killed, not closed');
+      await checkLayout(t, dataDir);
 
-    const store = await openStore({ dataDir });
-    const lost: string[] = [];
-    for (const [key, seq] of acked) {
-      const ops = issued.get(key) as Map<number, string>;
-      const value = await store.get(key);
-      if (value === undefined) {
-        // Absent is right only if a delete was issued at or after the last acknowledged op.
-        if (![...ops].some(([s, op]) => s >= seq && op === 'delete')) lost.push(`${key}: gone after ack of ${seq}`);
-      } else {
-        const stored = Number(value.split(':')[1]);
-        if (stored < seq || ops.get(stored) === 'delete') lost.push(`${key}: ${value} after ack of ${seq}`);
+      const store = await openStore({ dataDir });
+      const lost: string[] = [];
+      for (const [key, seq] of acked) {
+        const ops = issued.get(key) as Map<number, string>;
+        const value = await store.get(key);
+        if (value === undefined) {
+          // Absent is right only if a delete was issued at or after the last acknowledged op.
+          if (![...ops].some(([s, op]) => s >= seq && op === 'delete')) lost.push(`${key}: gone after ack of ${seq}`);
+        } else {
+          const stored = Number(value.split(':')[1]);
+          if (stored < seq || ops.get(stored) === 'delete') lost.push(`${key}: ${value} after ack of ${seq}`);
+        }
       }
-    }
-    t.same(lost, [], `every acknowledged write of ${acked.size} keys is there`);
-    t.ok(await filtersReady(store));
-    const keys = [...issued.keys()];
-    await Promise.all(keys.map((key, i) => store.set(key, 'after', i % 3 === 0 ? 60_000 : 0)));
-    await Promise.all(keys.map((key) => store.set(key, 'again')));
-    t.equal(await store.count(), keys.length, 'after the crash, every key written again is counted once');
-    await store.close();
-    await checkLayout(t, dataDir);
-  });
+      t.same(lost, [], `every acknowledged write of ${acked.size} keys is there`);
+      t.ok(await filtersReady(store));
+      const keys = [...issued.keys()];
+      await Promise.all(keys.map((key, i) => store.set(key, 'after', i % 3 === 0 ? 60_000 : 0)));
+      await Promise.all(keys.map((key) => store.set(key, 'again')));
+      t.equal(await store.count(), keys.length, 'after the crash, every key written again is counted once');
+      await store.close();
+      await checkLayout(t, dataDir);
+    },
+  );
 }
