@@ -324,7 +324,7 @@ export function render(server: string, sample: Sample, previous: Sample | undefi
     `hati ${server}  up ${duration(s.uptimeMs)}  ${now.toTimeString().slice(0, 8)}`,
     '',
     `ops/s    ${rate(r?.ops)}  (tcp/unix ${rate(r?.commands)}, json-rpc ${rate(r?.rpc)})   latency p50 ${latency(r?.p50)}  p99 ${latency(r?.p99)}`,
-    `keys     memory ${count(memory.keys)} in ${memory.shards.length} shards   hdd ${hdd.keys === null ? '-' : count(hdd.keys)} in ${hdd.shards.length} shards (${hdd.state}, durability ${hdd.durability})`,
+    `keys     memory ${count(memory.keys)} in ${plural(memory.shards.length, 'shard')}   hdd ${hdd.keys === null ? '-' : count(hdd.keys)} in ${plural(hdd.shards.length, 'shard')} (${hdd.state}, durability ${hdd.durability})`,
     `memory   rss ${bytes(s.memory.rss)}  heap ${bytes(s.memory.heapUsed)} of ${bytes(s.memory.heapTotal)}  external ${bytes(s.memory.external)}`,
     `conns    ${connections}  (${count(accepted)} accepted since start)`,
     `pubsub   ${plural(s.pubsub.channels, 'channel')}, ${plural(s.pubsub.patterns, 'pattern')}, ${rate(r?.pubsub)} delivered/s`,

@@ -86,7 +86,11 @@ t.test('hati stats', async (t) => {
     t.match(first, /^ops\/s +- /m, 'no rate before a second sample');
     t.match(second, /^ops\/s +\d/m, 'a rate once there are two');
     t.match(second, /latency p50 (\d|-)/);
-    t.match(second, /^keys +memory 2 in 8 shards/m);
+    t.match(
+      second,
+      /^keys +memory 2 in 8 shards +hdd \d+ in 1 shard \(ok, durability /m,
+      'a new hdd store: 1 shard, singular',
+    );
     t.match(second, /^QUEUE +READY +LEASED +DELAYED +DEAD +CONSUMERS/m);
     t.match(second, /^jobs +1 +0 +0 +0 +0 /m);
   });
