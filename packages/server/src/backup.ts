@@ -15,7 +15,6 @@ import {
 import {
   type Clock,
   type Durability,
-  HddEngine,
   type HddSnapshot,
   type MemorySnapshot,
   StorageManager,
@@ -351,8 +350,8 @@ export interface BackupTarget {
  * function as BACKUP LOAD.
  */
 export async function openBackupTarget(options: BackupTargetOptions): Promise<BackupTarget> {
-  const { dataDir, durability, clock } = options;
-  const shards = options.shards ?? (await HddEngine.storedShards(dataDir));
+  const { dataDir, shards, durability, clock } = options;
+  // Without a count the hdd store opens with the one it was written with (HddEngineOptions.shards).
   const storage = await StorageManager.open({
     dataDir,
     ...(shards !== undefined && { shards }),

@@ -4,6 +4,7 @@
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { recordFromFields } from '@hati/protocol';
+import { HddEngine } from '@hati/storage';
 import { tempDir } from '@hati/test-helpers';
 import t from 'tap';
 import { backupSnapshotsHeld, backupTimeouts, openBackupTarget } from '../src/backup.js';
@@ -174,7 +175,8 @@ t.test('a stopped server’s data directory takes the same records (openBackupTa
   await populate(ca);
   const records = await exportAll(ca);
 
-  const b = await startServer(t);
+  // Three shards, not the default: the target must open the store as it is, not rebuild it.
+  const b = await startServer(t, { shards: 3 });
   const dataDir = join(b.dir, 'data');
   await t.rejects(openBackupTarget({ dataDir }), { code: 'DATA_DIR_LOCKED' }, 'not while a server runs on it');
   await b.server.close();
@@ -183,6 +185,7 @@ t.test('a stopped server’s data directory takes the same records (openBackupTa
   const applied: boolean[] = [];
   for (const fields of records) applied.push(await target.apply(recordFromFields(fields)));
   await target.close();
+  t.equal(await HddEngine.storedShards(dataDir), 3, 'the store keeps the 3 shards it was written with');
   t.same(
     applied,
     records.map((fields) => !(fields[0]?.toString() === 'key' && fields[1]?.toString() === 'memory')),
