@@ -238,6 +238,11 @@ export interface HatiOptions {
   label?: string;
   /** Options for node itself, before the script (`--cpu-prof`). */
   nodeArgs?: readonly string[];
+  /**
+   * A data directory to open instead of a new temporary one (a store written by an earlier
+   * start, to measure its reopening); the caller removes it.
+   */
+  dataDir?: string;
 }
 
 export type Hati = Started & { tcpPort: number | undefined; rpcPort: number | undefined; dataDir: string };
@@ -247,7 +252,7 @@ export type Hati = Started & { tcpPort: number | undefined; rpcPort: number | un
  * (port 0) and reports in its "listening" lines. HATI_* variables are not passed on.
  */
 export async function startHati(options: HatiOptions): Promise<Hati> {
-  const dataDir = await tempDataDir('hati-bench-server-');
+  const dataDir = options.dataDir ?? (await tempDataDir('hati-bench-server-'));
   const args = [
     ...(options.nodeArgs ?? []),
     hatiBin,
@@ -281,7 +286,7 @@ export async function startHati(options: HatiOptions): Promise<Hati> {
       dataDir,
     };
   } catch (err) {
-    await removeDataDir(dataDir);
+    if (options.dataDir === undefined) await removeDataDir(dataDir);
     throw err;
   }
 }

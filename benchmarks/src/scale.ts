@@ -1,9 +1,13 @@
-// The scale benchmark: the memory store with 10M keys (BENCH_SCALE_KEYS), next to Redis with the
-// same keys. Throughput and latency percentiles (p50, p99, p99.9) of GET and SET at -P 16 over
-// the whole keyspace, the same rows over the first 100,000 keys (the server benchmark's
-// keyspace) to see what size costs, and each server's resident memory once loaded.
+// The scale benchmark, in two parts.
+// - memory: the memory store with 10M keys (BENCH_SCALE_KEYS), next to Redis with the same keys.
+//   Throughput and latency percentiles (p50, p99, p99.9) of GET and SET at -P 16 over the whole
+//   keyspace, the same rows over the first 100,000 keys (the server benchmark's keyspace) to see
+//   what size costs, and each server's resident memory once loaded.
+// - hdd: the hdd store with 20M keys (BENCH_SCALE_HDD_KEYS), durability everysec: SET and GET over
+//   the whole keyspace and over the first 100,000 keys, and the time to open the store again after
+//   a graceful stop and after a kill -9.
 // Prints a table and writes results/scale.json (results/scale.quick.json with BENCH_QUICK=1).
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { RawClient, showReply } from '@hati/test-helpers';
 import { intFromEnv, quick } from './config.js';
@@ -11,12 +15,14 @@ import {
   assertAlive,
   ensureRedisTools,
   type Hati,
+  removeDataDir,
   repoRoot,
   type Started,
   startHati,
   startRedis,
   stopHati,
   stopProcess,
+  tempDataDir,
   toolVersion,
 } from './procs.js';
 import { RAND_KEY, type RedisBenchmarkResult, randKey, redisBenchmark } from './redis-benchmark.js';
@@ -34,8 +40,14 @@ import {
 
 const cfg = {
   quick,
-  /** Keys preloaded into both servers; the rows draw from all of them (-r). */
+  /** Which parts run: `memory` (against Redis) and `hdd` (BENCH_SCALE_ONLY=memory or hdd for one). */
+  parts: (process.env.BENCH_SCALE_ONLY ?? 'memory,hdd').split(','),
+  /** Keys preloaded into Redis and Hati's memory store; the rows draw from all of them (-r). */
   keys: intFromEnv('BENCH_SCALE_KEYS', quick ? 1_000_000 : 10_000_000),
+  /** Keys preloaded into Hati's hdd store. */
+  hddKeys: intFromEnv('BENCH_SCALE_HDD_KEYS', quick ? 1_000_000 : 20_000_000),
+  /** Issue 12: a store of `hddKeys` keys opens again within this (from `hati start` to listening). */
+  reopenTargetSeconds: 5,
   /** The keyspace of the server benchmark, for the rows that show what size costs. */
   smallKeyspace: 100_000,
   value: 'v123456789abcdef',
@@ -62,8 +74,13 @@ function rssMb(pid: number | undefined): number {
   return kb / 1024;
 }
 
-/** Sets `cfg.keys` keys with pipelined requests, several windows in flight, and checks the count. */
-async function preload(target: Endpoint, set: (key: string) => string[], count: string[]): Promise<number> {
+/** Sets `keys` keys with pipelined requests, several windows in flight, and checks the count. */
+async function preload(
+  target: Endpoint,
+  keys: number,
+  set: (key: string) => string[],
+  count: string[],
+): Promise<number> {
   const started = performance.now();
   const windows = 4;
   const chunk = 5000;
@@ -74,9 +91,9 @@ async function preload(target: Endpoint, set: (key: string) => string[], count: 
     let next = 0;
     await Promise.all(
       clients.map(async (client) => {
-        while (next < cfg.keys) {
+        while (next < keys) {
           const from = next;
-          next = Math.min(cfg.keys, next + chunk);
+          next = Math.min(keys, next + chunk);
           const commands: string[][] = [];
           for (let i = from; i < next; i++) commands.push(set(randKey(i)));
           const replies = await client.send(commands, 120_000);
@@ -85,14 +102,41 @@ async function preload(target: Endpoint, set: (key: string) => string[], count: 
         }
       }),
     );
-    const counted = (await (clients[0] as RawClient).send([count]))[0];
-    if (counted !== cfg.keys) throw new Error(`${target.name} holds ${showReply(counted)} keys, want ${cfg.keys}`);
   } finally {
     for (const client of clients) client.close();
   }
   const seconds = (performance.now() - started) / 1000;
-  log(`  ${target.name}: ${cfg.keys.toLocaleString('en-US')} keys in ${seconds.toFixed(1)} s`);
-  return cfg.keys / seconds;
+  await expectCount(target, count, keys);
+  log(`  ${target.name}: ${keys.toLocaleString('en-US')} keys in ${seconds.toFixed(1)} s`);
+  return keys / seconds;
+}
+
+/** Throws unless the server counts `keys` keys. */
+async function expectCount(target: Endpoint, count: string[], keys: number): Promise<void> {
+  const client = await RawClient.connect({ host: '127.0.0.1', port: target.port });
+  try {
+    const counted = (await client.send([count]))[0];
+    if (counted !== keys) throw new Error(`${target.name} holds ${showReply(counted)} keys, want ${keys}`);
+  } finally {
+    client.close();
+  }
+}
+
+/** Kills a server with SIGKILL, as a crash would, and resolves once it has exited. */
+function killProcess(server: Started): Promise<string> {
+  return new Promise((resolve) => {
+    server.child.once('exit', (_code, signal) => resolve(`killed (${signal})`));
+    server.child.kill('SIGKILL');
+  });
+}
+
+/** The bytes of the files under `dir`, MB. */
+function dirMb(dir: string): number {
+  let bytes = 0;
+  for (const entry of readdirSync(dir, { recursive: true, withFileTypes: true })) {
+    if (entry.isFile()) bytes += statSync(join(entry.parentPath, entry.name)).size;
+  }
+  return bytes / 1024 / 1024;
 }
 
 async function bench(target: Endpoint, command: readonly string[], keyspace: number): Promise<RedisBenchmarkResult> {
@@ -115,16 +159,18 @@ function latencyNote(r: RedisBenchmarkResult): string {
   return `p50 ${r.p50LatencyMs} ms, p99 ${r.p99LatencyMs} ms, p99.9 ${r.p999LatencyMs ?? '?'} ms, max ${r.maxLatencyMs} ms`;
 }
 
-async function main(): Promise<number> {
-  const started = Date.now();
-  log(`scale benchmark${cfg.quick ? ' (BENCH_QUICK: smoke run, numbers not comparable)' : ''}`);
-  ensureRedisTools(log);
-  const load = await loadAtStart(log);
-  const rows: Row[] = [];
-  const raw: Record<string, RedisBenchmarkResult> = {};
+/** Where the rows and the raw redis-benchmark runs go, and how each server ended. */
+interface Report {
+  rows: Row[];
+  raw: Record<string, RedisBenchmarkResult>;
+  stops: string[];
+}
+
+/** The memory store with `cfg.keys` keys, next to Redis with the same keys. */
+async function memoryPart(report: Report): Promise<void> {
+  const { rows, stops } = report;
   let redisServer: Started | undefined;
   let hati: Hati | undefined;
-  const stops: string[] = [];
   try {
     const r = await startRedis();
     redisServer = r;
@@ -133,8 +179,8 @@ async function main(): Promise<number> {
     const hatiEnd: Endpoint = { name: hati.name, port: hati.tcpPort as number, server: hati };
     const v = cfg.value;
     log(`preloading ${cfg.keys.toLocaleString('en-US')} keys of ${randKey(0).length} B with ${v.length}-byte values`);
-    const redisLoad = await preload(redis, (k) => ['SET', k, v], ['DBSIZE']);
-    const hatiLoad = await preload(hatiEnd, (k) => ['SET', 'memory', '0', k, v], ['COUNT', 'memory']);
+    const redisLoad = await preload(redis, cfg.keys, (k) => ['SET', k, v], ['DBSIZE']);
+    const hatiLoad = await preload(hatiEnd, cfg.keys, (k) => ['SET', 'memory', '0', k, v], ['COUNT', 'memory']);
     rows.push(
       row(
         'Redis_preload',
@@ -156,7 +202,7 @@ async function main(): Promise<number> {
     log('warm-up (not measured)');
     await bench(redis, commands.GET.redis, cfg.keys);
     await bench(hatiEnd, commands.GET.hati, cfg.keys);
-    const large = `${cfg.keys / 1_000_000}M`;
+    const large = millions(cfg.keys);
     log(`-P ${cfg.pipeline}, -n ${cfg.requests}, -c ${cfg.clients}:`);
     for (const name of ['GET', 'SET'] as const) {
       const results: Record<string, RedisBenchmarkResult> = {};
@@ -165,17 +211,11 @@ async function main(): Promise<number> {
         ['Hati', hatiEnd, commands[name].hati, cfg.keys],
         ['Hati_100k', hatiEnd, commands[name].hati, cfg.smallKeyspace],
       ] as const) {
-        const result = await bench(target, command, keyspace);
         const rowName =
           who === 'Hati_100k'
             ? `Hati_${name}_memory_100k`
             : `${who}_${name}${who === 'Hati' ? '_memory' : ''}_${large}`;
-        raw[rowName] = result;
-        results[who] = result;
-        log(
-          `  ${rowName.padEnd(24)} ${Math.round(result.rps).toLocaleString('en-US').padStart(9)} req/s  (${latencyNote(result)})`,
-        );
-        rows.push(row(rowName, { nsPerOp: null, opsPerSec: result.rps, ops: cfg.requests }, null, latencyNote(result)));
+        results[who] = await benchRow(report, rowName, target, command, keyspace);
       }
       const hatiLarge = results.Hati as RedisBenchmarkResult;
       rows.push(
@@ -186,18 +226,7 @@ async function main(): Promise<number> {
           null,
         ),
       );
-      rows.push(
-        valueRow(
-          `Hati_${name}_memory_${large}/100k`,
-          hatiLarge.rps / (results.Hati_100k as RedisBenchmarkResult).rps,
-          'ratio',
-          {
-            metric: 'value',
-            op: '>=',
-            limit: cfg.scaleTarget,
-          },
-        ),
-      );
+      rows.push(sizeCostRow(`Hati_${name}_memory_${large}/100k`, hatiLarge, results.Hati_100k as RedisBenchmarkResult));
       for (const who of ['Redis', 'Hati'] as const) {
         const r999 = (results[who] as RedisBenchmarkResult).p999LatencyMs;
         if (r999 !== undefined) rows.push(valueRow(`${who}_${name}_${large}_p99.9`, r999, 'ms', null));
@@ -207,9 +236,125 @@ async function main(): Promise<number> {
     if (hati !== undefined) stops.push(`${hati.name}: ${await stopHati(hati)}`);
     if (redisServer !== undefined) stops.push(`redis-server: ${await stopProcess(redisServer)}`);
   }
-  process.stdout.write(`\n${table(rows)}\n\n`);
+}
+
+/**
+ * The hdd store (durability everysec, the server rows' default) with `cfg.hddKeys` keys: SET and
+ * GET over the whole keyspace against the first 100,000 keys, then how long the server takes to
+ * open that store again, after a graceful stop (the key filters saved) and after a kill -9 (the
+ * filters rebuilt in the background, and LevelDB's logs replayed).
+ */
+async function hddPart(report: Report): Promise<void> {
+  const { rows, stops } = report;
+  const keys = cfg.hddKeys;
+  const large = millions(keys);
+  const dataDir = await tempDataDir('hati-bench-scale-hdd-');
+  const start = (label: string) =>
+    startHati({ durability: 'everysec', tcp: true, rpc: false, dataDir, label: `hdd everysec, ${label}` });
+  let hati: Hati | undefined;
+  try {
+    hati = await start('new store');
+    let target: Endpoint = { name: hati.name, port: hati.tcpPort as number, server: hati };
+    const v = cfg.value;
+    log(`preloading ${keys.toLocaleString('en-US')} keys into the hdd store (durability everysec)`);
+    const load = await preload(target, keys, (k) => ['SET', 'hdd', '0', k, v], ['COUNT', 'hdd']);
+    rows.push(
+      row(
+        'Hati_preload_hdd',
+        { nsPerOp: null, opsPerSec: load, ops: keys },
+        null,
+        '4 connections, 5000 SETs per window',
+      ),
+    );
+    rows.push(valueRow('Hati_hdd_disk', dirMb(dataDir), 'MB', null, `${keys} keys loaded`));
+
+    const commands = { SET: ['SET', 'hdd', '0', RAND_KEY, v], GET: ['GET', 'hdd', RAND_KEY] };
+    log('warm-up (not measured)');
+    await bench(target, commands.SET, keys);
+    log(`-P ${cfg.pipeline}, -n ${cfg.requests}, -c ${cfg.clients}:`);
+    for (const name of ['SET', 'GET'] as const) {
+      const whole = await benchRow(report, `Hati_${name}_hdd_${large}`, target, commands[name], keys);
+      const small = await benchRow(report, `Hati_${name}_hdd_100k`, target, commands[name], cfg.smallKeyspace);
+      rows.push(sizeCostRow(`Hati_${name}_hdd_${large}/100k`, whole, small));
+    }
+
+    // Reopening: from `hati start` to its tcp listener's line, which comes once the store is open.
+    for (const how of ['graceful', 'kill'] as const) {
+      const ended = how === 'graceful' ? await stopProcess(hati) : await killProcess(hati);
+      stops.push(`${hati.name}: ${ended}`);
+      const began = performance.now();
+      hati = await start(how === 'graceful' ? 'reopened' : 'reopened after kill -9');
+      const seconds = (performance.now() - began) / 1000;
+      target = { name: hati.name, port: hati.tcpPort as number, server: hati };
+      await expectCount(target, ['COUNT', 'hdd'], keys);
+      const rowName = how === 'graceful' ? `Hati_reopen_hdd_${large}` : `Hati_reopen_hdd_${large}_after_kill`;
+      log(`  ${rowName.padEnd(28)} ${seconds.toFixed(2)} s to the listening line; COUNT ${keys}`);
+      rows.push(
+        valueRow(
+          rowName,
+          seconds,
+          's',
+          { metric: 'value', op: '<=', limit: cfg.reopenTargetSeconds },
+          `hati start to its listening line, ${keys} keys, ${how === 'graceful' ? 'after SIGTERM' : 'after SIGKILL'}`,
+        ),
+      );
+    }
+    // After the kill, the filter is rebuilt while the server runs: SETs read their keys until then.
+    const afterKill = await benchRow(report, `Hati_SET_hdd_${large}_after_kill`, target, commands.SET, keys);
+    rows.push(
+      valueRow(
+        `Hati_SET_hdd_${large}_after_kill/before`,
+        afterKill.rps / (report.raw[`Hati_SET_hdd_${large}`] as RedisBenchmarkResult).rps,
+        'ratio',
+        null,
+        'right after the reopen, while the key filter is rebuilt',
+      ),
+    );
+  } finally {
+    if (hati !== undefined) stops.push(`${hati.name}: ${await stopProcess(hati)}`);
+    await removeDataDir(dataDir);
+  }
+}
+
+/** One redis-benchmark row: logged, kept in the raw runs and added to the rows. */
+async function benchRow(
+  report: Report,
+  rowName: string,
+  target: Endpoint,
+  command: readonly string[],
+  keyspace: number,
+): Promise<RedisBenchmarkResult> {
+  const result = await bench(target, command, keyspace);
+  report.raw[rowName] = result;
+  log(
+    `  ${rowName.padEnd(28)} ${Math.round(result.rps).toLocaleString('en-US').padStart(9)} req/s  (${latencyNote(result)})`,
+  );
+  report.rows.push(
+    row(rowName, { nsPerOp: null, opsPerSec: result.rps, ops: cfg.requests }, null, latencyNote(result)),
+  );
+  return result;
+}
+
+/** What the size costs: the large keyspace's rate over the small one's, with issue 12's target. */
+function sizeCostRow(name: string, large: RedisBenchmarkResult, small: RedisBenchmarkResult): Row {
+  return valueRow(name, large.rps / small.rps, 'ratio', { metric: 'value', op: '>=', limit: cfg.scaleTarget });
+}
+
+function millions(keys: number): string {
+  return `${keys / 1_000_000}M`;
+}
+
+async function main(): Promise<number> {
+  const started = Date.now();
+  log(`scale benchmark${cfg.quick ? ' (BENCH_QUICK: smoke run, numbers not comparable)' : ''}`);
+  ensureRedisTools(log);
+  const load = await loadAtStart(log);
+  const report: Report = { rows: [], raw: {}, stops: [] };
+  if (cfg.parts.includes('memory')) await memoryPart(report);
+  if (cfg.parts.includes('hdd')) await hddPart(report);
+  process.stdout.write(`\n${table(report.rows)}\n\n`);
   if (load.busyWarning !== undefined) process.stdout.write(`${load.busyWarning}\n`);
-  await finish('scale', cfg.quick, rows, {
+  await finish('scale', cfg.quick, report.rows, {
     date: new Date().toISOString(),
     durationSeconds: Math.round((Date.now() - started) / 1000),
     machine: {
@@ -219,8 +364,8 @@ async function main(): Promise<number> {
     },
     hati: { version: packageVersion(join(repoRoot, 'packages/cli')), ...gitInfo(repoRoot) },
     config: cfg,
-    redisBenchmarkRuns: raw,
-    serverExits: stops,
+    redisBenchmarkRuns: report.raw,
+    serverExits: report.stops,
   });
   return 0;
 }
