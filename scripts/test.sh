@@ -23,9 +23,10 @@ fi
 export TURBO_TELEMETRY_DISABLED=1 TURBO_NO_UPDATE_NOTIFIER=1
 pnpm exec biome ci .
 # tsc is single-threaded: builds and type-checks run two at a time. The tests of two packages run
-# at once, each with tap's two files at a time: a test file spends most of its time starting up
-# (TypeScript, tap) and waiting for the processes and sockets it drives, so one package at a time
-# left a third of the two cores idle.
+# at once, each two test files at a time ("jobs": 2 in each package's tap settings; tap's own
+# default leaves one core free, which on 2 cores is one file at a time): a test file spends most
+# of its time starting up (TypeScript, tap) and waiting for the processes and sockets it drives,
+# so one file per lane left about a quarter of the two cores idle.
 pnpm exec turbo run build typecheck --output-logs=new-only --concurrency=2
 # The tests run in two lanes, one package at a time in each, in the order given: turbo would start
 # packages in dependency order and leave the CLI's tests, the longest (about 5 minutes), to run
