@@ -29,9 +29,9 @@ pnpm exec biome ci .
 # so one file per lane left about a quarter of the two cores idle.
 pnpm exec turbo run build typecheck --output-logs=new-only --concurrency=2
 # The tests run in two lanes, one package at a time in each, in the order given: turbo would start
-# packages in dependency order and leave the CLI's tests, the longest (about 5 minutes), to run
-# alone at the end. The lanes are balanced by hand (their sums in the last clean-clone run: 394 and
-# 379 s), and the CLI's tests run beside the server's and the client's, not beside storage's
+# packages in dependency order and leave the CLI's tests, the longest (about 2.5 minutes), to run
+# alone at the end. The lanes are balanced by hand (their sums in the last clean-clone run: 215 and
+# 207 s), and the CLI's tests run beside the server's and the client's, not beside storage's
 # disk-heavy ones. The script checks that the lanes name every package once.
 lanes=("@hati/cli @hati/storage" "@hati/server @hati/client @hati/broker @hati/protocol @hati/test-helpers")
 every=$(for file in packages/*/package.json; do node -p "require('./$file').name"; done | sort)
