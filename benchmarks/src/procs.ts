@@ -2,7 +2,7 @@
 // broker-peers.ts starts with these helpers), child processes bound to 127.0.0.1 that are
 // stopped when the benchmark ends, also on an error or a signal.
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -152,6 +152,21 @@ export function startProcess(
       fail(`exited before it was ready (code ${code}, signal ${signal})`);
     });
   });
+}
+
+/** Clock ticks a second, the unit of the CPU times in /proc/<pid>/stat. */
+let clockTicks: number | undefined;
+
+/**
+ * CPU time a process has used so far, user and system, all its threads (LevelDB's and libuv's
+ * included), in µs; read from /proc/<pid>/stat (proc(5)), in clock ticks of 10 ms here.
+ */
+export function cpuMicros(pid: number): number {
+  clockTicks ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may hold spaces): the state is field 3, utime 14, stime 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[14 - 3]) + Number(fields[15 - 3])) * 1e6) / clockTicks;
 }
 
 /** Throws, with the server's output, when it has exited. */

@@ -8,6 +8,7 @@ import { RawClient, showReply } from '@hati/test-helpers';
 import { type EchoComparison, rpcVersusEcho, startHttpEcho, stopHttpEcho } from './http-echo.js';
 import {
   assertAlive,
+  cpuMicros,
   ensureRedisTools,
   type Hati,
   removeDataDir,
@@ -285,6 +286,12 @@ interface Rounds {
   requests: Record<string, number>;
   /** Hati's rate over its peer's, round by round, by pair. */
   ratios: Record<string, number[]>;
+  /** The server's CPU time per request (all its threads), µs, round by round, by row name. */
+  cpu: Record<string, number[]>;
+  /** Hati's CPU time per request over its peer's, round by round, by pair. */
+  cpuRatios: Record<string, number[]>;
+  /** The row names of each pair's peer and Hati. */
+  sides: Record<string, [string, string]>;
 }
 
 /**
@@ -299,25 +306,37 @@ async function alternatingRounds(
   const rows: Record<string, RedisBenchmarkResult[]> = {};
   const requests: Record<string, number> = {};
   const ratios: Record<string, number[]> = {};
+  const cpu: Record<string, number[]> = {};
+  const cpuRatios: Record<string, number[]> = {};
+  const sides: Record<string, [string, string]> = {};
   const run = async (side: Side) => {
+    const pid = side.target.server.child.pid as number;
+    const before = cpuMicros(pid);
     const r = await bench(side.target, side.command, p, side.requests, `${side.name}_P${p}`);
+    const perRequest = (cpuMicros(pid) - before) / side.requests;
     rows[side.name] = [...(rows[side.name] ?? []), r];
+    cpu[side.name] = [...(cpu[side.name] ?? []), perRequest];
     requests[side.name] = side.requests;
-    return r.rps;
+    return { rps: r.rps, cpu: perRequest };
   };
   for (let round = 0; round < count; round++) {
     for (const [pair, { peer, hati }] of Object.entries(pairs)) {
-      const peerRps = await run(peer);
-      const ratio = (await run(hati)) / peerRps;
-      ratios[pair] = [...(ratios[pair] ?? []), ratio];
+      const peerRun = await run(peer);
+      const hatiRun = await run(hati);
+      ratios[pair] = [...(ratios[pair] ?? []), hatiRun.rps / peerRun.rps];
+      cpuRatios[pair] = [...(cpuRatios[pair] ?? []), hatiRun.cpu / peerRun.cpu];
+      sides[pair] = [peer.name, hati.name];
     }
   }
-  return { rows, requests, ratios };
+  return { rows, requests, ratios, cpu, cpuRatios, sides };
 }
 
 /**
  * The rows of `alternatingRounds`: each side's mean rate with its rounds, and each pair's median
- * ratio (named and targeted by `ratioOf`) with the ratio of every round.
+ * ratio (named and targeted by `ratioOf`) with the ratio of every round. Then, per pair, the
+ * server CPU time per request of Hati over its peer's (`<ratio row>_cpu`, no target): it moves
+ * far less than the rates when the machine is busy, so it says whether a change of ratio
+ * between runs is the code's or the machine's.
  */
 function pushRounds(
   rows: Row[],
@@ -330,9 +349,21 @@ function pushRounds(
   }
   for (const [pair, ratios] of Object.entries(result.ratios)) {
     const [name, target] = ratioOf(pair);
-    const perRound = ratios.map((x) => x.toFixed(2)).join(' ');
-    rows.push(valueRow(name, median(ratios), 'ratio', target, `median; per round ${perRound}`));
+    rows.push(valueRow(name, median(ratios), 'ratio', target, `median; per round ${perRound(ratios)}`));
   }
+  for (const [pair, ratios] of Object.entries(result.cpuRatios)) {
+    const [name] = ratioOf(pair);
+    const micros = (result.sides[pair] ?? [])
+      .map((side) => `${side} ${median(result.cpu[side] ?? []).toFixed(2)} µs`)
+      .join(', ');
+    rows.push(
+      valueRow(`${name}_cpu`, median(ratios), 'ratio', null, `median; per round ${perRound(ratios)}; ${micros}`),
+    );
+  }
+}
+
+function perRound(ratios: readonly number[]): string {
+  return ratios.map((x) => x.toFixed(2)).join(' ');
 }
 
 function meanRps(results: readonly RedisBenchmarkResult[]): number {
