@@ -199,6 +199,22 @@ export function stopProcess(started: Started, graceMs = 15_000): Promise<string>
   });
 }
 
+/** Kills a process with SIGKILL, as a crash would, and resolves once it has exited. */
+export function killProcess(started: Started): Promise<string> {
+  const { child } = started;
+  if (child.exitCode !== null || child.signalCode !== null) {
+    running.delete(child);
+    return Promise.resolve(`had already exited (code ${child.exitCode}, signal ${child.signalCode})`);
+  }
+  return new Promise((resolve) => {
+    child.once('exit', (_code, signal) => {
+      running.delete(child);
+      resolve(`killed (${signal})`);
+    });
+    child.kill('SIGKILL');
+  });
+}
+
 /** A new temporary directory, removed when the harness exits if `removeDataDir` has not removed it before. */
 export async function tempDataDir(prefix: string): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), prefix));

@@ -15,6 +15,7 @@ import {
   assertAlive,
   ensureRedisTools,
   type Hati,
+  killProcess,
   removeDataDir,
   repoRoot,
   type Started,
@@ -120,14 +121,6 @@ async function expectCount(target: Endpoint, count: string[], keys: number): Pro
   } finally {
     client.close();
   }
-}
-
-/** Kills a server with SIGKILL, as a crash would, and resolves once it has exited. */
-function killProcess(server: Started): Promise<string> {
-  return new Promise((resolve) => {
-    server.child.once('exit', (_code, signal) => resolve(`killed (${signal})`));
-    server.child.kill('SIGKILL');
-  });
 }
 
 /** The bytes of the files under `dir`, MB. */
@@ -348,6 +341,8 @@ async function main(): Promise<number> {
   const started = Date.now();
   log(`scale benchmark${cfg.quick ? ' (BENCH_QUICK: smoke run, numbers not comparable)' : ''}`);
   ensureRedisTools(log);
+  const unknown = cfg.parts.filter((part) => part !== 'memory' && part !== 'hdd');
+  if (unknown.length > 0) throw new Error(`BENCH_SCALE_ONLY: ${unknown.join(', ')} is not a part (memory, hdd)`);
   const load = await loadAtStart(log);
   const report: Report = { rows: [], raw: {}, stops: [] };
   if (cfg.parts.includes('memory')) await memoryPart(report);
