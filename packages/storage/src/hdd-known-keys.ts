@@ -24,16 +24,20 @@ function randomSeed(): number {
 let h1 = 0;
 let h2 = 0;
 
+/** h1's FNV-1a, shared by hashKey and hashKey1 so that both give the same h1. */
+const FNV_OFFSET = 0x811c9dc5;
+const FNV_PRIME = 0x01000193;
+
 /**
  * Sets h1 and h2 from `seed` and the bytes of `key`: FNV-1a and a murmur-style multiply, each
  * finalized. Saved filters depend on it: a change must come with a new FILTER_MAGIC (hdd-layout.ts).
  */
 function hashKey(key: Uint8Array, seed: number): void {
-  let a = 0x811c9dc5 ^ seed;
+  let a = FNV_OFFSET ^ seed;
   let b = 0x9747b28c ^ seed;
   for (let i = 0; i < key.length; i++) {
     const c = key[i] as number;
-    a = Math.imul(a ^ c, 0x01000193);
+    a = Math.imul(a ^ c, FNV_PRIME);
     b = Math.imul(b ^ c, 0x5bd1e995);
     b ^= b >>> 15;
   }
@@ -47,8 +51,8 @@ function hashKey(key: Uint8Array, seed: number): void {
  * a batch, needs no second hash.
  */
 function hashKey1(key: Uint8Array, seed: number): void {
-  let a = 0x811c9dc5 ^ seed;
-  for (let i = 0; i < key.length; i++) a = Math.imul(a ^ (key[i] as number), 0x01000193);
+  let a = FNV_OFFSET ^ seed;
+  for (let i = 0; i < key.length; i++) a = Math.imul(a ^ (key[i] as number), FNV_PRIME);
   h1 = fmix(a);
 }
 
