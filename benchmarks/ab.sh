@@ -3,6 +3,7 @@
 # (the machine is shared and noisy, so only ratios measured side by side mean anything).
 #   bash benchmarks/ab.sh <dir of a built checkout to compare with> [rounds]
 #   AB_ROWS=hdd bash benchmarks/ab.sh <dir> [rounds]     # SET hdd at -P 16 (AB_DURABILITY, default everysec)
+#   AB_PIPELINES=16 bash benchmarks/ab.sh <dir> [rounds]  # the memory rows at -P 16 only (default: 16 1)
 #   AB_BEFORE_FLAGS='--shards 8' bash benchmarks/ab.sh . [rounds]   # one build, two sets of flags
 # Build the other checkout first (pnpm install && pnpm exec turbo run build). Prints each
 # round's requests/s, the server's CPU time per request (main thread, and the other threads:
@@ -62,7 +63,7 @@ for round in $(seq "$rounds"); do
   if [ "$rows" = hdd ]; then
     row "P16 SET hdd" 16 300000 SET hdd 0 key:__rand_int__ v123456789abcdef
   else
-    for P in 16 1; do
+    for P in ${AB_PIPELINES:-16 1}; do
       n=$([ "$P" = 16 ] && echo 1000000 || echo 150000)
       row "P$P SET" "$P" "$n" SET memory 0 key:__rand_int__ v123456789abcdef
       row "P$P GET" "$P" "$n" GET memory key:__rand_int__
