@@ -1,40 +1,58 @@
+import { hashBytes } from './hash.js';
 import { copyBytes } from './input.js';
 import { entryBytes, entryBytesAt, keyStartAt, lengthBytes, readLength, writeEntry } from './memory-entry.js';
 import { MemorySlabs } from './memory-slabs.js';
 import { TimeHeap } from './time-heap.js';
 
-// One shard of the memory engine: a chained hash table over typed arrays, with each entry's key
-// and value bytes in a chunk of the shard's slabs (see memory-slabs.ts and memory-entry.ts).
-// Nothing here allocates a JS object or string per key.
+// One shard of the memory engine: a chained hash table over typed arrays, with each entry in a
+// chunk of the shard's slabs (see memory-slabs.ts). Nothing here allocates a JS object or string
+// per key.
 //
-// An entry is named by its id, the index of its slot in `#entries`; three int32 fields a slot,
-// side by side so that a probe reads one cache line:
-//   HASH  the key's hash (hashBytes),
-//   NEXT  the next entry of the same bucket, or of the free list when the slot is free,
-//   ADDR  the slab address of the entry's bytes, or FREE_SLOT.
-// An entry keeps its id from insert to removal, whatever is written to it and however the table
-// grows, so that the expiry heap and open scans can hold ids. Freed slots are reused first.
+// A chunk is a header of two little-endian int32s, then the entry's bytes (memory-entry.ts):
+//   NEXT  the address of the next chunk in the same bucket, or NO_ADDR,
+//   ID    the entry's id.
+// A bucket holds the address of its first chunk, so that a lookup reads the bucket, then the
+// chunk, whose header and key share a cache line: two dependent reads from memory where a table
+// of its own for the chain (bucket, then slot, then chunk) took three. At 100,000 keys and more
+// none of the three arrays fits in the cache, and each read waits for memory.
 //
-// There are as many buckets as slots, a power of two, so the load stays at most 1; both double
-// together when every slot is taken. Nothing shrinks until `clear`.
+// An entry is also named by its id, which it keeps from insert to removal, whatever is written
+// to it and however the table grows, so that the expiry heap and open scans can hold ids.
+// `#addrs` maps ids to chunk addresses (NO_ADDR for a free id); freed ids are reused first.
+//
+// There are as many buckets as ids, a power of two, so the load stays at most 1; both double
+// together when every id is taken. Nothing shrinks until `clear`. Chunks do not keep their key's
+// hash: removal and growth hash the key again (a write of a new chunk size class, a delete, an
+// expiry, and every key once per doubling).
+//
+// Growing moves the chains into the new buckets a few old buckets at a time, with each insert, as
+// Redis's dict does: moving them all at once would stop the server while it reads every chunk
+// (over a second at 8M keys in one shard). Until the move is done, a key's chain is in the old
+// buckets if its old bucket has not been moved yet, else in the new ones: a lookup still reads
+// one bucket.
 //
 // Expiry times live in a Float64Array allocated when the first key with a ttl arrives: most
 // stores have few or none, and those pay nothing per key. The expiry heap holds (time, id) and
 // may hold stale pairs (a key deleted or given another expiry); `popExpiry` tells them apart by
 // comparing the time with the entry's current expiry.
 
-const HASH = 0;
-const NEXT = 1;
-const ADDR = 2;
-const FIELDS = 3;
+/** A chunk's header: where its int32 fields start, and its size in bytes. */
+const NEXT = 0;
+const ID = 4;
+const HEADER_BYTES = 8;
 
-/** No entry: the end of a bucket's chain or of the free list, or a key not found. */
+/** No entry: a key not found. */
 export const NO_ENTRY = -1;
-/** ADDR of a free slot; no chunk address is this low. */
-const FREE_SLOT = -0x80000000;
+/** No chunk: an empty bucket, the end of a chain, a free id. No chunk address is this low. */
+const NO_ADDR = -0x80000000;
 const INITIAL_CAPACITY = 16;
 /** Keys longer than this are compared natively; shorter ones in a loop, cheaper than the call. */
 const LONG_KEY = 64;
+/**
+ * Old buckets each insert moves while the table grows: the move ends after a quarter of the
+ * inserts that fill the new table, and costs an insert about two chunk reads meanwhile.
+ */
+const MOVE_STEP = 2;
 /** Stale heap pairs tolerated beyond twice the keys with an expiry, before the heap is rebuilt. */
 const HEAP_SLACK = 1024;
 
@@ -42,16 +60,29 @@ export class MemoryTable {
   #slabs = new MemorySlabs();
   #capacity = INITIAL_CAPACITY;
   #mask = INITIAL_CAPACITY - 1;
-  #buckets = new Int32Array(INITIAL_CAPACITY).fill(NO_ENTRY);
-  #entries = new Int32Array(INITIAL_CAPACITY * FIELDS);
+  #buckets = new Int32Array(INITIAL_CAPACITY).fill(NO_ADDR);
+  /** While the table grows: the buckets before it did, those below `#moved` moved already. */
+  #oldBuckets: Int32Array | undefined;
+  #oldMask = 0;
+  #moved = 0;
+  /** The index in the array `#bucketsOf` returned last. */
+  #bucket = 0;
+  #addrs = new Int32Array(INITIAL_CAPACITY).fill(NO_ADDR);
   #expiries: Float64Array | undefined;
-  /** Slots ever used: ids below it are entries or free slots. */
+  /** Ids ever used: ids below it are entries or free. */
   #top = 0;
-  #freeSlot = NO_ENTRY;
+  /** Freed ids, the last freed on top. */
+  #freeIds: number[] = [];
   #size = 0;
   /** Entries with a non-zero expiry. */
   #expiring = 0;
   #heap = new TimeHeap<number>();
+  /**
+   * The entry `find` found last and its chunk address: a read that follows a lookup takes the
+   * address from here, not from `#addrs`, which would be a third read from memory.
+   */
+  #foundId = NO_ENTRY;
+  #foundAddr = NO_ADDR;
 
   /** Entries held, expired ones not yet removed included. */
   get size(): number {
@@ -61,7 +92,8 @@ export class MemoryTable {
   /** Bytes of memory held: the slabs and the typed arrays. */
   get bytes(): number {
     const expiries = this.#expiries === undefined ? 0 : this.#expiries.byteLength;
-    return this.#slabs.bytes + this.#buckets.byteLength + this.#entries.byteLength + expiries;
+    const old = this.#oldBuckets === undefined ? 0 : this.#oldBuckets.byteLength;
+    return this.#slabs.bytes + this.#buckets.byteLength + old + this.#addrs.byteLength + expiries;
   }
 
   /** One past the highest id in use; iterate ids below it and skip those `holds` says are free. */
@@ -74,19 +106,26 @@ export class MemoryTable {
     return this.#expiring !== 0;
   }
 
-  /** True when `id` (below `top`) is an entry, not a free slot. */
+  /** True when `id` (below `top`) is an entry, not a free id. */
   holds(id: number): boolean {
-    return this.#entries[id * FIELDS + ADDR] !== FREE_SLOT;
+    return this.#addrs[id] !== NO_ADDR;
   }
 
   /** The id of the entry whose key is `key[start, end)` with this hash, or NO_ENTRY. */
   find(hash: number, key: Uint8Array, start: number, end: number): number {
-    const entries = this.#entries;
-    let id = this.#buckets[hash & this.#mask] as number;
-    while (id !== NO_ENTRY) {
-      const base = id * FIELDS;
-      if (entries[base + HASH] === hash && this.#hasKey(entries[base + ADDR] as number, key, start, end)) return id;
-      id = entries[base + NEXT] as number;
+    const slabs = this.#slabs;
+    const buckets = this.#bucketsOf(hash);
+    let addr = buckets[this.#bucket] as number;
+    while (addr !== NO_ADDR) {
+      const slab = slabs.buffer(addr);
+      const at = slabs.offset(addr);
+      if (this.#hasKey(slab, at + HEADER_BYTES, key, start, end)) {
+        const id = readInt(slab, at + ID);
+        this.#foundId = id;
+        this.#foundAddr = addr;
+        return id;
+      }
+      addr = readInt(slab, at + NEXT);
     }
     return NO_ENTRY;
   }
@@ -103,15 +142,16 @@ export class MemoryTable {
   ): number {
     // The chunk first: when memory runs out, it throws with the table unchanged.
     const addr = this.#store(key, keyStart, keyEnd, value, valueStart, valueEnd);
-    const id = this.#takeSlot();
-    const entries = this.#entries;
-    const base = id * FIELDS;
-    const bucket = hash & this.#mask;
-    entries[base + HASH] = hash;
-    entries[base + ADDR] = addr;
-    entries[base + NEXT] = this.#buckets[bucket] as number;
-    this.#buckets[bucket] = id;
+    const id = this.#takeId();
+    const slab = this.#slabs.buffer(addr);
+    const at = this.#slabs.offset(addr);
+    const buckets = this.#bucketsOf(hash);
+    writeInt(slab, at + ID, id);
+    writeInt(slab, at + NEXT, buckets[this.#bucket] as number);
+    buckets[this.#bucket] = addr;
+    this.#addrs[id] = addr;
     this.#size++;
+    if (this.#oldBuckets !== undefined) this.#move(MOVE_STEP);
     return id;
   }
 
@@ -126,12 +166,12 @@ export class MemoryTable {
     valueEnd: number,
   ): void {
     const slabs = this.#slabs;
-    const base = id * FIELDS + ADDR;
-    const addr = this.#entries[base] as number;
+    const addr = this.#addrOf(id);
     const slab = slabs.buffer(addr);
-    const offset = slabs.offset(addr);
-    const size = entryBytes(keyEnd - keyStart, valueEnd - valueStart);
-    if (slabs.fits(addr, entryBytesAt(slab, offset), size)) {
+    const offset = slabs.offset(addr) + HEADER_BYTES;
+    const size = HEADER_BYTES + entryBytes(keyEnd - keyStart, valueEnd - valueStart);
+    const oldSize = HEADER_BYTES + entryBytesAt(slab, offset);
+    if (slabs.fits(addr, oldSize, size)) {
       // A value read from this very chunk (the caller passed valueSlab's bytes) would be
       // overwritten while it is copied: copy it out first.
       const own = value.buffer === slab.buffer;
@@ -141,28 +181,30 @@ export class MemoryTable {
       return;
     }
     // The new chunk is written before the old one is freed, so a value read from it stays intact.
-    this.#entries[base] = this.#store(key, keyStart, keyEnd, value, valueStart, valueEnd);
-    slabs.free(addr, entryBytesAt(slab, offset));
+    const moved = this.#store(key, keyStart, keyEnd, value, valueStart, valueEnd);
+    const movedSlab = slabs.buffer(moved);
+    const at = slabs.offset(moved);
+    writeInt(movedSlab, at + ID, id);
+    writeInt(movedSlab, at + NEXT, readInt(slab, offset - HEADER_BYTES + NEXT));
+    this.#relink(hashBytes(key, keyStart, keyEnd), addr, moved);
+    this.#addrs[id] = moved;
+    if (this.#foundId === id) this.#foundAddr = moved;
+    slabs.free(addr, oldSize);
   }
 
   /** Removes entry `id`. */
   remove(id: number): void {
-    const entries = this.#entries;
-    const base = id * FIELDS;
-    const next = entries[base + NEXT] as number;
-    const bucket = (entries[base + HASH] as number) & this.#mask;
-    let at = this.#buckets[bucket] as number;
-    if (at === id) {
-      this.#buckets[bucket] = next;
-    } else {
-      while (entries[at * FIELDS + NEXT] !== id) at = entries[at * FIELDS + NEXT] as number;
-      entries[at * FIELDS + NEXT] = next;
-    }
-    const addr = entries[base + ADDR] as number;
-    this.#slabs.free(addr, entryBytesAt(this.#slabs.buffer(addr), this.#slabs.offset(addr)));
-    entries[base + ADDR] = FREE_SLOT;
-    entries[base + NEXT] = this.#freeSlot;
-    this.#freeSlot = id;
+    const slabs = this.#slabs;
+    const addr = this.#addrOf(id);
+    const slab = slabs.buffer(addr);
+    const offset = slabs.offset(addr) + HEADER_BYTES;
+    const keyStart = keyStartAt(slab, offset);
+    const hash = hashBytes(slab, keyStart, keyStart + readLength(slab, offset));
+    this.#relink(hash, addr, readInt(slab, offset - HEADER_BYTES + NEXT));
+    slabs.free(addr, HEADER_BYTES + entryBytesAt(slab, offset));
+    this.#addrs[id] = NO_ADDR;
+    this.#freeIds.push(id);
+    if (this.#foundId === id) this.#foundId = NO_ENTRY;
     this.#size--;
     const expiries = this.#expiries;
     if (expiries !== undefined && expiries[id] !== 0) {
@@ -215,12 +257,12 @@ export class MemoryTable {
 
   /** The Buffer holding entry `id`'s bytes (valid until the next write to this table). */
   slab(id: number): Buffer {
-    return this.#slabs.buffer(this.#entries[id * FIELDS + ADDR] as number);
+    return this.#slabs.buffer(this.#addrOf(id));
   }
 
   /** Where entry `id`'s bytes (lengths, key, value) start in `slab(id)`. */
   entryStart(id: number): number {
-    return this.#slabs.offset(this.#entries[id * FIELDS + ADDR] as number);
+    return this.#slabs.offset(this.#addrOf(id)) + HEADER_BYTES;
   }
 
   /** Bytes of entry `id`, lengths included. */
@@ -263,9 +305,9 @@ export class MemoryTable {
   /** Entry `id`'s value decoded as UTF-8 (bytes that are not UTF-8 become U+FFFD). */
   valueText(id: number): string {
     // The lengths are read once here: `get` of a string is the embedder's hot path.
-    const addr = this.#entries[id * FIELDS + ADDR] as number;
+    const addr = this.#addrOf(id);
     const slab = this.#slabs.buffer(addr);
-    const offset = this.#slabs.offset(addr);
+    const offset = this.#slabs.offset(addr) + HEADER_BYTES;
     const keyLength = readLength(slab, offset);
     const valueAt = offset + lengthBytes(keyLength);
     const valueLength = readLength(slab, valueAt);
@@ -284,20 +326,25 @@ export class MemoryTable {
     this.#slabs = new MemorySlabs();
     this.#capacity = INITIAL_CAPACITY;
     this.#mask = INITIAL_CAPACITY - 1;
-    this.#buckets = new Int32Array(INITIAL_CAPACITY).fill(NO_ENTRY);
-    this.#entries = new Int32Array(INITIAL_CAPACITY * FIELDS);
+    this.#buckets = new Int32Array(INITIAL_CAPACITY).fill(NO_ADDR);
+    this.#oldBuckets = undefined;
+    this.#addrs = new Int32Array(INITIAL_CAPACITY).fill(NO_ADDR);
     this.#expiries = undefined;
     this.#top = 0;
-    this.#freeSlot = NO_ENTRY;
+    this.#freeIds = [];
+    this.#foundId = NO_ENTRY;
     this.#size = 0;
     this.#expiring = 0;
     this.#heap.clear();
   }
 
-  /** True when the chunk at `addr` holds the key `key[start, end)`. */
-  #hasKey(addr: number, key: Uint8Array, start: number, end: number): boolean {
-    const slab = this.#slabs.buffer(addr);
-    const offset = this.#slabs.offset(addr);
+  /** The chunk address of entry `id`. */
+  #addrOf(id: number): number {
+    return id === this.#foundId ? this.#foundAddr : (this.#addrs[id] as number);
+  }
+
+  /** True when the entry at `slab[offset]` has the key `key[start, end)`. */
+  #hasKey(slab: Buffer, offset: number, key: Uint8Array, start: number, end: number): boolean {
     const length = end - start;
     if (readLength(slab, offset) !== length) return false;
     const lengthsEnd = offset + lengthBytes(length);
@@ -309,7 +356,44 @@ export class MemoryTable {
     return true;
   }
 
-  /** A chunk holding the entry, written. */
+  /** The bucket array holding the chain of keys with this hash; the index there is `#bucket`. */
+  #bucketsOf(hash: number): Int32Array {
+    const old = this.#oldBuckets;
+    if (old !== undefined) {
+      const bucket = hash & this.#oldMask;
+      if (bucket >= this.#moved) {
+        this.#bucket = bucket;
+        return old;
+      }
+    }
+    this.#bucket = hash & this.#mask;
+    return this.#buckets;
+  }
+
+  /**
+   * Makes whatever links to chunk `addr` in the chain of `hash` (its bucket or a chunk's NEXT)
+   * link to `to`.
+   */
+  #relink(hash: number, addr: number, to: number): void {
+    const slabs = this.#slabs;
+    const buckets = this.#bucketsOf(hash);
+    let at = buckets[this.#bucket] as number;
+    if (at === addr) {
+      buckets[this.#bucket] = to;
+      return;
+    }
+    for (;;) {
+      const slab = slabs.buffer(at);
+      const next = slabs.offset(at) + NEXT;
+      at = readInt(slab, next);
+      if (at === addr) {
+        writeInt(slab, next, to);
+        return;
+      }
+    }
+  }
+
+  /** A chunk holding the entry, written; its header is the caller's to write. */
   #store(
     key: Uint8Array,
     keyStart: number,
@@ -318,46 +402,67 @@ export class MemoryTable {
     valueStart: number,
     valueEnd: number,
   ): number {
-    const addr = this.#slabs.alloc(entryBytes(keyEnd - keyStart, valueEnd - valueStart));
-    writeEntry(this.#slabs.buffer(addr), this.#slabs.offset(addr), key, keyStart, keyEnd, value, valueStart, valueEnd);
+    const slabs = this.#slabs;
+    const addr = slabs.alloc(HEADER_BYTES + entryBytes(keyEnd - keyStart, valueEnd - valueStart));
+    const offset = slabs.offset(addr) + HEADER_BYTES;
+    writeEntry(slabs.buffer(addr), offset, key, keyStart, keyEnd, value, valueStart, valueEnd);
     return addr;
   }
 
-  /** A free slot for a new entry: a freed one, else the next unused one, growing the table when full. */
-  #takeSlot(): number {
-    const free = this.#freeSlot;
-    if (free !== NO_ENTRY) {
-      this.#freeSlot = this.#entries[free * FIELDS + NEXT] as number;
-      return free;
-    }
+  /** An id for a new entry: a freed one, else the next unused one, growing the table when full. */
+  #takeId(): number {
+    const free = this.#freeIds.pop();
+    if (free !== undefined) return free;
     if (this.#top === this.#capacity) this.#grow();
     return this.#top++;
   }
 
-  /** Doubles the slots and the buckets, and chains every entry into its new bucket. */
+  /**
+   * Doubles the ids and the buckets. The chains stay in the old buckets, for inserts to move
+   * (`#move`); a move still under way is finished first.
+   */
   #grow(): void {
+    if (this.#oldBuckets !== undefined) this.#move(this.#oldBuckets.length);
     const capacity = this.#capacity * 2;
-    const entries = new Int32Array(capacity * FIELDS);
-    entries.set(this.#entries);
+    const addrs = new Int32Array(capacity).fill(NO_ADDR);
+    addrs.set(this.#addrs);
     if (this.#expiries !== undefined) {
       const expiries = new Float64Array(capacity);
       expiries.set(this.#expiries);
       this.#expiries = expiries;
     }
-    const mask = capacity - 1;
-    const buckets = new Int32Array(capacity).fill(NO_ENTRY);
-    for (let id = 0; id < this.#top; id++) {
-      const base = id * FIELDS;
-      // Free slots keep their NEXT: it chains the free list.
-      if (entries[base + ADDR] === FREE_SLOT) continue;
-      const bucket = (entries[base + HASH] as number) & mask;
-      entries[base + NEXT] = buckets[bucket] as number;
-      buckets[bucket] = id;
-    }
+    this.#oldBuckets = this.#buckets;
+    this.#oldMask = this.#mask;
+    this.#moved = 0;
     this.#capacity = capacity;
-    this.#mask = mask;
-    this.#entries = entries;
-    this.#buckets = buckets;
+    this.#mask = capacity - 1;
+    this.#addrs = addrs;
+    this.#buckets = new Int32Array(capacity).fill(NO_ADDR);
+  }
+
+  /** Moves the chains of up to `count` more old buckets into the new ones. */
+  #move(count: number): void {
+    const old = this.#oldBuckets as Int32Array;
+    const slabs = this.#slabs;
+    const buckets = this.#buckets;
+    const mask = this.#mask;
+    const end = Math.min(old.length, this.#moved + count);
+    for (let bucket = this.#moved; bucket < end; bucket++) {
+      let addr = old[bucket] as number;
+      while (addr !== NO_ADDR) {
+        const slab = slabs.buffer(addr);
+        const at = slabs.offset(addr);
+        const next = readInt(slab, at + NEXT);
+        const offset = at + HEADER_BYTES;
+        const keyStart = keyStartAt(slab, offset);
+        const to = hashBytes(slab, keyStart, keyStart + readLength(slab, offset)) & mask;
+        writeInt(slab, at + NEXT, buckets[to] as number);
+        buckets[to] = addr;
+        addr = next;
+      }
+    }
+    this.#moved = end;
+    if (end === old.length) this.#oldBuckets = undefined;
   }
 
   #rebuildHeap(): void {
@@ -369,6 +474,23 @@ export class MemoryTable {
       if (expiresAt !== 0) heap.push(expiresAt, id);
     }
   }
+}
+
+/** The int32 at `bytes[pos]`, little-endian: a chunk header's field. */
+function readInt(bytes: Uint8Array, pos: number): number {
+  return (
+    (bytes[pos] as number) |
+    ((bytes[pos + 1] as number) << 8) |
+    ((bytes[pos + 2] as number) << 16) |
+    ((bytes[pos + 3] as number) << 24)
+  );
+}
+
+function writeInt(bytes: Uint8Array, pos: number, n: number): void {
+  bytes[pos] = n;
+  bytes[pos + 1] = n >>> 8;
+  bytes[pos + 2] = n >>> 16;
+  bytes[pos + 3] = n >>> 24;
 }
 
 /** A Buffer the caller owns holding `source[start, end)`. */
