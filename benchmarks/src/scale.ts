@@ -6,7 +6,8 @@
 // - hdd: the hdd store with 20M keys (BENCH_SCALE_HDD_KEYS), durability everysec: SET and GET over
 //   the whole keyspace and over the first 100,000 keys, and the time to open the store again after
 //   a graceful stop and after a kill -9.
-// Prints a table and writes results/scale.json (results/scale.quick.json with BENCH_QUICK=1).
+// Prints a table and writes results/scale.json (results/scale.quick.json with BENCH_QUICK=1;
+// results/scale.memory.json or scale.hdd.json when BENCH_SCALE_ONLY runs one part).
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { RawClient, showReply } from '@hati/test-helpers';
@@ -349,7 +350,9 @@ async function main(): Promise<number> {
   if (cfg.parts.includes('hdd')) await hddPart(report);
   process.stdout.write(`\n${table(report.rows)}\n\n`);
   if (load.busyWarning !== undefined) process.stdout.write(`${load.busyWarning}\n`);
-  await finish('scale', cfg.quick, report.rows, {
+  // One part alone writes a file of its own, so that it does not replace the whole run's.
+  const both = cfg.parts.includes('memory') && cfg.parts.includes('hdd');
+  await finish(both ? 'scale' : `scale.${cfg.parts.join('-')}`, cfg.quick, report.rows, {
     date: new Date().toISOString(),
     durationSeconds: Math.round((Date.now() - started) / 1000),
     machine: {
