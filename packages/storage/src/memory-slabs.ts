@@ -51,6 +51,8 @@ export class MemorySlabs {
   /** Large chunks by index; address -1 - index. */
   #large: Array<Buffer | undefined> = [];
   #freeLarge: number[] = [];
+  /** The memory of every page and large chunk held, for `holds`. */
+  #arrays = new Set<ArrayBufferLike>();
   #bytes = 0;
 
   /** Bytes of memory held: every page, free chunks included, and every large chunk. */
@@ -74,7 +76,9 @@ export class MemorySlabs {
   free(addr: number, size: number): void {
     if (addr < 0) {
       const index = -1 - addr;
-      this.#bytes -= (this.#large[index] as Buffer).length;
+      const chunk = this.#large[index] as Buffer;
+      this.#bytes -= chunk.length;
+      this.#arrays.delete(chunk.buffer);
       this.#large[index] = undefined;
       this.#freeLarge.push(index);
       return;
@@ -96,6 +100,11 @@ export class MemorySlabs {
     return (addr < 0 ? this.#large[-1 - addr] : this.#pages[addr >>> OFFSET_BITS]) as Buffer;
   }
 
+  /** True when `memory` is that of a page or a large chunk held now. */
+  holds(memory: ArrayBufferLike): boolean {
+    return this.#arrays.has(memory);
+  }
+
   /** Where in `buffer(addr)` the chunk starts. */
   offset(addr: number): number {
     return addr < 0 ? 0 : (addr & OFFSET_MASK) << 2;
@@ -108,6 +117,7 @@ export class MemorySlabs {
     this.#bytes += size;
     const index = this.#freeLarge.pop() ?? this.#large.length;
     this.#large[index] = buffer;
+    this.#arrays.add(buffer.buffer);
     return -1 - index;
   }
 
@@ -123,7 +133,9 @@ export class MemorySlabs {
     const tail = floorChunkSize(PAGE_BYTES - this.#pageUsed);
     if (tail !== 0) this.#freeChunk((this.#pageIndex << OFFSET_BITS) | (this.#pageUsed >>> 2), tail);
     if (this.#pages.length === MAX_PAGES) throw tooMuchMemory();
-    this.#pages.push(Buffer.allocUnsafeSlow(PAGE_BYTES));
+    const page = Buffer.allocUnsafeSlow(PAGE_BYTES);
+    this.#pages.push(page);
+    this.#arrays.add(page.buffer);
     this.#bytes += PAGE_BYTES;
     this.#pageIndex = this.#pages.length - 1;
     this.#pageUsed = 0;

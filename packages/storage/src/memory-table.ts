@@ -83,6 +83,9 @@ export class MemoryTable {
    */
   #foundId = NO_ENTRY;
   #foundAddr = NO_ADDR;
+  /** The value `update` was given last, and whether its bytes may be in the slabs (`#mayBeStored`). */
+  #lastValue: Uint8Array | undefined;
+  #lastValueStored = false;
 
   /** Entries held, expired ones not yet removed included. */
   get size(): number {
@@ -174,7 +177,7 @@ export class MemoryTable {
     if (slabs.fits(addr, oldSize, size)) {
       // A value read from this very chunk (the caller passed valueSlab's bytes) would be
       // overwritten while it is copied: copy it out first.
-      const own = value.buffer === slab.buffer;
+      const own = this.#mayBeStored(value) && value.buffer === slab.buffer;
       const source = own ? copyOut(value, valueStart, valueEnd) : value;
       const start = own ? 0 : valueStart;
       writeEntry(slab, offset, key, keyStart, keyEnd, source, start, start + valueEnd - valueStart);
@@ -333,9 +336,25 @@ export class MemoryTable {
     this.#top = 0;
     this.#freeIds = [];
     this.#foundId = NO_ENTRY;
+    this.#lastValue = undefined;
     this.#size = 0;
     this.#expiring = 0;
     this.#heap.clear();
+  }
+
+  /**
+   * False when `value`'s bytes are certainly not in this table's slabs. Reading a typed array's
+   * `buffer` costs about 30 ns here (two of them were a sixth of a SET over 100,000 keys, in
+   * process), and a server passes the same input chunk as the value of every SET in it: the answer
+   * is kept for the last value seen. A kept false stays true to the fact (slabs take fresh memory, never a caller's);
+   * a kept true may outlive a large chunk that was freed, and then only costs a copy.
+   */
+  #mayBeStored(value: Uint8Array): boolean {
+    if (value !== this.#lastValue) {
+      this.#lastValue = value;
+      this.#lastValueStored = this.#slabs.holds(value.buffer);
+    }
+    return this.#lastValueStored;
   }
 
   /** The chunk address of entry `id`. */

@@ -126,6 +126,14 @@ t.test('setRange may take its value from the store itself', async (t) => {
   store.setRange(key, 0, 1, store.valueSlab(from), store.valueStart(from) + 30, store.valueStart(from) + 130, 0);
   t.equal(store.get('a'), long.slice(30), 'a part of its own value whose length has a shorter header');
   t.equal(store.get('b'), 'world', 'the source is left as it was');
+  // Another view of the same memory, starting on the key: copied forward in place, the key byte
+  // would run over the whole value ('kkkkkkk').
+  store.set('k', 'abcdefgh');
+  from = store.lookup(Buffer.from('k'), 0, 1);
+  const view = store.valueSlab(from).subarray(0);
+  const at = store.valueStart(from);
+  store.setRange(Buffer.from('k'), 0, 1, view, at - 1, at + 6, 0);
+  t.equal(store.get('k'), 'kabcdef', "a view of the store's memory that is not valueSlab's Buffer, over the key");
 });
 
 t.test('keys and values of every length class round-trip', async (t) => {
