@@ -345,9 +345,10 @@ export class MemoryTable {
   /**
    * False when `value`'s bytes are certainly not in this table's slabs. Reading a typed array's
    * `buffer` costs about 30 ns here (two of them were a sixth of a SET over 100,000 keys, in
-   * process), and a server passes the same input chunk as the value of every SET in it: the answer
-   * is kept for the last value seen. A kept false stays true to the fact (slabs take fresh memory, never a caller's);
-   * a kept true may outlive a large chunk that was freed, and then only costs a copy.
+   * process), and a server passes the same input chunk as the value of every SET in it: the
+   * answer is kept for the last value seen, and so is a reference to that value (one per table,
+   * until the next overwrite). A kept false stays true to the fact: slabs take fresh memory, never
+   * a caller's. A kept true may outlive a large chunk that was freed, and then only costs a copy.
    */
   #mayBeStored(value: Uint8Array): boolean {
     if (value !== this.#lastValue) {
