@@ -201,9 +201,7 @@ export class MemoryTable {
     const addr = this.#addrOf(id);
     const slab = slabs.buffer(addr);
     const offset = slabs.offset(addr) + HEADER_BYTES;
-    const keyStart = keyStartAt(slab, offset);
-    const hash = hashBytes(slab, keyStart, keyStart + readLength(slab, offset));
-    this.#relink(hash, addr, readInt(slab, offset - HEADER_BYTES + NEXT));
+    this.#relink(hashOfEntry(slab, offset), addr, readInt(slab, offset - HEADER_BYTES + NEXT));
     slabs.free(addr, HEADER_BYTES + entryBytesAt(slab, offset));
     this.#addrs[id] = NO_ADDR;
     this.#freeIds.push(id);
@@ -473,9 +471,7 @@ export class MemoryTable {
         const slab = slabs.buffer(addr);
         const at = slabs.offset(addr);
         const next = readInt(slab, at + NEXT);
-        const offset = at + HEADER_BYTES;
-        const keyStart = keyStartAt(slab, offset);
-        const to = hashBytes(slab, keyStart, keyStart + readLength(slab, offset)) & mask;
+        const to = hashOfEntry(slab, at + HEADER_BYTES) & mask;
         writeInt(slab, at + NEXT, buckets[to] as number);
         buckets[to] = addr;
         addr = next;
@@ -494,6 +490,12 @@ export class MemoryTable {
       if (expiresAt !== 0) heap.push(expiresAt, id);
     }
   }
+}
+
+/** The hash of the key of the entry at `slab[offset]`: chunks do not keep it. */
+function hashOfEntry(slab: Uint8Array, offset: number): number {
+  const keyStart = keyStartAt(slab, offset);
+  return hashBytes(slab, keyStart, keyStart + readLength(slab, offset));
 }
 
 /** The int32 at `bytes[pos]`, little-endian: a chunk header's field. */
